@@ -1,0 +1,40 @@
+#!/bin/sh
+# deps.sh — install the Debian 12 packages Pahara needs, only those that are missing.
+#   scripts/deps.sh run     what `make run` needs (build + run)
+#   scripts/deps.sh check   what `make check` needs (build + every test)
+#   scripts/deps.sh bench   what `make bench` needs
+# Runs apt-get non-interactively as root; as another user it names what is missing and fails.
+set -eu
+
+RUN_PKGS="make gcc pkg-config libc6-dev libsodium-dev libssl-dev libjansson-dev
+libmicrohttpd-dev libsqlite3-dev libpq-dev libqrencode-dev libcurl4-openssl-dev"
+CHECK_PKGS="$RUN_PKGS clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest
+python3-pyotp python3-requests oathtool zbar-tools librsvg2-bin valgrind sqlite3"
+BENCH_PKGS="$RUN_PKGS liboath-dev wrk nginx-light"
+
+case "${1:-run}" in
+run) want=$RUN_PKGS ;;
+check) want=$CHECK_PKGS ;;
+bench) want=$BENCH_PKGS ;;
+*) echo "usage: $0 run|check|bench" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	case "$st" in
+	"install ok installed") ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing missing Debian packages:$missing"
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: not root; install them with: sudo apt-get install$missing" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null || apt-get update
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing

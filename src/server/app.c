@@ -1,0 +1,348 @@
+/*
+ * app.c — configuration, start-up, the clock, and what every handler shares.  See app.h.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <sodium.h>
+#include <strings.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/password.h"
+#include "core/token.h"
+#include "server/app.h"
+#include "server/keyfile.h"
+
+/* ---- configuration --------------------------------------------------------------------- */
+
+void app_config_defaults(struct app_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->listen, sizeof(c->listen), "127.0.0.1:8080");
+	snprintf(c->data_dir, sizeof(c->data_dir), "./pahara-data");
+	snprintf(c->issuer, sizeof(c->issuer), "Pahara");
+	snprintf(c->first_party[0], sizeof(c->first_party[0]), "web");
+	snprintf(c->first_party[1], sizeof(c->first_party[1]), "app");
+	c->nclients = 2;
+	c->argon_ops = 2;
+	c->argon_mem_kib = 19 * 1024;
+	c->ip_attempts = 20;
+	c->ip_window = 300;
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+static bool set_str(char *dst, size_t size, const char *v)
+{
+	int n = snprintf(dst, size, "%s", v);
+	return n >= 0 && (size_t)n < size;
+}
+
+static bool parse_uint(const char *v, unsigned long max, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	if (!isdigit((unsigned char)v[0]))
+		return false;
+	unsigned long n = strtoul(v, &end, 10);
+	if (errno || *end || n > max)
+		return false;
+	*out = (unsigned)n;
+	return true;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+static bool parse_clients(struct app_config *c, char *v)
+{
+	c->nclients = 0;
+	for (char *save = NULL, *t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		t = trim(t);
+		if (!*t || c->nclients >= APP_CLIENTS_MAX ||
+		    !set_str(c->first_party[c->nclients], sizeof(c->first_party[0]), t))
+			return false;
+		c->nclients++;
+	}
+	return true;
+}
+
+enum pa_err app_config_load(struct app_config *c, const char *path, char *why, size_t why_size)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		snprintf(why, why_size, "%s: %s", path, strerror(errno));
+		return PA_ERR_INVALID_ARGUMENT;
+	}
+	char line[1024];
+	unsigned lineno = 0;
+	enum pa_err e = PA_OK;
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(why, why_size, "%s:%u: line too long", path, lineno);
+			e = PA_ERR_INVALID_ARGUMENT;
+			break;
+		}
+		char *s = trim(line);
+		if (!*s || *s == '#')
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			snprintf(why, why_size, "%s:%u: expected 'key = value'", path, lineno);
+			e = PA_ERR_INVALID_ARGUMENT;
+			break;
+		}
+		*eq = '\0';
+		char *k = trim(s), *v = trim(eq + 1);
+		bool ok;
+		if (!strcmp(k, "listen"))
+			ok = set_str(c->listen, sizeof(c->listen), v);
+		else if (!strcmp(k, "data"))
+			ok = set_str(c->data_dir, sizeof(c->data_dir), v);
+		else if (!strcmp(k, "store"))
+			ok = set_str(c->store, sizeof(c->store), v);
+		else if (!strcmp(k, "issuer"))
+			ok = *v && set_str(c->issuer, sizeof(c->issuer), v);
+		else if (!strcmp(k, "threads"))
+			ok = parse_uint(v, 256, &c->threads);
+		else if (!strcmp(k, "self_registration"))
+			ok = parse_bool(v, &c->self_registration);
+		else if (!strcmp(k, "first_party_clients"))
+			ok = parse_clients(c, v);
+		else if (!strcmp(k, "argon2_passes"))
+			ok = parse_uint(v, 64, &c->argon_ops) && c->argon_ops >= 1;
+		else if (!strcmp(k, "argon2_memory_kib"))
+			ok = parse_uint(v, 1024 * 1024, &c->argon_mem_kib) && c->argon_mem_kib >= 8;
+		else if (!strcmp(k, "password_attempts_per_ip"))
+			ok = parse_uint(v, 32, &c->ip_attempts) && c->ip_attempts >= 1;
+		else if (!strcmp(k, "password_attempts_window"))
+			ok = parse_uint(v, 86400, &c->ip_window) && c->ip_window >= 1;
+		else {
+			snprintf(why, why_size, "%s:%u: unknown setting '%.60s'", path, lineno, k);
+			e = PA_ERR_INVALID_ARGUMENT;
+			break;
+		}
+		if (!ok) {
+			snprintf(why, why_size, "%s:%u: bad value for '%s'", path, lineno, k);
+			e = PA_ERR_INVALID_ARGUMENT;
+			break;
+		}
+	}
+	fclose(f);
+	return e;
+}
+
+/* ---- life cycle ------------------------------------------------------------------------ */
+
+enum pa_err app_open(struct app *a, char *why, size_t why_size)
+{
+	const char *w = NULL;
+	struct store_options so = {.location = a->cfg.store[0] ? a->cfg.store : a->cfg.data_dir};
+	enum pa_err e = store_open(&so, &a->store, &w);
+	if (e != PA_OK) {
+		snprintf(why, why_size, "store %s: %s", so.location, w ? w : pa_err_message(e));
+		return e;
+	}
+	e = keyfile_load(a->cfg.data_dir, &a->keys, a->code_key, why, why_size);
+	if (e != PA_OK) {
+		store_close(a->store);
+		a->store = NULL;
+		return e;
+	}
+	struct password_params pp = {.opslimit = a->cfg.argon_ops,
+				     .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
+	struct password_dummy d;
+	e = password_dummy_init(&d, &pp);
+	if (e != PA_OK) {
+		snprintf(why, why_size, "password parameters: %s", pa_err_message(e));
+		app_close(a);
+		return e;
+	}
+	memcpy(a->dummy_hash, d.hash, sizeof(d.hash));
+	return PA_OK;
+}
+
+void app_close(struct app *a)
+{
+	store_close(a->store);
+	a->store = NULL;
+	seal_keyring_free(a->keys);
+	a->keys = NULL;
+	sodium_memzero(a->code_key, sizeof(a->code_key));
+}
+
+/* ---- shared helpers -------------------------------------------------------------------- */
+
+int64_t app_now(struct app *a)
+{
+	int64_t now = (int64_t)time(NULL);
+#ifdef PAHARA_TESTING
+	now += a->clock_offset;
+#else
+	(void)a;
+#endif
+	return now;
+}
+
+bool app_first_party(const struct app *a, const char *client)
+{
+	for (unsigned i = 0; i < a->cfg.nclients; i++)
+		if (strcmp(a->cfg.first_party[i], client) == 0)
+			return true;
+	return false;
+}
+
+unsigned app_status(enum pa_err e)
+{
+	switch (e) {
+	case PA_OK:
+		return 200;
+	case PA_ERR_INVALID_CODE:
+	case PA_ERR_REPLAYED_CODE:
+	case PA_ERR_INVALID_CREDENTIALS:
+	case PA_ERR_PASSWORD_MISMATCH:
+	case PA_ERR_UNAUTHENTICATED:
+		return 401;
+	case PA_ERR_INACTIVE_BACKUP_CODE:
+	case PA_ERR_LOGIN_ENDED:
+		return 410;
+	case PA_ERR_FORBIDDEN:
+	case PA_ERR_REAUTH_REQUIRED:
+	case PA_ERR_ACCOUNT_DISABLED:
+	case PA_ERR_THIRD_PARTY_BACKUP:
+		return 403;
+	case PA_ERR_NOT_FOUND:
+	case PA_ERR_ROUTE:
+		return 404;
+	case PA_ERR_CONFLICT:
+	case PA_ERR_STATE:
+	case PA_ERR_TOO_MANY:
+	case PA_ERR_METHOD_UNAVAILABLE:
+		return 409;
+	case PA_ERR_RATE_LIMITED:
+		return 429;
+	case PA_ERR_STORE:
+		return 503;
+	case PA_ERR_PASSWORD_POLICY:
+	case PA_ERR_FIELD_INVALID:
+	case PA_ERR_FIELD_MISSING:
+	case PA_ERR_FIELD_UNKNOWN:
+	case PA_ERR_BAD_JSON:
+	case PA_ERR_INVALID_ARGUMENT:
+		return 400;
+	default:
+		return 500;
+	}
+}
+
+void app_fail(struct http_req *req, enum pa_err e)
+{
+	/* Replay is a wrong code to the caller: nothing tells an attacker the code was right. */
+	if (e == PA_ERR_REPLAYED_CODE)
+		e = PA_ERR_INVALID_CODE;
+	if (e == PA_ERR_PASSWORD_MISMATCH)
+		e = PA_ERR_INVALID_CREDENTIALS;
+	http_reply_error(req, app_status(e), e, e == PA_ERR_STORE ? 1 : 0, NULL);
+}
+
+void app_audit_init(struct store_audit *au, struct app *a, struct http_req *req,
+		    const char *event, int64_t account, const char *account_name)
+{
+	memset(au, 0, sizeof(*au));
+	au->at = app_now(a);
+	au->account = account;
+	snprintf(au->account_name, sizeof(au->account_name), "%s", account_name ? account_name : "");
+	snprintf(au->event, sizeof(au->event), "%s", event);
+	snprintf(au->outcome, sizeof(au->outcome), "ok");
+	if (req) {
+		snprintf(au->ip, sizeof(au->ip), "%s", http_req_ip(req));
+		const char *ua = http_req_header(req, "User-Agent");
+		snprintf(au->client, sizeof(au->client), "%s", ua ? ua : "");
+	}
+}
+
+/* "Bearer TOKEN" -> TOKEN, or NULL. */
+static const char *bearer(struct http_req *req)
+{
+	const char *h = http_req_header(req, "Authorization");
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	return h + 7;
+}
+
+bool app_auth_session(struct http_req *req, struct store_session *out,
+		      struct store_account *acct)
+{
+	struct app *a = http_req_app(req);
+	const char *tok = bearer(req);
+	if (!tok || !token_valid(TOKEN_SESSION, tok)) {
+		http_reply_error(req, 401, PA_ERR_UNAUTHENTICATED, 0,
+				 "send 'Authorization: Bearer TOKEN' with a session token");
+		return false;
+	}
+	uint8_t h[TOKEN_HASH_BYTES];
+	token_hash(tok, h);
+	struct store_tx *rd = store_reader(a->store);
+	enum pa_err e = rd ? store_session_by_token(rd, h, out) : PA_ERR_STORE;
+	if (e == PA_OK && out->revoked_at != 0)
+		e = PA_ERR_NOT_FOUND;
+	if (e == PA_OK)
+		e = store_account_by_id(rd, out->account, acct);
+	if (e == PA_OK && acct->disabled)
+		e = PA_ERR_NOT_FOUND;
+	if (e == PA_ERR_NOT_FOUND) {
+		http_reply_error(req, 401, PA_ERR_UNAUTHENTICATED, 0,
+				 "the session has ended; sign in again");
+		return false;
+	}
+	if (e != PA_OK) {
+		app_fail(req, e);
+		return false;
+	}
+	return true;
+}
+
+bool app_auth_service(struct http_req *req, struct store_service *out)
+{
+	struct app *a = http_req_app(req);
+	const char *tok = bearer(req);
+	if (!tok || !token_valid(TOKEN_SESSION, tok)) {
+		http_reply_error(req, 401, PA_ERR_UNAUTHENTICATED, 0,
+				 "send 'Authorization: Bearer KEY' with a service key");
+		return false;
+	}
+	uint8_t h[TOKEN_HASH_BYTES];
+	token_hash(tok, h);
+	struct store_tx *rd = store_reader(a->store);
+	enum pa_err e = rd ? store_service_by_key(rd, h, out) : PA_ERR_STORE;
+	if (e == PA_OK && out->disabled)
+		e = PA_ERR_NOT_FOUND;
+	if (e == PA_ERR_NOT_FOUND) {
+		http_reply_error(req, 401, PA_ERR_UNAUTHENTICATED, 0, "unknown service key");
+		return false;
+	}
+	if (e != PA_OK) {
+		app_fail(req, e);
+		return false;
+	}
+	return true;
+}

@@ -1,0 +1,95 @@
+/*
+ * app.h — the Pahara server application: configuration, keys, clock, and what every handler
+ * shares (authentication of the caller, the audit log, error mapping).
+ *
+ * Data flows one way: HTTP request -> handler (parse, validate) -> core rule (decide) -> store
+ * (one transaction) -> response.  Handlers live one file per resource (login.c, factors.c,
+ * check.c, sessions.c); this module holds the glue they share.  Configuration is loaded at
+ * start-up and read-only after; the only mutable state is in the store (and the test clock's
+ * offset, which exists only in test builds).
+ */
+#ifndef PAHARA_SERVER_APP_H
+#define PAHARA_SERVER_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/secretcode.h"
+#include "core/seal.h"
+#include "server/http.h"
+#include "store/store.h"
+
+#define APP_CLIENTS_MAX 16		/* first-party client names */
+#define APP_LOGIN_TTL 600		/* seconds a pending sign-in lives (DESIGN §4) */
+#define APP_LOGIN_FAILURES_MAX 5	/* wrong codes per sign-in before it ends (DESIGN §3) */
+#define APP_REAUTH_SECONDS 600		/* sensitive changes need the password this recently */
+#define APP_USERNAME_MAX 64		/* bytes */
+#define APP_PASSWORD_MAX 1024		/* bytes */
+
+struct app_config {
+	char listen[128];			/* HOST:PORT */
+	char data_dir[512];			/* SQLite file and key file */
+	char store[512];			/* "" = SQLite in data_dir, or postgresql://... */
+	char issuer[64];			/* shown in authenticator apps */
+	unsigned threads;			/* HTTP threads, 0 = CPUs */
+	bool self_registration;			/* POST /v1/accounts without a service key */
+	unsigned nclients;			/* entries in first_party */
+	char first_party[APP_CLIENTS_MAX][STORE_CLIENT_MAX + 1]; /* clients that may use backup codes */
+	bool test_clock;			/* POST /v1/test/clock; test builds only */
+	unsigned argon_ops;			/* Argon2id passes (t) */
+	unsigned argon_mem_kib;			/* Argon2id memory (m) */
+	unsigned ip_attempts;			/* password attempts per address per window */
+	unsigned ip_window;			/* seconds */
+};
+
+struct app {
+	struct app_config cfg;			/* read-only after start */
+	struct store *store;			/* everything persisted */
+	struct seal_keyring *keys;		/* sealing keys (master key file) */
+	uint8_t code_key[SECRETCODE_KEY_BYTES];	/* HMAC key for backup codes, temp passwords */
+	char dummy_hash[STORE_PWHASH_MAX + 1];	/* verified for unknown users (equal cost) */
+	_Atomic int64_t clock_offset;		/* test clock: seconds added to now */
+};
+
+/* ---- configuration ---- */
+
+/* Defaults: 127.0.0.1:8080, ./pahara-data, first-party clients "web" and "app". */
+void app_config_defaults(struct app_config *c);
+/* Read a config file of "key = value" lines ('#' comments).  *why gets "FILE:LINE: problem"
+ * in why (why_size bytes) on error. */
+enum pa_err app_config_load(struct app_config *c, const char *path, char *why,
+			    size_t why_size) PA_MUST_CHECK;
+
+/* ---- life cycle ---- */
+
+/* Open the store and the key file (created 0600 on first run).  *why names a failure. */
+enum pa_err app_open(struct app *a, char *why, size_t why_size) PA_MUST_CHECK;
+void app_close(struct app *a);
+
+/* ---- what handlers share ---- */
+
+/* Now, in unix seconds (plus the test clock's offset in test builds). */
+int64_t app_now(struct app *a);
+/* Whether client is a first-party client (may use backup codes). */
+bool app_first_party(const struct app *a, const char *client);
+/* The HTTP status for a pa_err a handler failed with. */
+unsigned app_status(enum pa_err e);
+/* Reply with the error e and its status (message: pa_err_message). */
+void app_fail(struct http_req *req, enum pa_err e);
+
+/* Fill an audit record's common fields from the request (ip, client from User-Agent). */
+void app_audit_init(struct store_audit *au, struct app *a, struct http_req *req,
+		    const char *event, int64_t account, const char *account_name);
+
+/* The caller's session (Authorization: Bearer TOKEN).  On failure answers 401 and returns
+ * false. */
+bool app_auth_session(struct http_req *req, struct store_session *out,
+		      struct store_account *acct) PA_MUST_CHECK;
+/* The caller's service (Authorization: Bearer SERVICE_KEY).  On failure answers 401. */
+bool app_auth_service(struct http_req *req, struct store_service *out) PA_MUST_CHECK;
+
+/* The route table (routes.c). */
+extern const struct http_route app_routes[];
+
+#endif

@@ -1,0 +1,317 @@
+/*
+ * check.c — relying sites that keep their own passwords and want only the second step.  They
+ * authenticate with a service key (Authorization: Bearer KEY, made by `pahara admin service
+ * add`) and manage only the accounts they created:
+ *
+ *   POST /v1/check {username, method, code[, client]}     check a code, same rules as sign-in
+ *   POST /v1/service/accounts {username[, password]}      create an account
+ *   POST /v1/service/accounts/{name}/disable
+ *   POST /v1/service/accounts/{name}/totp                 -> {secret, uri, qr_svg}
+ *   POST /v1/service/accounts/{name}/totp/confirm {code}  -> {backup_codes}
+ *   POST /v1/service/accounts/{name}/backup-codes {count} -> {codes}
+ *
+ * /v1/check is the hot path: it runs on the HTTP thread and never waits there; its transaction
+ * goes to the store's group commit and the answer is sent from the commit's callback.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/password.h"
+#include "server/handlers.h"
+
+struct check {
+	struct app *app;			/* the server */
+	struct http_req *req;			/* answered from check_done */
+	struct store_account acct;		/* whose code */
+	struct factor_check fc;			/* the check */
+	char method[16];			/* copies: the request outlives nothing here */
+	char code[65];
+	char client[STORE_CLIENT_MAX + 1];
+	char service[STORE_NAME_MAX + 1];	/* for audit */
+	unsigned retry_after;			/* out: for PA_ERR_RATE_LIMITED */
+};
+
+static enum pa_err check_tx(struct store_tx *tx, void *arg)
+{
+	struct check *c = arg;
+	struct store_audit au;
+	app_audit_init(&au, c->app, c->req, "check", c->acct.id, c->acct.name);
+	snprintf(au.client, sizeof(au.client), "service:%.55s", c->service);
+	snprintf(au.detail, sizeof(au.detail), "method=%s", c->method);
+	enum pa_err e = limits_account_check(tx, c->acct.id, c->fc.now, &c->retry_after);
+	if (e == PA_ERR_RATE_LIMITED) {
+		c->fc.verdict = e;
+		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
+		return store_audit_add(tx, &au);
+	}
+	if (e != PA_OK)
+		return e;
+	e = factors_verify(tx, &c->fc);
+	if (e != PA_OK)
+		return e;
+	if (c->fc.verdict == PA_OK) {
+		e = limits_account_success(tx, c->acct.id);
+	} else {
+		snprintf(au.outcome, sizeof(au.outcome), "%s", pa_err_code(c->fc.verdict));
+		if (c->fc.verdict != PA_ERR_METHOD_UNAVAILABLE &&
+		    c->fc.verdict != PA_ERR_THIRD_PARTY_BACKUP)
+			e = limits_account_fail(tx, c->app, c->acct.id, c->fc.now);
+	}
+	if (e != PA_OK)
+		return e;
+	return store_audit_add(tx, &au);
+}
+
+static void check_done(void *arg, enum pa_err result)
+{
+	struct check *c = arg;
+	struct http_req *req = c->req;
+	enum pa_err v = result == PA_OK ? c->fc.verdict : result;
+	if (v == PA_OK)
+		http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+	else if (v == PA_ERR_RATE_LIMITED)
+		http_reply_error(req, 429, v, c->retry_after,
+				 "too many wrong codes for this account; try again in %u s",
+				 c->retry_after);
+	else
+		app_fail(req, v);
+	sodium_memzero(c->code, sizeof(c->code));
+	free(c);
+}
+
+static const struct http_field check_fields[] = {
+	{"username", HTTP_FIELD_STRING, true, APP_USERNAME_MAX, 0, 0},
+	{"method", HTTP_FIELD_STRING, true, 15, 0, 0},
+	{"code", HTTP_FIELD_STRING, true, 64, 0, 0},
+	{"client", HTTP_FIELD_STRING, false, STORE_CLIENT_MAX, 0, 0},
+	{NULL, 0, false, 0, 0, 0},
+};
+
+/* The account named name, if this service made it; else answers 404 and returns false. */
+static bool service_account(struct http_req *req, const struct store_service *svc,
+			    const char *name, struct store_account *acct)
+{
+	struct app *a = http_req_app(req);
+	struct store_tx *rd = store_reader(a->store);
+	enum pa_err e = rd ? store_account_by_name(rd, name, acct) : PA_ERR_STORE;
+	if (e == PA_OK && acct->service_id != svc->id)
+		e = PA_ERR_NOT_FOUND;
+	if (e == PA_ERR_NOT_FOUND) {
+		http_reply_error(req, 404, e, 0, "this service has no account '%.64s'", name);
+		return false;
+	}
+	if (e != PA_OK) {
+		app_fail(req, e);
+		return false;
+	}
+	return true;
+}
+
+void h_check(struct http_req *req)
+{
+	struct store_service svc;
+	if (!app_auth_service(req, &svc) || !http_check_fields(req, check_fields))
+		return;
+	struct app *a = http_req_app(req);
+	struct check *c = calloc(1, sizeof(*c));
+	if (!c) {
+		app_fail(req, PA_ERR_NOMEM);
+		return;
+	}
+	if (!service_account(req, &svc, http_body_str(req, "username"), &c->acct)) {
+		free(c);
+		return;
+	}
+	const char *client = http_body_str(req, "client");
+	snprintf(c->method, sizeof(c->method), "%s", http_body_str(req, "method"));
+	snprintf(c->code, sizeof(c->code), "%s", http_body_str(req, "code"));
+	/* The service's own pages are first-party unless it names another client. */
+	snprintf(c->client, sizeof(c->client), "%s", client ? client : a->cfg.first_party[0]);
+	snprintf(c->service, sizeof(c->service), "%s", svc.name);
+	if (!factors_method_known(c->method)) {
+		free(c);
+		http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
+				 "field 'method' must be one of totp, backup");
+		return;
+	}
+	if (c->acct.disabled) {
+		free(c);
+		http_reply_error(req, 403, PA_ERR_ACCOUNT_DISABLED, 0, NULL);
+		return;
+	}
+	c->app = a;
+	c->req = req;
+	c->fc = (struct factor_check){.app = a,
+				      .account = c->acct.id,
+				      .method = c->method,
+				      .code = c->code,
+				      .client = c->client,
+				      .now = app_now(a)};
+	store_submit(a->store, check_tx, c, check_done);
+}
+
+/* ---- account management by a service ------------------------------------------------- */
+
+struct svc_create {
+	struct app *app;		/* the server */
+	struct http_req *req;		/* for audit */
+	const struct store_service *svc; /* who */
+	const char *name;		/* the new account */
+	char pwhash[PASSWORD_HASH_SIZE]; /* "" = no Pahara password */
+};
+
+static enum pa_err svc_create_tx(struct store_tx *tx, void *arg)
+{
+	struct svc_create *sc = arg;
+	int64_t id = 0;
+	enum pa_err e = store_account_create(tx, sc->name, sc->pwhash, sc->svc->id,
+					     app_now(sc->app), &id);
+	if (e != PA_OK)
+		return e;
+	struct store_audit au;
+	app_audit_init(&au, sc->app, sc->req, "account.create", id, sc->name);
+	snprintf(au.client, sizeof(au.client), "service:%.55s", sc->svc->name);
+	return store_audit_add(tx, &au);
+}
+
+static bool name_ok(const char *n)
+{
+	/* Letters, digits and . _ @ + - : names appear in URLs, URIs and logs. */
+	if (!*n || strlen(n) > APP_USERNAME_MAX)
+		return false;
+	for (; *n; n++) {
+		char ch = *n;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || strchr("._@+-", ch)))
+			return false;
+	}
+	return true;
+}
+
+bool app_username_ok(const char *name)
+{
+	return name_ok(name);
+}
+
+static const struct http_field create_fields[] = {
+	{"username", HTTP_FIELD_STRING, true, APP_USERNAME_MAX, 0, 0},
+	{"password", HTTP_FIELD_STRING, false, APP_PASSWORD_MAX, 0, 0},
+	{NULL, 0, false, 0, 0, 0},
+};
+
+void h_svc_account_create(struct http_req *req)
+{
+	struct store_service svc;
+	if (!app_auth_service(req, &svc) || !http_check_fields(req, create_fields))
+		return;
+	struct app *a = http_req_app(req);
+	struct svc_create sc = {.app = a, .req = req, .svc = &svc};
+	sc.name = http_body_str(req, "username");
+	if (!name_ok(sc.name)) {
+		http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
+				 "field 'username' must be 1 to %d of A-Z a-z 0-9 . _ @ + -",
+				 APP_USERNAME_MAX);
+		return;
+	}
+	const char *pw = http_body_str(req, "password");
+	if (pw) {
+		struct password_params pp = {.opslimit = a->cfg.argon_ops,
+					     .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
+		enum pa_err e = password_hash(&pp, pw, strlen(pw), sc.pwhash);
+		if (e != PA_OK) {
+			http_reply_error(req, app_status(e), e, 0, NULL);
+			return;
+		}
+	}
+	enum pa_err e = store_write(a->store, svc_create_tx, &sc);
+	sodium_memzero(sc.pwhash, sizeof(sc.pwhash));
+	if (e == PA_ERR_CONFLICT) {
+		http_reply_error(req, 409, e, 0, "the username is taken");
+		return;
+	}
+	if (e != PA_OK) {
+		app_fail(req, e);
+		return;
+	}
+	http_reply_json(req, 201, json_pack("{s:s}", "username", sc.name));
+}
+
+struct svc_disable {
+	struct app *app;		/* the server */
+	struct http_req *req;		/* for audit */
+	const struct store_service *svc; /* who */
+	const struct store_account *acct; /* which */
+};
+
+static enum pa_err svc_disable_tx(struct store_tx *tx, void *arg)
+{
+	struct svc_disable *sd = arg;
+	unsigned n = 0;
+	int64_t now = app_now(sd->app);
+	enum pa_err e = store_account_set_disabled(tx, sd->acct->id, true);
+	if (e == PA_OK)
+		e = store_session_revoke_all(tx, sd->acct->id, 0, now, &n);
+	if (e != PA_OK)
+		return e;
+	struct store_audit au;
+	app_audit_init(&au, sd->app, sd->req, "account.disable", sd->acct->id, sd->acct->name);
+	snprintf(au.client, sizeof(au.client), "service:%.55s", sd->svc->name);
+	return store_audit_add(tx, &au);
+}
+
+void h_svc_account_disable(struct http_req *req)
+{
+	struct store_service svc;
+	struct store_account acct;
+	if (!app_auth_service(req, &svc) ||
+	    !service_account(req, &svc, http_req_param(req, "name"), &acct))
+		return;
+	struct svc_disable sd = {.app = http_req_app(req), .req = req, .svc = &svc, .acct = &acct};
+	enum pa_err e = store_write(sd.app->store, svc_disable_tx, &sd);
+	if (e != PA_OK) {
+		app_fail(req, e);
+		return;
+	}
+	http_reply_json(req, 200, json_pack("{s:s}", "status", "disabled"));
+}
+
+void h_svc_totp_begin(struct http_req *req)
+{
+	struct store_service svc;
+	struct store_account acct;
+	if (!app_auth_service(req, &svc) ||
+	    !service_account(req, &svc, http_req_param(req, "name"), &acct))
+		return;
+	json_t *out = NULL;
+	enum pa_err e = factors_totp_begin(http_req_app(req), acct.id, acct.name, &out);
+	if (e == PA_ERR_CONFLICT) {
+		http_reply_error(req, 409, e, 0, "a code generator is already on for this account");
+		return;
+	}
+	if (e != PA_OK) {
+		app_fail(req, e);
+		return;
+	}
+	http_reply_json(req, 200, out);
+}
+
+void h_svc_totp_confirm(struct http_req *req)
+{
+	struct store_service svc;
+	struct store_account acct;
+	if (app_auth_service(req, &svc) &&
+	    service_account(req, &svc, http_req_param(req, "name"), &acct))
+		factors_reply_totp_confirm(req, &acct,
+					   ((struct app *)http_req_app(req))->cfg.first_party[0]);
+}
+
+void h_svc_backup_generate(struct http_req *req)
+{
+	struct store_service svc;
+	struct store_account acct;
+	if (app_auth_service(req, &svc) &&
+	    service_account(req, &svc, http_req_param(req, "name"), &acct))
+		factors_reply_backup_generate(req, &acct);
+}

@@ -1,0 +1,115 @@
+/*
+ * handlers.h — the HTTP handlers (one file per resource) and the pieces of rule-plumbing they
+ * share inside store transactions.  Every function taking a struct store_tx * runs inside a
+ * tx fn (see store.h) and returns PA_OK or a store failure; verdicts about codes are returned
+ * separately so that the counting of failures is committed too.
+ */
+#ifndef PAHARA_SERVER_HANDLERS_H
+#define PAHARA_SERVER_HANDLERS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "server/app.h"
+#include "server/http.h"
+#include "store/store.h"
+
+/* ---- factors.c: checking and consuming a second factor ---- */
+
+struct factor_check {
+	struct app *app;		/* the server */
+	int64_t account;		/* whose factor */
+	const char *method;		/* "totp" or "backup" */
+	const char *code;		/* as typed */
+	const char *client;		/* the sign-in's client (backup codes: first party only) */
+	int64_t now;			/* unix seconds */
+	enum pa_err verdict;		/* out: PA_OK, PA_ERR_INVALID_CODE, PA_ERR_REPLAYED_CODE,
+					 * PA_ERR_INACTIVE_BACKUP_CODE, PA_ERR_METHOD_UNAVAILABLE,
+					 * PA_ERR_THIRD_PARTY_BACKUP */
+};
+
+/* Whether method names a second-step method this server has. */
+bool factors_method_known(const char *method);
+/* Check fc->code by fc->method and consume it on success (durably, with the tx). */
+enum pa_err factors_verify(struct store_tx *tx, struct factor_check *fc) PA_MUST_CHECK;
+/* How many backup codes of account are active. */
+enum pa_err factors_backup_active(struct store_tx *tx, int64_t account,
+				  unsigned *n) PA_MUST_CHECK;
+/* Consume a temporary password typed in the password field.  PA_ERR_PASSWORD_MISMATCH (or a
+ * more precise value for the audit log) when it is not an outstanding one. */
+enum pa_err factors_tmppass_consume(struct store_tx *tx, struct app *a, int64_t account,
+				    const char *password, size_t len, int64_t now) PA_MUST_CHECK;
+/* Generate n backup codes (written to codes, shown once). */
+enum pa_err factors_backup_generate(struct store_tx *tx, struct app *a, int64_t account,
+				    unsigned n, int64_t now,
+				    struct backup_new_code codes[]) PA_MUST_CHECK;
+/* Turn the code generator on: seal a new secret and store it pending (unconfirmed). */
+enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name,
+			       json_t **out) PA_MUST_CHECK;
+/* Remove every second factor of account and turn two-factor off (recovery, turn-off). */
+enum pa_err factors_reset(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
+
+/* Confirm the pending code generator of acct with the body's {code} and answer the request
+ * (with the first backup code on success). */
+void factors_reply_totp_confirm(struct http_req *req, const struct store_account *acct,
+				const char *client);
+/* Generate the body's {count} backup codes for acct and answer the request. */
+void factors_reply_backup_generate(struct http_req *req, const struct store_account *acct);
+
+/* ---- sessions.c ---- */
+
+/* Make a session for account; its token (secret) goes to token (TOKEN_SIZE_MAX bytes). */
+enum pa_err session_create(struct store_tx *tx, struct app *a, int64_t account,
+			   const char *client, const char *ip, int64_t now, int64_t auth_at,
+			   char *token, int64_t *id) PA_MUST_CHECK;
+
+/* ---- limits.c: throttling, with core/ratelimit.h rules and store counters ---- */
+
+/* Count a password attempt from ip; PA_ERR_RATE_LIMITED (and *retry) when over the limit. */
+enum pa_err limits_ip_attempt(struct store_tx *tx, struct app *a, const char *ip, int64_t now,
+			      unsigned *retry) PA_MUST_CHECK;
+/* PA_ERR_RATE_LIMITED (and *retry) while the account backs off or is locked. */
+enum pa_err limits_account_check(struct store_tx *tx, int64_t account, int64_t now,
+				 unsigned *retry) PA_MUST_CHECK;
+/* Count a wrong second-step code for account (backoff, lockout). */
+enum pa_err limits_account_fail(struct store_tx *tx, struct app *a, int64_t account,
+				int64_t now) PA_MUST_CHECK;
+/* A right code: the backoff starts over (the lockout window keeps its count). */
+enum pa_err limits_account_success(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
+
+/* Whether name is a valid account name (1..APP_USERNAME_MAX of A-Z a-z 0-9 . _ @ + -). */
+bool app_username_ok(const char *name);
+
+/* ---- the handlers ---- */
+
+json_t *login_methods_json(bool has_totp, unsigned backup_active);
+
+void h_login(struct http_req *req);
+void h_login_verify(struct http_req *req);
+void h_login_status(struct http_req *req);
+void h_totp_begin(struct http_req *req);
+void h_totp_confirm(struct http_req *req);
+void h_factors_list(struct http_req *req);
+void h_backup_generate(struct http_req *req);
+void h_backup_list(struct http_req *req);
+void h_tmppass_create(struct http_req *req);
+void h_tmppass_list(struct http_req *req);
+void h_tmppass_revoke(struct http_req *req);
+void h_sessions_list(struct http_req *req);
+void h_session_revoke(struct http_req *req);
+void h_sessions_revoke_others(struct http_req *req);
+void h_reauth(struct http_req *req);
+void h_password_change(struct http_req *req);
+void h_twofactor_off(struct http_req *req);
+void h_check(struct http_req *req);
+void h_svc_account_create(struct http_req *req);
+void h_svc_account_disable(struct http_req *req);
+void h_svc_totp_begin(struct http_req *req);
+void h_svc_totp_confirm(struct http_req *req);
+void h_svc_backup_generate(struct http_req *req);
+void h_health(struct http_req *req);
+void h_test_clock(struct http_req *req);
+
+#endif

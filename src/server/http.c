@@ -1,0 +1,775 @@
+/*
+ * http.c — see http.h.  The parts:
+ *   request life: access_handler() collects the body, routes, runs or dispatches the handler,
+ *     and queues the reply once it exists; the reply may come from another thread, so a
+ *     request is suspended until it does (struct http_req's lock and flags order that).
+ *   pools: two small FIFO thread pools for blocking handlers.
+ *   JSON: body parsing and field checks, error bodies.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "server/http.h"
+
+#define HTTP_DISCARD_MAX (1024 * 1024) /* body bytes we read and drop before closing */
+#define HTTP_COOKIES_MAX 2
+
+/* ---- thread pools ---------------------------------------------------------------------- */
+
+/*
+ * A pool runs requests' handlers FIFO on a fixed set of threads.  Invariant: every request in
+ * the queue has been suspended (or will be, before it is answered — see req_dispatch).
+ */
+struct pool_item {
+	struct http_req *req;	/* the request whose handler to run */
+	struct pool_item *next; /* FIFO link */
+};
+
+struct pool {
+	pthread_mutex_t lock;	 /* guards everything below */
+	pthread_cond_t wake;	 /* signalled when an item is queued or on stop */
+	struct pool_item *head;	 /* next to run */
+	struct pool_item *tail;	 /* last queued */
+	bool stopping;		 /* set by pool_stop: threads exit once the queue is empty */
+	int nice;		 /* CPU priority for the threads (0 or positive = lower) */
+	unsigned nthreads;	 /* threads started */
+	pthread_t *threads;	 /* their ids */
+};
+
+/* ---- requests and the server ----------------------------------------------------------- */
+
+enum req_phase {
+	REQ_RECEIVING = 0, /* reading the body */
+	REQ_HANDLING,	   /* the handler has it */
+	REQ_ANSWERED,	   /* a reply exists (maybe not yet queued) */
+	REQ_QUEUED,	   /* the reply went to libmicrohttpd */
+};
+
+struct http_req {
+	struct http_server *srv;		/* owner */
+	struct MHD_Connection *conn;		/* the connection it came on */
+	pthread_mutex_t lock;			/* orders the reply against suspension */
+	enum req_phase phase;			/* see enum */
+	bool suspended;				/* MHD_suspend_connection has been called */
+	char method[8];				/* "GET", "POST", ... */
+	char *path;				/* the URL path (owned) */
+	char *body;				/* collected body (owned) */
+	size_t body_len;			/* bytes in body */
+	size_t discarded;			/* body bytes over the cap that were dropped */
+	bool too_large;				/* the body went over HTTP_BODY_MAX */
+	json_t *json;				/* parsed body (owned) */
+	const struct http_route *route;		/* matched route */
+	unsigned nparams;			/* placeholders matched */
+	const char *param_names[HTTP_PARAMS_MAX];	/* into route->pattern, not NUL-ended */
+	size_t param_name_lens[HTTP_PARAMS_MAX];	/* their lengths */
+	char params[HTTP_PARAMS_MAX][HTTP_PARAM_MAX + 1]; /* decoded values */
+	char ip[HTTP_IP_MAX];			/* client address */
+	unsigned status;			/* reply status */
+	char *reply;				/* reply body (owned) */
+	size_t reply_len;			/* its length */
+	unsigned retry_after;			/* seconds, 0 = none */
+	char *cookies[HTTP_COOKIES_MAX];	/* Set-Cookie values (owned) */
+	unsigned ncookies;			/* how many */
+	char allow[64];				/* methods for a 405's Allow header */
+};
+
+struct http_server {
+	struct MHD_Daemon *daemon;		/* libmicrohttpd */
+	const struct http_route *routes;	/* route table */
+	void *app;				/* for handlers */
+	struct pool pool;			/* blocking handlers */
+	struct pool slow;			/* password hashing */
+	unsigned port;				/* bound port */
+	pthread_mutex_t lock;			/* guards inflight */
+	pthread_cond_t idle;			/* signalled when inflight drops to 0 */
+	unsigned inflight;			/* handlers that have not answered */
+};
+
+static void req_dispatch(struct http_req *req);
+
+static void *pool_main(void *arg)
+{
+	struct pool *p = arg;
+
+	if (p->nice > 0) {
+		/* Linux: nice values are per thread, so this lowers only this thread. */
+		if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice) != 0) {
+			/* Not fatal: the work still gets done, just without the priority hint. */
+		}
+	}
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		while (!p->head && !p->stopping)
+			pthread_cond_wait(&p->wake, &p->lock);
+		struct pool_item *it = p->head;
+		if (!it) {
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
+		p->head = it->next;
+		if (!p->head)
+			p->tail = NULL;
+		pthread_mutex_unlock(&p->lock);
+		struct http_req *req = it->req;
+		free(it);
+		req->route->handler(req);
+	}
+}
+
+static int pool_start(struct pool *p, unsigned n, int nice)
+{
+	memset(p, 0, sizeof(*p));
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->wake, NULL);
+	p->nice = nice;
+	p->threads = calloc(n, sizeof(*p->threads));
+	if (!p->threads)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		if (pthread_create(&p->threads[i], NULL, pool_main, p) != 0)
+			return -1;
+		p->nthreads++;
+	}
+	return 0;
+}
+
+static bool pool_push(struct pool *p, struct http_req *req)
+{
+	struct pool_item *it = malloc(sizeof(*it));
+	if (!it)
+		return false;
+	it->req = req;
+	it->next = NULL;
+	pthread_mutex_lock(&p->lock);
+	if (p->tail)
+		p->tail->next = it;
+	else
+		p->head = it;
+	p->tail = it;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	return true;
+}
+
+static void pool_stop(struct pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	free(p->threads);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->wake);
+}
+
+/* ---- replies --------------------------------------------------------------------------- */
+
+static void inflight_add(struct http_server *s, int delta)
+{
+	pthread_mutex_lock(&s->lock);
+	s->inflight = (unsigned)((int)s->inflight + delta);
+	if (s->inflight == 0)
+		pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * Record the reply and wake the connection.  If the handler answered before its caller got
+ * round to suspending, access_handler() finds phase == REQ_ANSWERED and queues it directly.
+ */
+static void req_answer(struct http_req *req, unsigned status, char *text, size_t len)
+{
+	pthread_mutex_lock(&req->lock);
+	if (req->phase >= REQ_ANSWERED) {
+		/* A handler bug: answering twice.  Keep the first answer. */
+		pthread_mutex_unlock(&req->lock);
+		free(text);
+		return;
+	}
+	req->status = status;
+	req->reply = text;
+	req->reply_len = len;
+	req->phase = REQ_ANSWERED;
+	bool resume = req->suspended;
+	req->suspended = false;
+	struct http_server *srv = req->srv;
+	if (resume)
+		MHD_resume_connection(req->conn);
+	pthread_mutex_unlock(&req->lock);
+	inflight_add(srv, -1);
+}
+
+void http_reply_json(struct http_req *req, unsigned status, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(body);
+	if (!text) {
+		static const char oom[] =
+			"{\"error\":{\"code\":\"out_of_memory\",\"message\":\"Out of memory.\"}}";
+		text = strdup(oom);
+		status = 500;
+	}
+	req_answer(req, status, text, text ? strlen(text) : 0);
+}
+
+void http_reply_error(struct http_req *req, unsigned status, enum pa_err err,
+		      unsigned retry_after, const char *message, ...)
+{
+	char msg[512];
+	const char *m = pa_err_message(err);
+	if (message) {
+		va_list ap;
+		va_start(ap, message);
+		int n = vsnprintf(msg, sizeof(msg), message, ap);
+		va_end(ap);
+		if (n >= 0)
+			m = msg; /* a truncated message is still the right message, shortened */
+	}
+	json_t *e = json_pack("{s:s, s:s}", "code", pa_err_code(err), "message", m);
+	if (e && retry_after > 0)
+		json_object_set_new(e, "retry_after", json_integer(retry_after));
+	req->retry_after = retry_after;
+	http_reply_json(req, status, json_pack("{s:o}", "error", e));
+}
+
+void http_req_set_cookie(struct http_req *req, const char *cookie)
+{
+	if (req->ncookies < HTTP_COOKIES_MAX) {
+		char *c = strdup(cookie);
+		if (c)
+			req->cookies[req->ncookies++] = c;
+	}
+}
+
+static enum MHD_Result queue_reply(struct http_req *req)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(req->reply_len, req->reply,
+								 MHD_RESPMEM_MUST_FREE);
+	if (!r)
+		return MHD_NO;
+	req->reply = NULL; /* libmicrohttpd frees it now */
+	MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	if (req->retry_after > 0) {
+		char ra[24];
+		snprintf(ra, sizeof(ra), "%u", req->retry_after);
+		MHD_add_response_header(r, "Retry-After", ra);
+	}
+	if (req->allow[0])
+		MHD_add_response_header(r, "Allow", req->allow);
+	for (unsigned i = 0; i < req->ncookies; i++)
+		MHD_add_response_header(r, "Set-Cookie", req->cookies[i]);
+	enum MHD_Result ret = MHD_queue_response(req->conn, req->status, r);
+	MHD_destroy_response(r);
+	req->phase = REQ_QUEUED;
+	return ret;
+}
+
+/* ---- routing --------------------------------------------------------------------------- */
+
+/*
+ * Match path against pattern; fill req's params.  A placeholder matches one segment of
+ * unreserved characters only ([A-Za-z0-9._~-]): identifiers here are base62, so anything else
+ * (percent-escapes, '/', empty) cannot be a real id and is simply not a match.
+ */
+static bool route_match(struct http_req *req, const char *pattern, const char *path)
+{
+	unsigned np = 0;
+	const char *p = pattern, *u = path;
+	while (*p) {
+		if (*p == '{') {
+			const char *close = strchr(p, '}');
+			size_t n = 0;
+			while (u[n] && u[n] != '/') {
+				char c = u[n];
+				bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+					  (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+					  c == '.' || c == '~';
+				if (!ok || n >= HTTP_PARAM_MAX)
+					return false;
+				n++;
+			}
+			if (n == 0 || np >= HTTP_PARAMS_MAX || !close)
+				return false;
+			req->param_names[np] = p + 1;
+			req->param_name_lens[np] = (size_t)(close - p - 1);
+			memcpy(req->params[np], u, n);
+			req->params[np][n] = '\0';
+			np++;
+			u += n;
+			p = close + 1;
+		} else {
+			if (*p != *u)
+				return false;
+			p++;
+			u++;
+		}
+	}
+	if (*u)
+		return false;
+	req->nparams = np;
+	return true;
+}
+
+/* ---- request accessors ----------------------------------------------------------------- */
+
+void *http_req_app(const struct http_req *req)
+{
+	return req->srv->app;
+}
+
+const char *http_req_method(const struct http_req *req)
+{
+	return req->method;
+}
+
+const char *http_req_path(const struct http_req *req)
+{
+	return req->path;
+}
+
+const char *http_req_param(const struct http_req *req, const char *name)
+{
+	size_t n = strlen(name);
+	for (unsigned i = 0; i < req->nparams; i++)
+		if (req->param_name_lens[i] == n && memcmp(req->param_names[i], name, n) == 0)
+			return req->params[i];
+	return NULL;
+}
+
+json_t *http_req_body(const struct http_req *req)
+{
+	return req->json;
+}
+
+const char *http_req_ip(const struct http_req *req)
+{
+	return req->ip;
+}
+
+const char *http_req_header(const struct http_req *req, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+	if (v && strlen(v) > HTTP_HEADER_VALUE_MAX)
+		return NULL;
+	return v;
+}
+
+const char *http_req_query(const struct http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_body_str(const struct http_req *req, const char *key)
+{
+	json_t *v = req->json ? json_object_get(req->json, key) : NULL;
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+long long http_body_int(const struct http_req *req, const char *key, long long dflt)
+{
+	json_t *v = req->json ? json_object_get(req->json, key) : NULL;
+	return json_is_integer(v) ? (long long)json_integer_value(v) : dflt;
+}
+
+/* ---- body checks ----------------------------------------------------------------------- */
+
+bool http_check_fields(struct http_req *req, const struct http_field *fields)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach(req->json, key, val)
+	{
+		const struct http_field *f = fields;
+		while (f->name && strcmp(f->name, key) != 0)
+			f++;
+		if (!f->name) {
+			/* The key may be hostile: print a bounded, escaped prefix of it. */
+			char shown[48];
+			size_t j = 0;
+			for (const unsigned char *k = (const unsigned char *)key;
+			     *k && j + 1 < sizeof(shown); k++)
+				shown[j++] = (*k >= 0x20 && *k < 0x7f && *k != '\'') ? (char)*k : '?';
+			shown[j] = '\0';
+			http_reply_error(req, 400, PA_ERR_FIELD_UNKNOWN, 0, "unknown field '%s'",
+					 shown);
+			return false;
+		}
+		switch (f->type) {
+		case HTTP_FIELD_STRING: {
+			size_t max = f->max_len ? f->max_len : 256;
+			if (!json_is_string(val)) {
+				http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
+						 "field '%s' must be a string", f->name);
+				return false;
+			}
+			if (json_string_length(val) > max) {
+				http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
+						 "field '%s' is longer than %zu bytes", f->name,
+						 max);
+				return false;
+			}
+			break;
+		}
+		case HTTP_FIELD_INT:
+			if (!json_is_integer(val)) {
+				http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
+						 "field '%s' must be an integer", f->name);
+				return false;
+			}
+			if (json_integer_value(val) < f->min || json_integer_value(val) > f->max) {
+				http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
+						 "field '%s' must be between %lld and %lld",
+						 f->name, f->min, f->max);
+				return false;
+			}
+			break;
+		case HTTP_FIELD_BOOL:
+			if (!json_is_boolean(val)) {
+				http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
+						 "field '%s' must be true or false", f->name);
+				return false;
+			}
+			break;
+		}
+	}
+	for (const struct http_field *f = fields; f->name; f++) {
+		if (f->required && !json_object_get(req->json, f->name)) {
+			http_reply_error(req, 400, PA_ERR_FIELD_MISSING, 0,
+					 "field '%s' is required", f->name);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Parse the collected body; on failure answer 400 and return false. */
+static bool parse_body(struct http_req *req)
+{
+	const char *ct = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (req->body_len == 0) {
+		http_reply_error(req, 400, PA_ERR_BAD_JSON, 0,
+				 "this endpoint needs a JSON object body");
+		return false;
+	}
+	/* application/json, optionally with parameters ("; charset=utf-8"). */
+	size_t n = ct ? strcspn(ct, "; \t") : 0;
+	if (!ct || n != strlen("application/json") || strncasecmp(ct, "application/json", n)) {
+		http_reply_error(req, 415, PA_ERR_MEDIA_TYPE, 0,
+				 "the body must be sent as Content-Type: application/json");
+		return false;
+	}
+	json_error_t jerr;
+	req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!req->json) {
+		http_reply_error(req, 400, PA_ERR_BAD_JSON, 0, "invalid JSON at byte %d: %s",
+				 jerr.position, jerr.text);
+		return false;
+	}
+	if (!json_is_object(req->json)) {
+		http_reply_error(req, 400, PA_ERR_BAD_JSON, 0, "the body must be a JSON object");
+		return false;
+	}
+	return true;
+}
+
+/* ---- the request life ------------------------------------------------------------------ */
+
+/* Route, check, then run the handler here or hand it to a pool. */
+static void req_dispatch(struct http_req *req)
+{
+	inflight_add(req->srv, 1);
+	bool path_known = false;
+	const struct http_route *r;
+	char *allow = req->allow;
+	for (r = req->srv->routes; r->method; r++) {
+		if (!route_match(req, r->pattern, req->path))
+			continue;
+		path_known = true;
+		if (strcmp(r->method, req->method) == 0)
+			break;
+		size_t al = strlen(allow);
+		snprintf(allow + al, sizeof(req->allow) - al, "%s%s", al ? ", " : "", r->method);
+	}
+	if (!r->method) {
+		if (path_known)
+			http_reply_error(req, 405, PA_ERR_METHOD, 0,
+					 "%s is not allowed here; use %s", req->method, allow);
+		else
+			http_reply_error(req, 404, PA_ERR_ROUTE, 0, "no endpoint %s %.200s",
+					 req->method, req->path);
+		return;
+	}
+	req->route = r;
+	if (req->too_large) {
+		http_reply_error(req, 413, PA_ERR_BODY_TOO_LARGE, 0,
+				 "the body is larger than %d bytes", HTTP_BODY_MAX);
+		return;
+	}
+	if (r->body) {
+		if (!parse_body(req))
+			return;
+	} else if (req->body_len > 0) {
+		http_reply_error(req, 400, PA_ERR_BAD_JSON, 0, "this endpoint takes no body");
+		return;
+	}
+	switch (r->run) {
+	case HTTP_RUN_INLINE:
+		r->handler(req);
+		return;
+	case HTTP_RUN_POOL:
+		if (pool_push(&req->srv->pool, req))
+			return;
+		break;
+	case HTTP_RUN_SLOW:
+		if (pool_push(&req->srv->slow, req))
+			return;
+		break;
+	}
+	http_reply_error(req, 503, PA_ERR_NOMEM, 1, NULL);
+}
+
+static struct http_req *req_new(struct http_server *srv, struct MHD_Connection *conn,
+				const char *url, const char *method)
+{
+	struct http_req *req = calloc(1, sizeof(*req));
+	if (!req)
+		return NULL;
+	req->srv = srv;
+	req->conn = conn;
+	pthread_mutex_init(&req->lock, NULL);
+	snprintf(req->method, sizeof(req->method), "%s", method);
+	req->path = strdup(url);
+	if (!req->path) {
+		free(req);
+		return NULL;
+	}
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+		socklen_t sl = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							 : sizeof(struct sockaddr_in);
+		if (getnameinfo(sa, sl, req->ip, sizeof(req->ip), NULL, 0, NI_NUMERICHOST) != 0)
+			snprintf(req->ip, sizeof(req->ip), "unknown");
+	}
+	return req;
+}
+
+static void req_free(struct http_req *req)
+{
+	free(req->path);
+	free(req->body);
+	free(req->reply);
+	for (unsigned i = 0; i < req->ncookies; i++)
+		free(req->cookies[i]);
+	json_decref(req->json);
+	pthread_mutex_destroy(&req->lock);
+	free(req);
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+				      const char *method, const char *version,
+				      const char *upload_data, size_t *upload_data_size,
+				      void **con_cls)
+{
+	(void)version;
+	struct http_server *srv = cls;
+	struct http_req *req = *con_cls;
+
+	if (!req) {
+		req = req_new(srv, conn, url, method);
+		if (!req)
+			return MHD_NO;
+		*con_cls = req;
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX)
+			req->too_large = true; /* answered once the (dropped) body is read */
+		return MHD_YES;
+	}
+	if (req->phase == REQ_RECEIVING && *upload_data_size > 0) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (req->too_large || req->body_len + n > HTTP_BODY_MAX) {
+			req->too_large = true;
+			req->discarded += n;
+			/* A client that keeps sending after the cap loses the connection. */
+			return req->discarded > HTTP_DISCARD_MAX ? MHD_NO : MHD_YES;
+		}
+		char *nb = realloc(req->body, req->body_len + n + 1);
+		if (!nb)
+			return MHD_NO;
+		memcpy(nb + req->body_len, upload_data, n);
+		req->body = nb;
+		req->body_len += n;
+		req->body[req->body_len] = '\0';
+		return MHD_YES;
+	}
+	if (req->phase == REQ_RECEIVING) {
+		req->phase = REQ_HANDLING;
+		req_dispatch(req);
+	}
+	/* The handler may have answered already (inline), or will from another thread. */
+	pthread_mutex_lock(&req->lock);
+	enum MHD_Result ret = MHD_YES;
+	if (req->phase == REQ_ANSWERED) {
+		ret = queue_reply(req);
+	} else if (req->phase == REQ_HANDLING && !req->suspended) {
+		req->suspended = true;
+		MHD_suspend_connection(conn);
+	}
+	pthread_mutex_unlock(&req->lock);
+	return ret;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	struct http_req *req = *con_cls;
+	if (req) {
+		/* A request that a handler still owns cannot complete: it is suspended until
+		 * answered, and libmicrohttpd does not end suspended connections. */
+		req_free(req);
+		*con_cls = NULL;
+	}
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	fputs("pahara: http: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
+/* ---- life cycle ------------------------------------------------------------------------ */
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	if (!colon || colon == listen || strlen(listen) >= sizeof(host))
+		return -1;
+	size_t hl = (size_t)(colon - listen);
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	char *end;
+	errno = 0;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port > 65535)
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
+			return -1;
+		*sl = sizeof(*a6);
+		return AF_INET6;
+	}
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	a4->sin_family = AF_INET;
+	a4->sin_port = htons((uint16_t)port);
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+		return -1;
+	*sl = sizeof(*a4);
+	return AF_INET;
+}
+
+enum pa_err http_start(const struct http_options *opt, struct http_server **out, const char **why)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fam = parse_listen(opt->listen, &ss, &sl);
+	if (fam < 0) {
+		*why = "the listen address must be HOST:PORT with a numeric IPv4 address, "
+		       "[IPv6] or localhost";
+		return PA_ERR_INVALID_ARGUMENT;
+	}
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 1)
+		ncpu = 1;
+	struct http_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return PA_ERR_NOMEM;
+	s->routes = opt->routes;
+	s->app = opt->app;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->idle, NULL);
+	if (pool_start(&s->pool, opt->pool_threads ? opt->pool_threads : 16, 0) != 0 ||
+	    pool_start(&s->slow, opt->slow_threads ? opt->slow_threads : (unsigned)ncpu, 10) != 0) {
+		*why = "cannot start worker threads";
+		return PA_ERR_NOMEM;
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+	if (fam == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	s->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, access_handler, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+		MHD_OPTION_SOCK_ADDR,
+		(struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned)(opt->threads ? opt->threads : (unsigned)ncpu),
+		MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)(opt->connection_limit ? opt->connection_limit : 1024),
+		MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)(opt->timeout_seconds ? opt->timeout_seconds : 30),
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+		(unsigned)1024, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
+	if (!s->daemon) {
+		*why = "cannot listen on that address (in use, or not an address of this machine)";
+		pool_stop(&s->pool);
+		pool_stop(&s->slow);
+		free(s);
+		return PA_ERR_INVALID_ARGUMENT;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = di ? di->port : 0;
+	*out = s;
+	return PA_OK;
+}
+
+unsigned http_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+void http_stop(struct http_server *s)
+{
+	if (!s)
+		return;
+	MHD_quiesce_daemon(s->daemon);
+	pthread_mutex_lock(&s->lock);
+	while (s->inflight > 0)
+		pthread_cond_wait(&s->idle, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	MHD_stop_daemon(s->daemon);
+	pool_stop(&s->pool);
+	pool_stop(&s->slow);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->idle);
+	free(s);
+}

@@ -1,0 +1,28 @@
+/*
+ * keyfile.h — the server's key files in the data directory.
+ *
+ *   master.key    sealing keys (core/seal.h key-file text): TOTP secrets are sealed under them
+ *   codehash.key  one line "pahara-codehash v1 HEX64": the HMAC key for backup codes and
+ *                 temporary passwords (core/secretcode.h)
+ *
+ * Both are created on first run with O_CREAT | O_EXCL | O_NOFOLLOW and mode 0600, and refused
+ * later if they are links, not regular files, or readable by group or others.  Several nodes
+ * share the same files (copy them; never let each node make its own).
+ */
+#ifndef PAHARA_SERVER_KEYFILE_H
+#define PAHARA_SERVER_KEYFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/seal.h"
+#include "core/secretcode.h"
+
+/* Load (creating if absent) both files in dir.  *kr is frozen; free it with
+ * seal_keyring_free.  why (why_size bytes) names a failure. */
+enum pa_err keyfile_load(const char *dir, struct seal_keyring **kr,
+			 uint8_t code_key[SECRETCODE_KEY_BYTES], char *why,
+			 size_t why_size) PA_MUST_CHECK;
+
+#endif

@@ -1,0 +1,1202 @@
+/*
+ * sqlite.c — the embedded store: one SQLite file in WAL mode.
+ *
+ * Writes: one writer thread owns the only read-write connection.  It takes every queued tx fn
+ * (up to batch_max), runs them in one BEGIN IMMEDIATE .. COMMIT, each inside its own
+ * SAVEPOINT so that a failing fn undoes only itself, and with synchronous=FULL the COMMIT is
+ * the one flush for the whole batch.  Only then are the done callbacks called.  While a batch
+ * commits, new work queues up, so batches grow with the load (group commit).
+ *
+ * Reads: each thread that reads gets its own connection (query_only) on first use, kept in
+ * thread-local storage and closed when the thread ends or the store closes.
+ *
+ * Statements: each connection prepares a statement on first use and keeps it (stmt_get).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/store.h"
+
+/* ---- statements ------------------------------------------------------------------------ */
+
+enum stmt_id {
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
+	ST_ACCOUNT_INSERT,
+	ST_ACCOUNT_BY_NAME,
+	ST_ACCOUNT_BY_ID,
+	ST_ACCOUNT_SET_PASSWORD,
+	ST_ACCOUNT_SET_DISABLED,
+	ST_ACCOUNT_SET_TWOFACTOR,
+	ST_ACCOUNT_LIST,
+	ST_TOTP_GET,
+	ST_TOTP_PUT,
+	ST_TOTP_CONSUME,
+	ST_TOTP_DELETE,
+	ST_BACKUP_LIST,
+	ST_BACKUP_ADD,
+	ST_BACKUP_SET_STATUS,
+	ST_BACKUP_TRIM,
+	ST_BACKUP_DELETE_ALL,
+	ST_TMPPASS_LIST,
+	ST_TMPPASS_ADD,
+	ST_TMPPASS_CONSUME,
+	ST_TMPPASS_DELETE,
+	ST_TMPPASS_PURGE,
+	ST_SESSION_ADD,
+	ST_SESSION_BY_TOKEN,
+	ST_SESSION_LIST,
+	ST_SESSION_REVOKE,
+	ST_SESSION_REVOKE_ALL,
+	ST_SESSION_SET_AUTH,
+	ST_LOGIN_ADD,
+	ST_LOGIN_BY_HASH,
+	ST_LOGIN_FAIL,
+	ST_LOGIN_END,
+	ST_LIMIT_GET,
+	ST_LIMIT_PUT,
+	ST_SERVICE_ADD,
+	ST_SERVICE_BY_KEY,
+	ST_SERVICE_LIST,
+	ST_AUDIT_ADD,
+	ST_AUDIT_LIST,
+	ST__COUNT
+};
+
+static const char *const stmt_sql[ST__COUNT] = {
+	[ST_SAVEPOINT] = "SAVEPOINT op",
+	[ST_RELEASE] = "RELEASE op",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO op",
+	[ST_ACCOUNT_INSERT] = "INSERT INTO accounts(name, pwhash, service_id, created_at) "
+			      "VALUES (?1, ?2, ?3, ?4)",
+	[ST_ACCOUNT_BY_NAME] = "SELECT id, name, pwhash, disabled, twofactor, created_at, "
+			       "service_id FROM accounts WHERE name = ?1",
+	[ST_ACCOUNT_BY_ID] = "SELECT id, name, pwhash, disabled, twofactor, created_at, "
+			     "service_id FROM accounts WHERE id = ?1",
+	[ST_ACCOUNT_SET_PASSWORD] = "UPDATE accounts SET pwhash = ?2 WHERE id = ?1",
+	[ST_ACCOUNT_SET_DISABLED] = "UPDATE accounts SET disabled = ?2 WHERE id = ?1",
+	[ST_ACCOUNT_SET_TWOFACTOR] = "UPDATE accounts SET twofactor = ?2 WHERE id = ?1",
+	[ST_ACCOUNT_LIST] = "SELECT id, name, pwhash, disabled, twofactor, created_at, "
+			    "service_id FROM accounts ORDER BY name",
+	[ST_TOTP_GET] = "SELECT sealed, alg, digits, period, confirmed, last_step, drift, "
+			"created_at FROM totp WHERE account_id = ?1",
+	[ST_TOTP_PUT] = "INSERT OR REPLACE INTO totp(account_id, sealed, alg, digits, period, "
+			"confirmed, last_step, drift, created_at) "
+			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	/* RFC 6238 §5.2: the condition is the whole point — a step is accepted once. */
+	[ST_TOTP_CONSUME] = "UPDATE totp SET last_step = ?2, drift = ?3, confirmed = 1 "
+			    "WHERE account_id = ?1 AND (last_step IS NULL OR last_step < ?2)",
+	[ST_TOTP_DELETE] = "DELETE FROM totp WHERE account_id = ?1",
+	[ST_BACKUP_LIST] = "SELECT generation, hash, status, created_at FROM backup_codes "
+			   "WHERE account_id = ?1 ORDER BY generation",
+	[ST_BACKUP_ADD] = "INSERT INTO backup_codes(account_id, generation, hash, status, "
+			  "created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_BACKUP_SET_STATUS] = "UPDATE backup_codes SET status = ?3 "
+				 "WHERE account_id = ?1 AND generation = ?2 AND status = 0",
+	[ST_BACKUP_TRIM] = "DELETE FROM backup_codes WHERE account_id = ?1 AND generation < ?2 "
+			   "AND status <> 0",
+	[ST_BACKUP_DELETE_ALL] = "DELETE FROM backup_codes WHERE account_id = ?1",
+	[ST_TMPPASS_LIST] = "SELECT id, hash, created_at, expires_at, used_at FROM tmp_passwords "
+			    "WHERE account_id = ?1 ORDER BY id",
+	[ST_TMPPASS_ADD] = "INSERT INTO tmp_passwords(account_id, hash, created_at, expires_at, "
+			   "used_at, id) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+	[ST_TMPPASS_CONSUME] = "UPDATE tmp_passwords SET used_at = ?3 "
+			       "WHERE account_id = ?1 AND id = ?2 AND used_at = 0",
+	[ST_TMPPASS_DELETE] = "DELETE FROM tmp_passwords WHERE account_id = ?1 AND id = ?2",
+	[ST_TMPPASS_PURGE] = "DELETE FROM tmp_passwords WHERE account_id = ?1 AND "
+			     "(expires_at < ?2 OR (used_at <> 0 AND used_at < ?2))",
+	[ST_SESSION_ADD] = "INSERT INTO sessions(token_hash, account_id, kind, client, ip, "
+			   "created_at, auth_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
+	[ST_SESSION_BY_TOKEN] = "SELECT id, token_hash, account_id, kind, client, ip, created_at, "
+				"auth_at, revoked_at FROM sessions WHERE token_hash = ?1",
+	[ST_SESSION_LIST] = "SELECT id, token_hash, account_id, kind, client, ip, created_at, "
+			    "auth_at, revoked_at FROM sessions WHERE account_id = ?1 "
+			    "AND revoked_at = 0 ORDER BY id",
+	[ST_SESSION_REVOKE] = "UPDATE sessions SET revoked_at = ?3 WHERE account_id = ?1 "
+			      "AND id = ?2 AND revoked_at = 0",
+	[ST_SESSION_REVOKE_ALL] = "UPDATE sessions SET revoked_at = ?3 WHERE account_id = ?1 "
+				  "AND id <> ?2 AND revoked_at = 0",
+	[ST_SESSION_SET_AUTH] = "UPDATE sessions SET auth_at = ?2 WHERE id = ?1",
+	[ST_LOGIN_ADD] = "INSERT INTO logins(id_hash, account_id, state, failures, client, ip, "
+			 "created_at, expires_at, session_id) "
+			 "VALUES (?1, ?2, 0, 0, ?3, ?4, ?5, ?6, 0)",
+	[ST_LOGIN_BY_HASH] = "SELECT id, id_hash, account_id, state, failures, client, ip, "
+			     "created_at, expires_at, session_id FROM logins WHERE id_hash = ?1",
+	[ST_LOGIN_FAIL] = "UPDATE logins SET failures = failures + 1 WHERE id = ?1 AND state = 0 "
+			  "RETURNING failures",
+	[ST_LOGIN_END] = "UPDATE logins SET state = ?2, session_id = ?3 WHERE id = ?1 "
+			 "AND state = 0",
+	[ST_LIMIT_GET] = "SELECT blob FROM limits WHERE key = ?1",
+	[ST_LIMIT_PUT] = "INSERT OR REPLACE INTO limits(key, blob, expires_at) VALUES (?1, ?2, ?3)",
+	[ST_SERVICE_ADD] = "INSERT INTO services(name, key_hash, disabled, created_at) "
+			   "VALUES (?1, ?2, 0, ?3)",
+	[ST_SERVICE_BY_KEY] = "SELECT id, name, key_hash, disabled, created_at FROM services "
+			      "WHERE key_hash = ?1",
+	[ST_SERVICE_LIST] = "SELECT id, name, key_hash, disabled, created_at FROM services "
+			    "ORDER BY name",
+	[ST_AUDIT_ADD] = "INSERT INTO audit(at, account_id, account_name, event, outcome, ip, "
+			 "client, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_AUDIT_LIST] = "SELECT id, at, account_id, account_name, event, outcome, ip, client, "
+			  "detail FROM audit WHERE at >= ?2 AND (?1 = 0 OR account_id = ?1) "
+			  "ORDER BY id",
+};
+
+/* ---- schema ---------------------------------------------------------------------------- */
+
+/*
+ * Numbered migrations: migration i (1-based) takes the schema from version i-1 to i.  Never
+ * edit a published migration; add the next one.  The PostgreSQL store has the same numbers
+ * with the same meaning.
+ */
+static const char *const migrations[] = {
+	/* 1: the first schema */
+	"CREATE TABLE accounts ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  pwhash TEXT NOT NULL DEFAULT '',"
+	"  disabled INTEGER NOT NULL DEFAULT 0,"
+	"  twofactor INTEGER NOT NULL DEFAULT 0,"
+	"  service_id INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE totp ("
+	"  account_id INTEGER PRIMARY KEY REFERENCES accounts(id),"
+	"  sealed BLOB NOT NULL,"
+	"  alg INTEGER NOT NULL, digits INTEGER NOT NULL, period INTEGER NOT NULL,"
+	"  confirmed INTEGER NOT NULL,"
+	"  last_step INTEGER,"
+	"  drift INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE backup_codes ("
+	"  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+	"  generation INTEGER NOT NULL,"
+	"  hash BLOB NOT NULL,"
+	"  status INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (account_id, generation));"
+	"CREATE TABLE tmp_passwords ("
+	"  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+	"  id INTEGER NOT NULL,"
+	"  hash BLOB NOT NULL,"
+	"  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (account_id, id));"
+	"CREATE TABLE sessions ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  token_hash BLOB NOT NULL UNIQUE,"
+	"  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+	"  kind INTEGER NOT NULL, client TEXT NOT NULL, ip TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL, auth_at INTEGER NOT NULL, revoked_at INTEGER NOT NULL);"
+	"CREATE INDEX sessions_account ON sessions(account_id);"
+	"CREATE TABLE logins ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  id_hash BLOB NOT NULL UNIQUE,"
+	"  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+	"  state INTEGER NOT NULL, failures INTEGER NOT NULL,"
+	"  client TEXT NOT NULL, ip TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+	"  session_id INTEGER NOT NULL);"
+	"CREATE TABLE limits ("
+	"  key TEXT PRIMARY KEY, blob BLOB NOT NULL, expires_at INTEGER NOT NULL);"
+	"CREATE TABLE services ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE, key_hash BLOB NOT NULL UNIQUE,"
+	"  disabled INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  at INTEGER NOT NULL, account_id INTEGER NOT NULL, account_name TEXT NOT NULL,"
+	"  event TEXT NOT NULL, outcome TEXT NOT NULL, ip TEXT NOT NULL, client TEXT NOT NULL,"
+	"  detail TEXT NOT NULL);"
+	"CREATE INDEX audit_account ON audit(account_id, id);"
+	/* Append-only: the database itself refuses to change or remove an audit row. */
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
+	"  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit "
+	"  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
+};
+#define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* ---- the store ------------------------------------------------------------------------- */
+
+struct store_tx {
+	struct store *s;		/* owner */
+	sqlite3 *db;			/* this context's connection */
+	bool writable;			/* the writer's connection */
+	sqlite3_stmt *stmts[ST__COUNT];	/* prepared on first use */
+	struct store_tx *next_reader;	/* the store's list of reader contexts */
+};
+
+struct op {
+	store_tx_fn fn;		/* what to run */
+	void *arg;		/* its argument */
+	store_done_fn done;	/* called after commit (may be NULL) */
+	enum pa_err result;	/* fn's result, then the commit's */
+	struct op *next;	/* queue link */
+};
+
+struct store {
+	char *path;			/* the database file */
+	unsigned batch_max;		/* most ops per commit */
+	struct store_tx writer;		/* the writer's context */
+	pthread_t thread;		/* the writer thread */
+	pthread_mutex_t lock;		/* guards queue, stopping, readers */
+	pthread_cond_t wake;		/* work queued, or stopping */
+	struct op *head, *tail;		/* queued ops */
+	bool stopping;			/* close requested */
+	pthread_key_t reader_key;	/* thread -> its reader context */
+	struct store_tx *readers;	/* every reader context, to close at the end */
+	int version;			/* schema version */
+};
+
+static void log_db(sqlite3 *db, const char *what)
+{
+	fprintf(stderr, "pahara: store: %s: %s\n", what, db ? sqlite3_errmsg(db) : "no connection");
+}
+
+static sqlite3_stmt *stmt_get(struct store_tx *tx, enum stmt_id id)
+{
+	sqlite3_stmt *st = tx->stmts[id];
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return st;
+	}
+	if (sqlite3_prepare_v3(tx->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+	    SQLITE_OK) {
+		log_db(tx->db, stmt_sql[id]);
+		return NULL;
+	}
+	tx->stmts[id] = st;
+	return st;
+}
+
+static void tx_finalize(struct store_tx *tx)
+{
+	for (int i = 0; i < ST__COUNT; i++) {
+		sqlite3_finalize(tx->stmts[i]);
+		tx->stmts[i] = NULL;
+	}
+	sqlite3_close(tx->db);
+	tx->db = NULL;
+}
+
+static int db_open(const char *path, bool readonly, sqlite3 **out)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
+	if (!readonly)
+		flags |= SQLITE_OPEN_CREATE;
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+		log_db(db, "open");
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	const char *pragmas = readonly ? "PRAGMA query_only = 1; PRAGMA foreign_keys = ON;"
+				       : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+					 "PRAGMA foreign_keys = ON;";
+	if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
+		log_db(db, "pragmas");
+		sqlite3_close(db);
+		return -1;
+	}
+	*out = db;
+	return 0;
+}
+
+static int migrate(struct store *s, const char **why)
+{
+	sqlite3 *db = s->writer.db;
+	if (sqlite3_exec(db,
+			 "CREATE TABLE IF NOT EXISTS schema_migrations ("
+			 " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+			 NULL, NULL, NULL) != SQLITE_OK) {
+		*why = "cannot create the migrations table";
+		return -1;
+	}
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1,
+			       &st, NULL) != SQLITE_OK) {
+		*why = "cannot read the schema version";
+		return -1;
+	}
+	int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_finalize(st);
+	if (v < 0) {
+		*why = "cannot read the schema version";
+		return -1;
+	}
+	if (v > MIGRATIONS_COUNT) {
+		*why = "the database was made by a newer Pahara (schema version too high)";
+		return -1;
+	}
+	for (; v < MIGRATIONS_COUNT; v++) {
+		char rec[128];
+		snprintf(rec, sizeof(rec),
+			 "INSERT INTO schema_migrations VALUES (%d, CAST(strftime('%%s') AS INT))",
+			 v + 1);
+		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(db, rec, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			log_db(db, "migration");
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			*why = "a schema migration failed";
+			return -1;
+		}
+	}
+	s->version = v;
+	return 0;
+}
+
+static bool step_ok(struct store_tx *tx, sqlite3_stmt *st, int rc)
+{
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return true;
+	log_db(tx->db, sqlite3_sql(st));
+	return false;
+}
+
+/* Run the batch: every op in its own savepoint, one commit for all. */
+static void run_batch(struct store *s, struct op *batch)
+{
+	struct store_tx *tx = &s->writer;
+	bool began = sqlite3_exec(tx->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+	if (!began)
+		log_db(tx->db, "begin");
+	for (struct op *o = batch; o; o = o->next) {
+		if (!began) {
+			o->result = PA_ERR_STORE;
+			continue;
+		}
+		sqlite3_stmt *sp = stmt_get(tx, ST_SAVEPOINT);
+		if (!sp || sqlite3_step(sp) != SQLITE_DONE) {
+			o->result = PA_ERR_STORE;
+			continue;
+		}
+		o->result = o->fn(tx, o->arg);
+		sqlite3_stmt *end;
+		if (o->result != PA_OK) {
+			end = stmt_get(tx, ST_ROLLBACK_TO);
+			if (end)
+				sqlite3_step(end);
+		}
+		end = stmt_get(tx, ST_RELEASE);
+		if (!end || sqlite3_step(end) != SQLITE_DONE) {
+			log_db(tx->db, "release");
+			if (o->result == PA_OK)
+				o->result = PA_ERR_STORE;
+		}
+	}
+	if (began && sqlite3_exec(tx->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		log_db(tx->db, "commit");
+		sqlite3_exec(tx->db, "ROLLBACK", NULL, NULL, NULL);
+		for (struct op *o = batch; o; o = o->next)
+			o->result = PA_ERR_STORE;
+	}
+	/* Statements must not hold the snapshot open between batches. */
+	for (int i = 0; i < ST__COUNT; i++)
+		if (tx->stmts[i])
+			sqlite3_reset(tx->stmts[i]);
+	while (batch) {
+		struct op *next = batch->next;
+		if (batch->done)
+			batch->done(batch->arg, batch->result);
+		free(batch);
+		batch = next;
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct store *s = arg;
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		while (!s->head && !s->stopping)
+			pthread_cond_wait(&s->wake, &s->lock);
+		if (!s->head) {
+			pthread_mutex_unlock(&s->lock);
+			return NULL;
+		}
+		struct op *batch = s->head, *last = batch;
+		unsigned n = 1;
+		while (last->next && n < s->batch_max) {
+			last = last->next;
+			n++;
+		}
+		s->head = last->next;
+		if (!s->head)
+			s->tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&s->lock);
+		run_batch(s, batch);
+	}
+}
+
+static void reader_free(void *p)
+{
+	/* Thread exit: the context stays on the store's list and is closed by store_close. */
+	(void)p;
+}
+
+enum pa_err store_open(const struct store_options *opt, struct store **out, const char **why)
+{
+	if (strncmp(opt->location, "postgresql://", 13) == 0 ||
+	    strncmp(opt->location, "postgres://", 11) == 0) {
+		*why = "PostgreSQL is not supported by this build yet";
+		return PA_ERR_INVALID_ARGUMENT;
+	}
+	if (mkdir(opt->location, 0700) != 0 && errno != EEXIST) {
+		*why = "cannot create the data directory";
+		return PA_ERR_STORE;
+	}
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return PA_ERR_NOMEM;
+	size_t n = strlen(opt->location) + sizeof("/pahara.db");
+	s->path = malloc(n);
+	if (!s->path) {
+		free(s);
+		return PA_ERR_NOMEM;
+	}
+	snprintf(s->path, n, "%s/pahara.db", opt->location);
+	s->batch_max = opt->batch_max ? opt->batch_max : 256;
+	s->writer.s = s;
+	s->writer.writable = true;
+	/* The file holds keyed hashes and sealed secrets: owner-only, like the key file. */
+	mode_t old = umask(077);
+	int rc = db_open(s->path, false, &s->writer.db);
+	umask(old);
+	if (rc != 0) {
+		*why = "cannot open the database file";
+		free(s->path);
+		free(s);
+		return PA_ERR_STORE;
+	}
+	if (migrate(s, why) != 0) {
+		tx_finalize(&s->writer);
+		free(s->path);
+		free(s);
+		return PA_ERR_STORE;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->wake, NULL);
+	pthread_key_create(&s->reader_key, reader_free);
+	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+		*why = "cannot start the writer thread";
+		tx_finalize(&s->writer);
+		free(s->path);
+		free(s);
+		return PA_ERR_NOMEM;
+	}
+	*out = s;
+	return PA_OK;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thread, NULL);
+	tx_finalize(&s->writer);
+	while (s->readers) {
+		struct store_tx *r = s->readers;
+		s->readers = r->next_reader;
+		tx_finalize(r);
+		free(r);
+	}
+	pthread_key_delete(s->reader_key);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->wake);
+	free(s->path);
+	free(s);
+}
+
+int store_schema_version(struct store *s)
+{
+	return s->version;
+}
+
+struct store_tx *store_reader(struct store *s)
+{
+	struct store_tx *r = pthread_getspecific(s->reader_key);
+	if (r)
+		return r;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->s = s;
+	if (db_open(s->path, true, &r->db) != 0) {
+		free(r);
+		return NULL;
+	}
+	pthread_setspecific(s->reader_key, r);
+	pthread_mutex_lock(&s->lock);
+	r->next_reader = s->readers;
+	s->readers = r;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void store_submit(struct store *s, store_tx_fn fn, void *arg, store_done_fn done)
+{
+	struct op *o = calloc(1, sizeof(*o));
+	if (!o) {
+		if (done)
+			done(arg, PA_ERR_NOMEM);
+		return;
+	}
+	o->fn = fn;
+	o->arg = arg;
+	o->done = done;
+	pthread_mutex_lock(&s->lock);
+	if (s->tail)
+		s->tail->next = o;
+	else
+		s->head = o;
+	s->tail = o;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+struct sync_wait {
+	pthread_mutex_t lock;	/* guards done */
+	pthread_cond_t cond;	/* signalled when done */
+	bool done;		/* the commit happened */
+	enum pa_err result;	/* its result */
+	store_tx_fn fn;		/* the caller's fn */
+	void *arg;		/* and its argument */
+};
+
+static enum pa_err sync_fn(struct store_tx *tx, void *arg)
+{
+	struct sync_wait *w = arg;
+	return w->fn(tx, w->arg);
+}
+
+static void sync_done(void *arg, enum pa_err result)
+{
+	struct sync_wait *w = arg;
+	pthread_mutex_lock(&w->lock);
+	w->result = result;
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+enum pa_err store_write(struct store *s, store_tx_fn fn, void *arg)
+{
+	struct sync_wait w = {.fn = fn, .arg = arg};
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	store_submit(s, sync_fn, &w, sync_done);
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	pthread_mutex_destroy(&w.lock);
+	pthread_cond_destroy(&w.cond);
+	return w.result;
+}
+
+/* ---- small helpers for the record functions -------------------------------------------- */
+
+#define PREP(tx, id)                                                                               \
+	sqlite3_stmt *st = stmt_get((tx), (id));                                                   \
+	if (!st)                                                                                   \
+		return PA_ERR_STORE
+
+static void col_text(sqlite3_stmt *st, int col, char *out, size_t size)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	snprintf(out, size, "%s", t ? (const char *)t : "");
+}
+
+static void col_hash(sqlite3_stmt *st, int col, uint8_t out[STORE_HASH_LEN])
+{
+	const void *b = sqlite3_column_blob(st, col);
+	int n = sqlite3_column_bytes(st, col);
+	memset(out, 0, STORE_HASH_LEN);
+	if (b && n == STORE_HASH_LEN)
+		memcpy(out, b, STORE_HASH_LEN);
+}
+
+/* Step a statement that changes rows: PA_OK if it changed at least one, else PA_ERR_CONFLICT
+ * (when want_change) — the conditional writes rely on this. */
+static enum pa_err exec_change(struct store_tx *tx, sqlite3_stmt *st, bool want_change)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_CONSTRAINT) {
+		sqlite3_reset(st);
+		return PA_ERR_CONFLICT;
+	}
+	if (!step_ok(tx, st, rc))
+		return PA_ERR_STORE;
+	if (want_change && sqlite3_changes(tx->db) == 0)
+		return PA_ERR_CONFLICT;
+	return PA_OK;
+}
+
+/* ---- accounts -------------------------------------------------------------------------- */
+
+static void row_account(sqlite3_stmt *st, struct store_account *a)
+{
+	a->id = sqlite3_column_int64(st, 0);
+	col_text(st, 1, a->name, sizeof(a->name));
+	col_text(st, 2, a->pwhash, sizeof(a->pwhash));
+	a->disabled = sqlite3_column_int(st, 3) != 0;
+	a->twofactor = sqlite3_column_int(st, 4) != 0;
+	a->created_at = sqlite3_column_int64(st, 5);
+	a->service_id = sqlite3_column_int64(st, 6);
+}
+
+enum pa_err store_account_create(struct store_tx *tx, const char *name, const char *pwhash,
+				 int64_t service_id, int64_t now, int64_t *id)
+{
+	PREP(tx, ST_ACCOUNT_INSERT);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, pwhash ? pwhash : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, service_id);
+	sqlite3_bind_int64(st, 4, now);
+	enum pa_err e = exec_change(tx, st, true);
+	if (e == PA_OK && id)
+		*id = sqlite3_last_insert_rowid(tx->db);
+	return e;
+}
+
+static enum pa_err account_one(struct store_tx *tx, sqlite3_stmt *st, struct store_account *out)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		row_account(st, out);
+		sqlite3_reset(st);
+		return PA_OK;
+	}
+	return step_ok(tx, st, rc) ? PA_ERR_NOT_FOUND : PA_ERR_STORE;
+}
+
+enum pa_err store_account_by_name(struct store_tx *tx, const char *name,
+				  struct store_account *out)
+{
+	PREP(tx, ST_ACCOUNT_BY_NAME);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	return account_one(tx, st, out);
+}
+
+enum pa_err store_account_by_id(struct store_tx *tx, int64_t id, struct store_account *out)
+{
+	PREP(tx, ST_ACCOUNT_BY_ID);
+	sqlite3_bind_int64(st, 1, id);
+	return account_one(tx, st, out);
+}
+
+enum pa_err store_account_set_password(struct store_tx *tx, int64_t id, const char *pwhash)
+{
+	PREP(tx, ST_ACCOUNT_SET_PASSWORD);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, pwhash, -1, SQLITE_STATIC);
+	return exec_change(tx, st, true) == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : PA_OK;
+}
+
+enum pa_err store_account_set_disabled(struct store_tx *tx, int64_t id, bool disabled)
+{
+	PREP(tx, ST_ACCOUNT_SET_DISABLED);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, disabled);
+	enum pa_err e = exec_change(tx, st, true);
+	return e == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : e;
+}
+
+enum pa_err store_account_set_twofactor(struct store_tx *tx, int64_t id, bool on)
+{
+	PREP(tx, ST_ACCOUNT_SET_TWOFACTOR);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, on);
+	enum pa_err e = exec_change(tx, st, true);
+	return e == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : e;
+}
+
+enum pa_err store_account_list(struct store_tx *tx,
+			       bool (*fn)(void *arg, const struct store_account *a), void *arg)
+{
+	PREP(tx, ST_ACCOUNT_LIST);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_account a;
+		row_account(st, &a);
+		if (!fn(arg, &a))
+			break;
+	}
+	bool ok = rc == SQLITE_ROW || step_ok(tx, st, rc);
+	sqlite3_reset(st);
+	return ok ? PA_OK : PA_ERR_STORE;
+}
+
+/* ---- TOTP ------------------------------------------------------------------------------ */
+
+enum pa_err store_totp_get(struct store_tx *tx, int64_t account, struct store_totp *out)
+{
+	PREP(tx, ST_TOTP_GET);
+	sqlite3_bind_int64(st, 1, account);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return step_ok(tx, st, rc) ? PA_ERR_NOT_FOUND : PA_ERR_STORE;
+	memset(out, 0, sizeof(*out));
+	int n = sqlite3_column_bytes(st, 0);
+	const void *b = sqlite3_column_blob(st, 0);
+	if (n < 0 || (size_t)n > sizeof(out->sealed) || !b) {
+		sqlite3_reset(st);
+		return PA_ERR_STORE;
+	}
+	memcpy(out->sealed, b, (size_t)n);
+	out->sealed_len = (size_t)n;
+	out->alg = sqlite3_column_int(st, 1);
+	out->digits = (unsigned)sqlite3_column_int(st, 2);
+	out->period = (unsigned)sqlite3_column_int(st, 3);
+	out->confirmed = sqlite3_column_int(st, 4) != 0;
+	out->has_last = sqlite3_column_type(st, 5) != SQLITE_NULL;
+	out->last_step = sqlite3_column_int64(st, 5);
+	out->drift = sqlite3_column_int(st, 6);
+	out->created_at = sqlite3_column_int64(st, 7);
+	sqlite3_reset(st);
+	return PA_OK;
+}
+
+enum pa_err store_totp_put(struct store_tx *tx, int64_t account, const struct store_totp *t)
+{
+	PREP(tx, ST_TOTP_PUT);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_blob(st, 2, t->sealed, (int)t->sealed_len, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, t->alg);
+	sqlite3_bind_int(st, 4, (int)t->digits);
+	sqlite3_bind_int(st, 5, (int)t->period);
+	sqlite3_bind_int(st, 6, t->confirmed);
+	if (t->has_last)
+		sqlite3_bind_int64(st, 7, t->last_step);
+	else
+		sqlite3_bind_null(st, 7);
+	sqlite3_bind_int(st, 8, t->drift);
+	sqlite3_bind_int64(st, 9, t->created_at);
+	return exec_change(tx, st, false);
+}
+
+enum pa_err store_totp_consume(struct store_tx *tx, int64_t account, int64_t step, int drift)
+{
+	PREP(tx, ST_TOTP_CONSUME);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int64(st, 2, step);
+	sqlite3_bind_int(st, 3, drift);
+	return exec_change(tx, st, true);
+}
+
+enum pa_err store_totp_delete(struct store_tx *tx, int64_t account)
+{
+	PREP(tx, ST_TOTP_DELETE);
+	sqlite3_bind_int64(st, 1, account);
+	return exec_change(tx, st, false);
+}
+
+/* ---- backup codes ---------------------------------------------------------------------- */
+
+enum pa_err store_backup_list(struct store_tx *tx, int64_t account, struct store_backup *out,
+			      size_t max, size_t *n)
+{
+	PREP(tx, ST_BACKUP_LIST);
+	sqlite3_bind_int64(st, 1, account);
+	int rc;
+	*n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+		struct store_backup *b = &out[(*n)++];
+		b->generation = (uint32_t)sqlite3_column_int64(st, 0);
+		col_hash(st, 1, b->hash);
+		b->status = (enum store_backup_status)sqlite3_column_int(st, 2);
+		b->created_at = sqlite3_column_int64(st, 3);
+	}
+	bool ok = rc == SQLITE_ROW || step_ok(tx, st, rc);
+	sqlite3_reset(st);
+	return ok ? PA_OK : PA_ERR_STORE;
+}
+
+enum pa_err store_backup_add(struct store_tx *tx, int64_t account, const struct store_backup *b)
+{
+	PREP(tx, ST_BACKUP_ADD);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int64(st, 2, b->generation);
+	sqlite3_bind_blob(st, 3, b->hash, STORE_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, (int)b->status);
+	sqlite3_bind_int64(st, 5, b->created_at);
+	return exec_change(tx, st, true);
+}
+
+enum pa_err store_backup_set_status(struct store_tx *tx, int64_t account, uint32_t generation,
+				    enum store_backup_status status)
+{
+	PREP(tx, ST_BACKUP_SET_STATUS);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int64(st, 2, generation);
+	sqlite3_bind_int(st, 3, (int)status);
+	return exec_change(tx, st, true);
+}
+
+enum pa_err store_backup_trim(struct store_tx *tx, int64_t account, uint32_t keep_from)
+{
+	PREP(tx, ST_BACKUP_TRIM);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int64(st, 2, keep_from);
+	return exec_change(tx, st, false);
+}
+
+enum pa_err store_backup_delete_all(struct store_tx *tx, int64_t account)
+{
+	PREP(tx, ST_BACKUP_DELETE_ALL);
+	sqlite3_bind_int64(st, 1, account);
+	return exec_change(tx, st, false);
+}
+
+/* ---- temporary passwords --------------------------------------------------------------- */
+
+enum pa_err store_tmppass_list(struct store_tx *tx, int64_t account, struct store_tmppass *out,
+			       size_t max, size_t *n)
+{
+	PREP(tx, ST_TMPPASS_LIST);
+	sqlite3_bind_int64(st, 1, account);
+	int rc;
+	*n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+		struct store_tmppass *t = &out[(*n)++];
+		t->id = sqlite3_column_int64(st, 0);
+		col_hash(st, 1, t->hash);
+		t->created_at = sqlite3_column_int64(st, 2);
+		t->expires_at = sqlite3_column_int64(st, 3);
+		t->used_at = sqlite3_column_int64(st, 4);
+	}
+	bool ok = rc == SQLITE_ROW || step_ok(tx, st, rc);
+	sqlite3_reset(st);
+	return ok ? PA_OK : PA_ERR_STORE;
+}
+
+enum pa_err store_tmppass_add(struct store_tx *tx, int64_t account, const struct store_tmppass *t)
+{
+	PREP(tx, ST_TMPPASS_ADD);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_blob(st, 2, t->hash, STORE_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, t->created_at);
+	sqlite3_bind_int64(st, 4, t->expires_at);
+	sqlite3_bind_int64(st, 5, t->id);
+	return exec_change(tx, st, true);
+}
+
+enum pa_err store_tmppass_consume(struct store_tx *tx, int64_t account, int64_t id, int64_t now)
+{
+	PREP(tx, ST_TMPPASS_CONSUME);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int64(st, 2, id);
+	sqlite3_bind_int64(st, 3, now);
+	return exec_change(tx, st, true);
+}
+
+enum pa_err store_tmppass_delete(struct store_tx *tx, int64_t account, int64_t id)
+{
+	PREP(tx, ST_TMPPASS_DELETE);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int64(st, 2, id);
+	enum pa_err e = exec_change(tx, st, true);
+	return e == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : e;
+}
+
+enum pa_err store_tmppass_purge(struct store_tx *tx, int64_t account, int64_t before)
+{
+	PREP(tx, ST_TMPPASS_PURGE);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int64(st, 2, before);
+	return exec_change(tx, st, false);
+}
+
+/* ---- sessions -------------------------------------------------------------------------- */
+
+static void row_session(sqlite3_stmt *st, struct store_session *s)
+{
+	s->id = sqlite3_column_int64(st, 0);
+	col_hash(st, 1, s->token_hash);
+	s->account = sqlite3_column_int64(st, 2);
+	s->kind = (enum store_session_kind)sqlite3_column_int(st, 3);
+	col_text(st, 4, s->client, sizeof(s->client));
+	col_text(st, 5, s->ip, sizeof(s->ip));
+	s->created_at = sqlite3_column_int64(st, 6);
+	s->auth_at = sqlite3_column_int64(st, 7);
+	s->revoked_at = sqlite3_column_int64(st, 8);
+}
+
+enum pa_err store_session_add(struct store_tx *tx, struct store_session *s)
+{
+	PREP(tx, ST_SESSION_ADD);
+	sqlite3_bind_blob(st, 1, s->token_hash, STORE_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, s->account);
+	sqlite3_bind_int(st, 3, (int)s->kind);
+	sqlite3_bind_text(st, 4, s->client, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, s->ip, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, s->created_at);
+	sqlite3_bind_int64(st, 7, s->auth_at);
+	enum pa_err e = exec_change(tx, st, true);
+	if (e == PA_OK)
+		s->id = sqlite3_last_insert_rowid(tx->db);
+	return e;
+}
+
+enum pa_err store_session_by_token(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
+				   struct store_session *out)
+{
+	PREP(tx, ST_SESSION_BY_TOKEN);
+	sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return step_ok(tx, st, rc) ? PA_ERR_NOT_FOUND : PA_ERR_STORE;
+	row_session(st, out);
+	sqlite3_reset(st);
+	return PA_OK;
+}
+
+enum pa_err store_session_list(struct store_tx *tx, int64_t account,
+			       bool (*fn)(void *arg, const struct store_session *s), void *arg)
+{
+	PREP(tx, ST_SESSION_LIST);
+	sqlite3_bind_int64(st, 1, account);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_session s;
+		row_session(st, &s);
+		if (!fn(arg, &s))
+			break;
+	}
+	bool ok = rc == SQLITE_ROW || step_ok(tx, st, rc);
+	sqlite3_reset(st);
+	return ok ? PA_OK : PA_ERR_STORE;
+}
+
+enum pa_err store_session_revoke(struct store_tx *tx, int64_t account, int64_t id, int64_t now)
+{
+	PREP(tx, ST_SESSION_REVOKE);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int64(st, 2, id);
+	sqlite3_bind_int64(st, 3, now);
+	enum pa_err e = exec_change(tx, st, true);
+	return e == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : e;
+}
+
+enum pa_err store_session_revoke_all(struct store_tx *tx, int64_t account, int64_t keep,
+				     int64_t now, unsigned *n)
+{
+	PREP(tx, ST_SESSION_REVOKE_ALL);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int64(st, 2, keep);
+	sqlite3_bind_int64(st, 3, now);
+	enum pa_err e = exec_change(tx, st, false);
+	if (n)
+		*n = e == PA_OK ? (unsigned)sqlite3_changes(tx->db) : 0;
+	return e;
+}
+
+enum pa_err store_session_set_auth(struct store_tx *tx, int64_t id, int64_t now)
+{
+	PREP(tx, ST_SESSION_SET_AUTH);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now);
+	return exec_change(tx, st, false);
+}
+
+/* ---- pending sign-ins ------------------------------------------------------------------ */
+
+enum pa_err store_login_add(struct store_tx *tx, struct store_login *l)
+{
+	PREP(tx, ST_LOGIN_ADD);
+	sqlite3_bind_blob(st, 1, l->id_hash, STORE_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, l->account);
+	sqlite3_bind_text(st, 3, l->client, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, l->ip, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, l->created_at);
+	sqlite3_bind_int64(st, 6, l->expires_at);
+	enum pa_err e = exec_change(tx, st, true);
+	if (e == PA_OK)
+		l->id = sqlite3_last_insert_rowid(tx->db);
+	return e;
+}
+
+enum pa_err store_login_by_hash(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
+				struct store_login *out)
+{
+	PREP(tx, ST_LOGIN_BY_HASH);
+	sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return step_ok(tx, st, rc) ? PA_ERR_NOT_FOUND : PA_ERR_STORE;
+	out->id = sqlite3_column_int64(st, 0);
+	col_hash(st, 1, out->id_hash);
+	out->account = sqlite3_column_int64(st, 2);
+	out->state = (enum store_login_state)sqlite3_column_int(st, 3);
+	out->failures = (unsigned)sqlite3_column_int(st, 4);
+	col_text(st, 5, out->client, sizeof(out->client));
+	col_text(st, 6, out->ip, sizeof(out->ip));
+	out->created_at = sqlite3_column_int64(st, 7);
+	out->expires_at = sqlite3_column_int64(st, 8);
+	out->session = sqlite3_column_int64(st, 9);
+	sqlite3_reset(st);
+	return PA_OK;
+}
+
+enum pa_err store_login_fail(struct store_tx *tx, int64_t id, unsigned *failures)
+{
+	PREP(tx, ST_LOGIN_FAIL);
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*failures = (unsigned)sqlite3_column_int(st, 0);
+		sqlite3_reset(st);
+		return PA_OK;
+	}
+	return step_ok(tx, st, rc) ? PA_ERR_CONFLICT : PA_ERR_STORE;
+}
+
+enum pa_err store_login_end(struct store_tx *tx, int64_t id, enum store_login_state state,
+			    int64_t session)
+{
+	PREP(tx, ST_LOGIN_END);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, (int)state);
+	sqlite3_bind_int64(st, 3, session);
+	return exec_change(tx, st, true);
+}
+
+/* ---- throttling counters --------------------------------------------------------------- */
+
+enum pa_err store_limit_get(struct store_tx *tx, const char *key, void *blob, size_t size,
+			    bool *found)
+{
+	PREP(tx, ST_LIMIT_GET);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	*found = false;
+	memset(blob, 0, size);
+	if (rc == SQLITE_ROW) {
+		int n = sqlite3_column_bytes(st, 0);
+		const void *b = sqlite3_column_blob(st, 0);
+		if (b && n >= 0 && (size_t)n == size) {
+			memcpy(blob, b, size);
+			*found = true;
+		}
+		sqlite3_reset(st);
+		return PA_OK;
+	}
+	return step_ok(tx, st, rc) ? PA_OK : PA_ERR_STORE;
+}
+
+enum pa_err store_limit_put(struct store_tx *tx, const char *key, const void *blob, size_t size,
+			    int64_t expires_at)
+{
+	PREP(tx, ST_LIMIT_PUT);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, blob, (int)size, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, expires_at);
+	return exec_change(tx, st, false);
+}
+
+/* ---- services -------------------------------------------------------------------------- */
+
+static void row_service(sqlite3_stmt *st, struct store_service *s)
+{
+	s->id = sqlite3_column_int64(st, 0);
+	col_text(st, 1, s->name, sizeof(s->name));
+	col_hash(st, 2, s->key_hash);
+	s->disabled = sqlite3_column_int(st, 3) != 0;
+	s->created_at = sqlite3_column_int64(st, 4);
+}
+
+enum pa_err store_service_add(struct store_tx *tx, struct store_service *s)
+{
+	PREP(tx, ST_SERVICE_ADD);
+	sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, s->key_hash, STORE_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, s->created_at);
+	enum pa_err e = exec_change(tx, st, true);
+	if (e == PA_OK)
+		s->id = sqlite3_last_insert_rowid(tx->db);
+	return e;
+}
+
+enum pa_err store_service_by_key(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
+				 struct store_service *out)
+{
+	PREP(tx, ST_SERVICE_BY_KEY);
+	sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return step_ok(tx, st, rc) ? PA_ERR_NOT_FOUND : PA_ERR_STORE;
+	row_service(st, out);
+	sqlite3_reset(st);
+	return PA_OK;
+}
+
+enum pa_err store_service_list(struct store_tx *tx,
+			       bool (*fn)(void *arg, const struct store_service *s), void *arg)
+{
+	PREP(tx, ST_SERVICE_LIST);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_service s;
+		row_service(st, &s);
+		if (!fn(arg, &s))
+			break;
+	}
+	bool ok = rc == SQLITE_ROW || step_ok(tx, st, rc);
+	sqlite3_reset(st);
+	return ok ? PA_OK : PA_ERR_STORE;
+}
+
+/* ---- audit ----------------------------------------------------------------------------- */
+
+enum pa_err store_audit_add(struct store_tx *tx, const struct store_audit *a)
+{
+	PREP(tx, ST_AUDIT_ADD);
+	sqlite3_bind_int64(st, 1, a->at);
+	sqlite3_bind_int64(st, 2, a->account);
+	sqlite3_bind_text(st, 3, a->account_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, a->event, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, a->outcome, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, a->ip, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, a->client, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, a->detail, -1, SQLITE_STATIC);
+	return exec_change(tx, st, true);
+}
+
+enum pa_err store_audit_list(struct store_tx *tx, int64_t account, int64_t since,
+			     bool (*fn)(void *arg, const struct store_audit *a), void *arg)
+{
+	PREP(tx, ST_AUDIT_LIST);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int64(st, 2, since);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_audit a;
+		a.id = sqlite3_column_int64(st, 0);
+		a.at = sqlite3_column_int64(st, 1);
+		a.account = sqlite3_column_int64(st, 2);
+		col_text(st, 3, a.account_name, sizeof(a.account_name));
+		col_text(st, 4, a.event, sizeof(a.event));
+		col_text(st, 5, a.outcome, sizeof(a.outcome));
+		col_text(st, 6, a.ip, sizeof(a.ip));
+		col_text(st, 7, a.client, sizeof(a.client));
+		col_text(st, 8, a.detail, sizeof(a.detail));
+		if (!fn(arg, &a))
+			break;
+	}
+	bool ok = rc == SQLITE_ROW || step_ok(tx, st, rc);
+	sqlite3_reset(st);
+	return ok ? PA_OK : PA_ERR_STORE;
+}
