@@ -41,17 +41,19 @@ FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
 define variant
 $(BUILD)/$(1)/%.o: %.c
 	@mkdir -p $$(@D)
-	$$(CC) $$(CFLAGS_$(1)) -MMD -MP -c $$< -o $$@
+	@echo "  CC [$(1)] $$<"
+	@$$(CC) $$(CFLAGS_$(1)) -MMD -MP -c $$< -o $$@
 
 $(BUILD)/$(1)/libpahara.a: $(patsubst %.c,$(BUILD)/$(1)/%.o,$(LIB_SRC))
 	@rm -f $$@
-	ar rcs $$@ $$^
+	@ar rcs $$@ $$^
 
 $(BUILD)/$(1)/pahara: $(patsubst %.c,$(BUILD)/$(1)/%.o,$(CLI_SRC)) $(BUILD)/$(1)/libpahara.a
-	$$(CC) $$(LDFLAGS_$(1)) -o $$@ $$^ $$(PKG_LIBS)
+	@echo "  LD [$(1)] $$@"
+	@$$(CC) $$(LDFLAGS_$(1)) -o $$@ $$^ $$(PKG_LIBS)
 
 $(BUILD)/$(1)/tests/unit/%: $(BUILD)/$(1)/tests/unit/%.o $(BUILD)/$(1)/libpahara.a
-	$$(CC) $$(LDFLAGS_$(1)) -o $$@ $$^ $$(PKG_LIBS) -lcmocka
+	@$$(CC) $$(LDFLAGS_$(1)) -o $$@ $$^ $$(PKG_LIBS) -lcmocka
 
 unit-$(1): $(addprefix $(BUILD)/$(1)/tests/unit/,$(UNIT_NAMES))
 	@set -e; for t in $$^; do echo "== $$$$t"; $$$$t; done
