@@ -92,7 +92,7 @@ static bool b32_tail_ok(size_t symbols)
 }
 
 static enum pa_err b32_fail(enum pa_err e, size_t pos, size_t *err_pos, uint8_t *out,
-			    size_t out_size)
+                            size_t out_size)
 {
 	if (err_pos)
 		*err_pos = pos;
@@ -102,7 +102,7 @@ static enum pa_err b32_fail(enum pa_err e, size_t pos, size_t *err_pos, uint8_t 
 }
 
 enum pa_err base32_decode(const char *in, size_t in_len, uint8_t *out, size_t out_size,
-			  size_t *out_len, size_t *err_pos)
+                          size_t *out_len, size_t *err_pos)
 {
 	if (out_len)
 		*out_len = 0;

@@ -48,7 +48,7 @@ static_assert(sizeof(struct otp_states_sha1) <= OTP_STATE_SIZE, "otp_key.state t
 static_assert(sizeof(struct otp_states_sha256) <= OTP_STATE_SIZE, "otp_key.state too small");
 static_assert(sizeof(struct otp_states_sha512) <= OTP_STATE_SIZE, "otp_key.state too small");
 static_assert(SHA512_CBLOCK >= SHA_CBLOCK && SHA512_CBLOCK >= SHA256_CBLOCK,
-	      "the key block buffer is sized for SHA-512");
+              "the key block buffer is sized for SHA-512");
 static_assert(OTP_SECRET_MAX <= SHA512_CBLOCK, "SHA-512 keys are never hashed first");
 
 /* RFC 2104 §2 */
@@ -102,7 +102,7 @@ static size_t otp_block_size(enum otp_alg alg)
 }
 
 enum pa_err otp_key_init(struct otp_key *key, enum otp_alg alg, unsigned digits,
-			 const uint8_t *secret, size_t len)
+                         const uint8_t *secret, size_t len)
 {
 	enum pa_err err = PA_OK;
 
@@ -208,7 +208,7 @@ static uint32_t otp_truncate(const unsigned char *mac, size_t mac_len)
 	uint32_t word = 0;
 	for (unsigned i = 0; i < 16; i++) {
 		uint32_t w = (uint32_t)mac[i] << 24 | (uint32_t)mac[i + 1] << 16 |
-			     (uint32_t)mac[i + 2] << 8 | (uint32_t)mac[i + 3];
+		             (uint32_t)mac[i + 2] << 8 | (uint32_t)mac[i + 3];
 		word |= w & (uint32_t)otp_ct_eq32(i, offset);
 	}
 	return word & 0x7fffffff;
@@ -228,6 +228,34 @@ static uint32_t otp_reduce(uint32_t value, unsigned digits)
 	return 0;
 }
 
+/*
+ * The working memory of one HMAC: a state copied from the key and the MAC.  One struct so that
+ * one wipe covers both.
+ */
+#define OTP_HMAC(name, CTX, Update, Final, len)                                                    \
+	static uint32_t name(const struct otp_key *key, const unsigned char msg[8])                \
+	{                                                                                          \
+		struct {                                                                           \
+			CTX c;                                                                     \
+			unsigned char mac[len];                                                    \
+		} w;                                                                               \
+		memcpy(&w.c, key->state, sizeof(w.c)); /* inner state at offset 0 */               \
+		Update(&w.c, msg, 8);                                                              \
+		Final(w.mac, &w.c);                                                                \
+		memcpy(&w.c, key->state + sizeof(w.c), sizeof(w.c)); /* then the outer */          \
+		Update(&w.c, w.mac, len);                                                          \
+		Final(w.mac, &w.c);                                                                \
+		uint32_t value = otp_reduce(otp_truncate(w.mac, len), key->digits);                \
+		sodium_memzero(&w, sizeof(w));                                                     \
+		return value;                                                                      \
+	}
+OTP_HMAC(otp_hotp_sha1, SHA_CTX, SHA1_Update, SHA1_Final, SHA_DIGEST_LENGTH)
+OTP_HMAC(otp_hotp_sha256, SHA256_CTX, SHA256_Update, SHA256_Final, SHA256_DIGEST_LENGTH)
+OTP_HMAC(otp_hotp_sha512, SHA512_CTX, SHA512_Update, SHA512_Final, SHA512_DIGEST_LENGTH)
+static_assert(offsetof(struct otp_states_sha1, outer) == sizeof(SHA_CTX), "states layout");
+static_assert(offsetof(struct otp_states_sha256, outer) == sizeof(SHA256_CTX), "states layout");
+static_assert(offsetof(struct otp_states_sha512, outer) == sizeof(SHA512_CTX), "states layout");
+
 uint32_t otp_hotp(const struct otp_key *key, uint64_t counter)
 {
 	/* RFC 4226 §5.2: the counter is 8 bytes, big-endian. */
@@ -236,52 +264,15 @@ uint32_t otp_hotp(const struct otp_key *key, uint64_t counter)
 		msg[i] = (unsigned char)counter;
 		counter >>= 8;
 	}
-
-	unsigned char mac[SHA512_DIGEST_LENGTH];
-	size_t mac_len;
 	switch (key->alg) {
-	case OTP_SHA1: {
-		SHA_CTX c;
-		memcpy(&c, key->state + offsetof(struct otp_states_sha1, inner), sizeof(c));
-		SHA1_Update(&c, msg, sizeof(msg));
-		SHA1_Final(mac, &c);
-		memcpy(&c, key->state + offsetof(struct otp_states_sha1, outer), sizeof(c));
-		SHA1_Update(&c, mac, SHA_DIGEST_LENGTH);
-		SHA1_Final(mac, &c);
-		sodium_memzero(&c, sizeof(c));
-		mac_len = SHA_DIGEST_LENGTH;
-		break;
+	case OTP_SHA1:
+		return otp_hotp_sha1(key, msg);
+	case OTP_SHA256:
+		return otp_hotp_sha256(key, msg);
+	case OTP_SHA512:
+		return otp_hotp_sha512(key, msg);
 	}
-	case OTP_SHA256: {
-		SHA256_CTX c;
-		memcpy(&c, key->state + offsetof(struct otp_states_sha256, inner), sizeof(c));
-		SHA256_Update(&c, msg, sizeof(msg));
-		SHA256_Final(mac, &c);
-		memcpy(&c, key->state + offsetof(struct otp_states_sha256, outer), sizeof(c));
-		SHA256_Update(&c, mac, SHA256_DIGEST_LENGTH);
-		SHA256_Final(mac, &c);
-		sodium_memzero(&c, sizeof(c));
-		mac_len = SHA256_DIGEST_LENGTH;
-		break;
-	}
-	case OTP_SHA512: {
-		SHA512_CTX c;
-		memcpy(&c, key->state + offsetof(struct otp_states_sha512, inner), sizeof(c));
-		SHA512_Update(&c, msg, sizeof(msg));
-		SHA512_Final(mac, &c);
-		memcpy(&c, key->state + offsetof(struct otp_states_sha512, outer), sizeof(c));
-		SHA512_Update(&c, mac, SHA512_DIGEST_LENGTH);
-		SHA512_Final(mac, &c);
-		sodium_memzero(&c, sizeof(c));
-		mac_len = SHA512_DIGEST_LENGTH;
-		break;
-	}
-	default:
-		return 0;
-	}
-	uint32_t value = otp_reduce(otp_truncate(mac, mac_len), key->digits);
-	sodium_memzero(mac, sizeof(mac));
-	return value;
+	return 0;
 }
 
 void otp_format(uint32_t value, unsigned digits, char out[OTP_CODE_MAX])
@@ -331,8 +322,8 @@ enum pa_err otp_parse_code(const char *code, unsigned digits, uint32_t *value)
 }
 
 enum pa_err otp_verify(const struct otp_key *key, const char *code, uint64_t center,
-		       unsigned behind, unsigned ahead, bool has_last, uint64_t last,
-		       uint64_t *matched)
+                       unsigned behind, unsigned ahead, bool has_last, uint64_t last,
+                       uint64_t *matched)
 {
 	if (!key || behind > OTP_WINDOW_MAX || ahead > OTP_WINDOW_MAX)
 		return PA_ERR_INVALID_ARGUMENT;

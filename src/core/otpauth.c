@@ -32,7 +32,7 @@
 
 #define OA_SCHEME "otpauth://"
 #define OA_SCHEME_LEN (sizeof(OA_SCHEME) - 1)
-#define OA_QUOTE_BYTES 32	/* input bytes quoted in an error sentence at most */
+#define OA_QUOTE_BYTES 32                     /* input bytes quoted in an error sentence at most */
 #define OA_QUOTE_MAX (OA_QUOTE_BYTES * 4 + 4) /* each byte may become \xNN; "..." and NUL */
 
 /* Parameters by bit, to find repeats. */
@@ -50,24 +50,24 @@ static const struct {
 	const char *name;
 	enum oa_param bit;
 } oa_params[] = {
-	{"secret", OA_P_SECRET},	 {"issuer", OA_P_ISSUER}, {"algorithm", OA_P_ALGORITHM},
-	{"digits", OA_P_DIGITS},	 {"period", OA_P_PERIOD}, {"counter", OA_P_COUNTER},
-	{"image", OA_P_IMAGE},
+    {"secret", OA_P_SECRET}, {"issuer", OA_P_ISSUER}, {"algorithm", OA_P_ALGORITHM},
+    {"digits", OA_P_DIGITS}, {"period", OA_P_PERIOD}, {"counter", OA_P_COUNTER},
+    {"image", OA_P_IMAGE},
 };
 
 /* What is wrong with a name (issuer or account), if anything. */
 enum oa_name_problem {
 	OA_NAME_OK = 0,
-	OA_NAME_UTF8,	 /* not valid UTF-8 */
+	OA_NAME_UTF8,    /* not valid UTF-8 */
 	OA_NAME_CONTROL, /* a C0 or C1 control character or DEL (NUL included) */
 };
 
 /* The state of one parse: where the text is and where to explain a failure. */
 struct oa_parser {
-	const char *uri;     /* the whole URI, NUL-terminated */
-	struct otpauth *u;   /* the result, wiped on failure */
-	char *why;	     /* the caller's sentence buffer, or NULL */
-	size_t why_size;     /* bytes in why */
+	const char *uri;   /* the whole URI, NUL-terminated */
+	struct otpauth *u; /* the result, wiped on failure */
+	char *why;         /* the caller's sentence buffer, or NULL */
+	size_t why_size;   /* bytes in why */
 };
 
 void otpauth_init(struct otpauth *u)
@@ -87,7 +87,7 @@ void otpauth_wipe(struct otpauth *u)
 
 /* Write a sentence into why; a sentence cut short by a small buffer ends in "...". */
 __attribute__((format(printf, 3, 4))) static void oa_say(char *why, size_t why_size,
-							  const char *fmt, ...)
+                                                         const char *fmt, ...)
 {
 	if (!why || why_size == 0)
 		return;
@@ -128,9 +128,8 @@ static const char *oa_quote(char out[OA_QUOTE_MAX], const char *s, size_t n)
 	return out;
 }
 
-__attribute__((format(printf, 3, 4))) static enum pa_err oa_fail(struct oa_parser *ps,
-								  enum pa_err e, const char *fmt,
-								  ...)
+__attribute__((format(printf, 3, 4))) static enum pa_err
+oa_fail(struct oa_parser *ps, enum pa_err e, const char *fmt, ...)
 {
 	if (ps->why && ps->why_size) {
 		char msg[OTPAUTH_WHY_MAX * 2];
@@ -266,7 +265,7 @@ static bool oa_raw_ok(unsigned char c)
 
 /* Validate a decoded name found at raw[raw_start..] (for positions); what names the part. */
 static enum pa_err oa_name(struct oa_parser *ps, const char *what, enum pa_err control_err,
-			   const char *s, size_t n, const char *raw, size_t raw_start)
+                           const char *s, size_t n, const char *raw, size_t raw_start)
 {
 	size_t bad = 0;
 	uint32_t cp = 0;
@@ -275,10 +274,10 @@ static enum pa_err oa_name(struct oa_parser *ps, const char *what, enum pa_err c
 		return PA_OK;
 	case OA_NAME_UTF8:
 		return oa_fail(ps, PA_ERR_URI_ENCODING, "invalid UTF-8 in %s at position %zu", what,
-			       raw_start + oa_raw_pos(raw, bad));
+		               raw_start + oa_raw_pos(raw, bad));
 	case OA_NAME_CONTROL:
 		return oa_fail(ps, control_err, "control character U+%04X in %s at position %zu",
-			       (unsigned)cp, what, raw_start + oa_raw_pos(raw, bad));
+		               (unsigned)cp, what, raw_start + oa_raw_pos(raw, bad));
 	}
 	return oa_fail(ps, PA_ERR_INTERNAL, "internal error checking %s", what);
 }
@@ -292,7 +291,7 @@ static enum pa_err oa_parse_label(struct oa_parser *ps, size_t start, size_t end
 		return oa_fail(ps, PA_ERR_URI_LABEL, "missing label at position %zu", start);
 	if (!oa_decode(raw, n, buf, &len, &bad))
 		return oa_fail(ps, PA_ERR_URI_ENCODING, "bad percent-encoding at position %zu",
-			       start + bad);
+		               start + bad);
 
 	/* Key Uri Format: "issuer:account", the colon literal or %3A, spaces may follow it. */
 	const char *colon = memchr(buf, ':', len);
@@ -301,8 +300,8 @@ static enum pa_err oa_parse_label(struct oa_parser *ps, size_t start, size_t end
 		issuer_len = (size_t)(colon - buf);
 		if (issuer_len == 0)
 			return oa_fail(ps, PA_ERR_URI_LABEL,
-				       "label has an empty issuer before ':' at position %zu",
-				       start);
+			               "label has an empty issuer before ':' at position %zu",
+			               start);
 		acc = issuer_len + 1;
 		while (acc < len && buf[acc] == ' ')
 			acc++;
@@ -310,11 +309,12 @@ static enum pa_err oa_parse_label(struct oa_parser *ps, size_t start, size_t end
 	if (acc == len)
 		return oa_fail(ps, PA_ERR_URI_LABEL, "label has no account name");
 	if (issuer_len > OTPAUTH_NAME_MAX)
-		return oa_fail(ps, PA_ERR_URI_LABEL,
-			       "issuer in the label is longer than %d bytes", OTPAUTH_NAME_MAX);
+		return oa_fail(ps, PA_ERR_URI_LABEL, "issuer in the label is longer than %d bytes",
+		               OTPAUTH_NAME_MAX);
 	if (len - acc > OTPAUTH_NAME_MAX)
 		return oa_fail(ps, PA_ERR_URI_LABEL,
-			       "account name in the label is longer than %d bytes", OTPAUTH_NAME_MAX);
+		               "account name in the label is longer than %d bytes",
+		               OTPAUTH_NAME_MAX);
 	enum pa_err e = oa_name(ps, "the label", PA_ERR_URI_LABEL, buf, len, raw, start);
 	if (e != PA_OK)
 		return e;
@@ -344,8 +344,8 @@ static bool oa_number(const char *s, size_t n, uint64_t max, uint64_t *value)
 }
 
 /* One parameter's decoded value; val_start is its index in the URI (for positions). */
-static enum pa_err oa_param_value(struct oa_parser *ps, enum oa_param p, const char *v,
-				  size_t n, size_t val_start, char *issuer)
+static enum pa_err oa_param_value(struct oa_parser *ps, enum oa_param p, const char *v, size_t n,
+                                  size_t val_start, char *issuer)
 {
 	struct otpauth *u = ps->u;
 	const char *raw = ps->uri + val_start;
@@ -362,25 +362,29 @@ static enum pa_err oa_param_value(struct oa_parser *ps, enum oa_param p, const c
 			break;
 		case PA_ERR_BASE32_CHAR:
 			return oa_fail(ps, e,
-				       "parameter 'secret' has '%s' at position %zu, "
-				       "which is not base32 (A-Z, 2-7)",
-				       oa_quote(q, v + bad, 1), val_start + oa_raw_pos(raw, bad));
+			               "parameter 'secret' has '%s' at position %zu, "
+			               "which is not base32 (A-Z, 2-7)",
+			               oa_quote(q, v + bad, 1), val_start + oa_raw_pos(raw, bad));
 		case PA_ERR_BASE32_LENGTH:
 			return oa_fail(ps, e,
-				       "parameter 'secret' has a length no base32 text can have");
+			               "parameter 'secret' has a length no base32 text can have");
 		case PA_ERR_BASE32_PADDING:
-			return oa_fail(ps, e, "parameter 'secret' has misplaced padding at position %zu",
-				       val_start + oa_raw_pos(raw, bad));
-		case PA_ERR_BASE32_TRAILING_BITS:
 			return oa_fail(ps, e,
-				       "parameter 'secret' has non-zero spare bits in the character "
-				       "at position %zu",
-				       val_start + oa_raw_pos(raw, bad));
+			               "parameter 'secret' has misplaced padding at position %zu",
+			               val_start + oa_raw_pos(raw, bad));
+		case PA_ERR_BASE32_TRAILING_BITS:
+			return oa_fail(
+			    ps, e,
+			    "parameter 'secret' has non-zero spare bits in the character "
+			    "at position %zu",
+			    val_start + oa_raw_pos(raw, bad));
 		case PA_ERR_BUFFER_TOO_SMALL:
 			return oa_fail(ps, PA_ERR_SECRET_TOO_LONG,
-				       "parameter 'secret' is longer than %d bytes", OTP_SECRET_MAX);
+			               "parameter 'secret' is longer than %d bytes",
+			               OTP_SECRET_MAX);
 		default:
-			return oa_fail(ps, PA_ERR_INTERNAL, "parameter 'secret' could not be decoded");
+			return oa_fail(ps, PA_ERR_INTERNAL,
+			               "parameter 'secret' could not be decoded");
 		}
 		if (u->secret_len < OTP_SECRET_MIN)
 			return oa_fail(ps, PA_ERR_SECRET_TOO_SHORT, "parameter 'secret' is empty");
@@ -390,52 +394,54 @@ static enum pa_err oa_param_value(struct oa_parser *ps, enum oa_param p, const c
 			return oa_fail(ps, PA_ERR_URI_PARAM, "parameter 'issuer' is empty");
 		if (n > OTPAUTH_NAME_MAX)
 			return oa_fail(ps, PA_ERR_URI_PARAM,
-				       "parameter 'issuer' is longer than %d bytes", OTPAUTH_NAME_MAX);
+			               "parameter 'issuer' is longer than %d bytes",
+			               OTPAUTH_NAME_MAX);
 		e = oa_name(ps, "parameter 'issuer'", PA_ERR_URI_PARAM, v, n, raw, val_start);
 		if (e != PA_OK)
 			return e;
 		const char *colon = memchr(v, ':', n);
 		if (colon)
 			return oa_fail(ps, PA_ERR_URI_PARAM,
-				       "parameter 'issuer' must not contain ':' (position %zu)",
-				       val_start + oa_raw_pos(raw, (size_t)(colon - v)));
+			               "parameter 'issuer' must not contain ':' (position %zu)",
+			               val_start + oa_raw_pos(raw, (size_t)(colon - v)));
 		memcpy(issuer, v, n);
 		issuer[n] = '\0';
 		return PA_OK;
 	case OA_P_ALGORITHM:
 		/* strlen(v) != n: a %00 inside, which otp_alg_parse would not see */
 		if (strlen(v) != n || otp_alg_parse(v, &u->alg) != PA_OK)
-			return oa_fail(ps, PA_ERR_ALGORITHM,
-				       "parameter 'algorithm' must be SHA1, SHA256 or SHA512, not '%s'",
-				       oa_quote(q, v, n));
+			return oa_fail(
+			    ps, PA_ERR_ALGORITHM,
+			    "parameter 'algorithm' must be SHA1, SHA256 or SHA512, not '%s'",
+			    oa_quote(q, v, n));
 		return PA_OK;
 	case OA_P_DIGITS:
 		if (n != 1 || v[0] < '0' + OTP_DIGITS_MIN || v[0] > '0' + OTP_DIGITS_MAX)
 			return oa_fail(ps, PA_ERR_DIGITS,
-				       "parameter 'digits' must be 6, 7 or 8, not '%s'",
-				       oa_quote(q, v, n));
+			               "parameter 'digits' must be 6, 7 or 8, not '%s'",
+			               oa_quote(q, v, n));
 		u->digits = (unsigned)(v[0] - '0');
 		return PA_OK;
 	case OA_P_PERIOD:
 		if (u->type != OTPAUTH_TOTP)
 			return oa_fail(ps, PA_ERR_URI_PARAM,
-				       "parameter 'period' is only for totp, not hotp");
+			               "parameter 'period' is only for totp, not hotp");
 		if (!oa_number(v, n, OTP_PERIOD_MAX, &num) || num < OTP_PERIOD_MIN)
 			return oa_fail(ps, PA_ERR_PERIOD,
-				       "parameter 'period' must be a number of seconds from %d to "
-				       "%d, not '%s'",
-				       OTP_PERIOD_MIN, OTP_PERIOD_MAX, oa_quote(q, v, n));
+			               "parameter 'period' must be a number of seconds from %d to "
+			               "%d, not '%s'",
+			               OTP_PERIOD_MIN, OTP_PERIOD_MAX, oa_quote(q, v, n));
 		u->period = (unsigned)num;
 		return PA_OK;
 	case OA_P_COUNTER:
 		if (u->type != OTPAUTH_HOTP)
 			return oa_fail(ps, PA_ERR_URI_PARAM,
-				       "parameter 'counter' is only for hotp, not totp");
+			               "parameter 'counter' is only for hotp, not totp");
 		if (!oa_number(v, n, UINT64_MAX, &num))
 			return oa_fail(ps, PA_ERR_COUNTER,
-				       "parameter 'counter' must be a whole number from 0 to "
-				       "%llu, not '%s'",
-				       (unsigned long long)UINT64_MAX, oa_quote(q, v, n));
+			               "parameter 'counter' must be a whole number from 0 to "
+			               "%llu, not '%s'",
+			               (unsigned long long)UINT64_MAX, oa_quote(q, v, n));
 		u->counter = num;
 		return PA_OK;
 	case OA_P_IMAGE:
@@ -446,7 +452,7 @@ static enum pa_err oa_param_value(struct oa_parser *ps, enum oa_param p, const c
 
 /* Parse the query uri[start..end) (after the '?'); buf has room for the decoded text. */
 static enum pa_err oa_parse_query(struct oa_parser *ps, size_t start, size_t end, char *buf,
-				  unsigned *seen, char *issuer)
+                                  unsigned *seen, char *issuer)
 {
 	char q[OA_QUOTE_MAX];
 	size_t i = start;
@@ -462,27 +468,28 @@ static enum pa_err oa_parse_query(struct oa_parser *ps, size_t start, size_t end
 
 		size_t len = 0, bad = 0;
 		if (!oa_decode(seg, name_end - i, buf, &len, &bad))
-			return oa_fail(ps, PA_ERR_URI_ENCODING, "bad percent-encoding at position %zu",
-				       i + bad);
+			return oa_fail(ps, PA_ERR_URI_ENCODING,
+			               "bad percent-encoding at position %zu", i + bad);
 		enum oa_param p = 0;
 		for (size_t k = 0; k < sizeof(oa_params) / sizeof(oa_params[0]); k++)
-			if (strlen(oa_params[k].name) == len && memcmp(oa_params[k].name, buf, len) == 0)
+			if (strlen(oa_params[k].name) == len &&
+			    memcmp(oa_params[k].name, buf, len) == 0)
 				p = oa_params[k].bit;
 		if (p == 0)
 			return oa_fail(ps, PA_ERR_URI_PARAM, "unknown parameter '%s'",
-				       oa_quote(q, buf, len));
+			               oa_quote(q, buf, len));
 		if (*seen & p)
-			return oa_fail(ps, PA_ERR_URI_PARAM, "parameter '%s' appears more than once",
-				       buf);
+			return oa_fail(ps, PA_ERR_URI_PARAM,
+			               "parameter '%s' appears more than once", buf);
 		*seen |= p;
 		if (!eq)
 			return oa_fail(ps, PA_ERR_URI_PARAM, "parameter '%s' has no '=' and value",
-				       buf);
+			               buf);
 
 		size_t val_start = name_end + 1;
 		if (!oa_decode(ps->uri + val_start, seg_end - val_start, buf, &len, &bad))
-			return oa_fail(ps, PA_ERR_URI_ENCODING, "bad percent-encoding at position %zu",
-				       val_start + bad);
+			return oa_fail(ps, PA_ERR_URI_ENCODING,
+			               "bad percent-encoding at position %zu", val_start + bad);
 		enum pa_err e = oa_param_value(ps, p, buf, len, val_start, issuer);
 		if (e != PA_OK)
 			return e;
@@ -499,8 +506,10 @@ enum pa_err otpauth_parse(const char *uri, struct otpauth *u, char *why, size_t 
 
 	if (why && why_size)
 		why[0] = '\0';
-	if (!u)
+	if (!u) {
+		oa_say(why, why_size, "no struct to parse into");
 		return PA_ERR_INVALID_ARGUMENT;
+	}
 	otpauth_init(u);
 	if (!uri)
 		return oa_fail(&ps, PA_ERR_INVALID_ARGUMENT, "no URI");
@@ -508,7 +517,7 @@ enum pa_err otpauth_parse(const char *uri, struct otpauth *u, char *why, size_t 
 	size_t len = strnlen(uri, OTPAUTH_URI_MAX + 1);
 	if (len > OTPAUTH_URI_MAX)
 		return oa_fail(&ps, PA_ERR_URI_TOO_LONG, "the URI is longer than %d bytes",
-			       OTPAUTH_URI_MAX);
+		               OTPAUTH_URI_MAX);
 	/* RFC 3986 §3.1: the scheme is case-insensitive */
 	if (len < OA_SCHEME_LEN || strncasecmp(uri, OA_SCHEME, OA_SCHEME_LEN) != 0)
 		return oa_fail(&ps, PA_ERR_URI_SCHEME, "the URI must start with '" OA_SCHEME "'");
@@ -522,11 +531,11 @@ enum pa_err otpauth_parse(const char *uri, struct otpauth *u, char *why, size_t 
 		u->type = OTPAUTH_HOTP;
 	else
 		return oa_fail(&ps, PA_ERR_URI_TYPE, "the type must be 'totp' or 'hotp', not '%s'",
-			       oa_quote(q, type, type_len));
+		               oa_quote(q, type, type_len));
 	size_t slash = type_start + type_len;
 	if (uri[slash] != '/')
 		return oa_fail(&ps, PA_ERR_URI_LABEL, "missing label: expected '/' at position %zu",
-			       slash);
+		               slash);
 
 	size_t label_start = slash + 1;
 	for (size_t i = label_start; i < len; i++) {
@@ -535,12 +544,12 @@ enum pa_err otpauth_parse(const char *uri, struct otpauth *u, char *why, size_t 
 			continue;
 		if (c == ' ')
 			return oa_fail(&ps, PA_ERR_URI_ENCODING,
-				       "unencoded space at position %zu (write %%20)", i);
+			               "unencoded space at position %zu (write %%20)", i);
 		if (c < 0x20 || c == 0x7f)
 			return oa_fail(&ps, PA_ERR_URI_ENCODING,
-				       "control character 0x%02x at position %zu", c, i);
+			               "control character 0x%02x at position %zu", c, i);
 		return oa_fail(&ps, PA_ERR_URI_ENCODING,
-			       "unencoded '%c' at position %zu (write %%%02X)", c, i, c);
+		               "unencoded '%c' at position %zu (write %%%02X)", c, i, c);
 	}
 
 	/* One buffer serves every decoded part in turn: nothing decodes longer than the URI. */
@@ -558,17 +567,19 @@ enum pa_err otpauth_parse(const char *uri, struct otpauth *u, char *why, size_t 
 	if (!(seen & OA_P_SECRET))
 		return oa_fail(&ps, PA_ERR_URI_MISSING_SECRET, "missing parameter 'secret'");
 	if (u->type == OTPAUTH_HOTP && !(seen & OA_P_COUNTER))
-		return oa_fail(&ps, PA_ERR_URI_PARAM, "missing parameter 'counter' (hotp needs it)");
+		return oa_fail(&ps, PA_ERR_URI_PARAM,
+		               "missing parameter 'counter' (hotp needs it)");
 	if (seen & OA_P_ISSUER) {
 		if (u->issuer[0] == '\0') {
 			memcpy(u->issuer, issuer, sizeof(u->issuer));
 		} else if (strcmp(u->issuer, issuer) != 0) {
 			char q2[OA_QUOTE_MAX];
-			return oa_fail(&ps, PA_ERR_URI_PARAM,
-				       "parameter 'issuer' ('%s') disagrees with the label's issuer "
-				       "('%s')",
-				       oa_quote(q, issuer, strlen(issuer)),
-				       oa_quote(q2, u->issuer, strlen(u->issuer)));
+			return oa_fail(
+			    &ps, PA_ERR_URI_PARAM,
+			    "parameter 'issuer' ('%s') disagrees with the label's issuer "
+			    "('%s')",
+			    oa_quote(q, issuer, strlen(issuer)),
+			    oa_quote(q2, u->issuer, strlen(u->issuer)));
 		}
 	}
 	return PA_OK;
@@ -640,7 +651,9 @@ enum pa_err otpauth_build(const struct otpauth *u, char *out, size_t out_size)
 	out[0] = '\0';
 
 	/* Refuse what would not read back the same (see the rules at the top). */
-	const char *type = u->type == OTPAUTH_TOTP ? "totp" : u->type == OTPAUTH_HOTP ? "hotp" : NULL;
+	const char *type = u->type == OTPAUTH_TOTP   ? "totp"
+	                   : u->type == OTPAUTH_HOTP ? "hotp"
+	                                             : NULL;
 	const char *alg = otp_alg_name(u->alg);
 	if (!type || !alg || u->digits < OTP_DIGITS_MIN || u->digits > OTP_DIGITS_MAX)
 		return PA_ERR_INVALID_ARGUMENT;
@@ -648,7 +661,8 @@ enum pa_err otpauth_build(const struct otpauth *u, char *out, size_t out_size)
 		return PA_ERR_INVALID_ARGUMENT;
 	if (u->secret_len < OTP_SECRET_MIN || u->secret_len > OTP_SECRET_MAX)
 		return PA_ERR_INVALID_ARGUMENT;
-	if (!oa_name_ok(u->issuer, sizeof(u->issuer)) || !oa_name_ok(u->account, sizeof(u->account)))
+	if (!oa_name_ok(u->issuer, sizeof(u->issuer)) ||
+	    !oa_name_ok(u->account, sizeof(u->account)))
 		return PA_ERR_INVALID_ARGUMENT;
 	bool has_issuer = u->issuer[0] != '\0';
 	if (u->account[0] == '\0' || strchr(u->issuer, ':'))
@@ -659,8 +673,8 @@ enum pa_err otpauth_build(const struct otpauth *u, char *out, size_t out_size)
 		return PA_ERR_INVALID_ARGUMENT; /* the space would be read as after the colon */
 
 	struct oa_out o = {
-		.p = out,
-		.cap = out_size < OTPAUTH_URI_MAX + 1 ? out_size : OTPAUTH_URI_MAX + 1,
+	    .p = out,
+	    .cap = out_size < OTPAUTH_URI_MAX + 1 ? out_size : OTPAUTH_URI_MAX + 1,
 	};
 	oa_puts(&o, OA_SCHEME);
 	oa_puts(&o, type);

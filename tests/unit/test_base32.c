@@ -38,7 +38,8 @@ static void check_vector(const char *plain, const char *padded)
 	assert_memory_equal(enc, padded, unpadded);
 	assert_int_equal(strlen(enc), BASE32_ENCODED_LEN(n));
 
-	assert_int_equal(base32_decode(padded, strlen(padded), dec, sizeof(dec), &len, &pos), PA_OK);
+	assert_int_equal(base32_decode(padded, strlen(padded), dec, sizeof(dec), &len, &pos),
+	                 PA_OK);
 	assert_int_equal(len, n);
 	assert_memory_equal(dec, plain, n);
 	assert_int_equal(base32_decode(padded, unpadded, dec, sizeof(dec), &len, &pos), PA_OK);
@@ -47,7 +48,7 @@ static void check_vector(const char *plain, const char *padded)
 
 	/* the exact output size is enough for both */
 	assert_int_equal(base32_encode((const uint8_t *)plain, n, true, enc, strlen(padded) + 1),
-			 PA_OK);
+	                 PA_OK);
 	assert_int_equal(base32_decode(padded, strlen(padded), dec, n, &len, NULL), PA_OK);
 }
 
@@ -103,9 +104,8 @@ static void test_round_trip_every_byte_value_and_length(void **state)
 		for (int pad = 0; pad <= 1; pad++) {
 			size_t len = 0;
 			assert_int_equal(base32_encode(in, n, pad, enc, sizeof(enc)), PA_OK);
-			assert_int_equal(base32_decode(enc, strlen(enc), dec, sizeof(dec), &len,
-						       NULL),
-					 PA_OK);
+			assert_int_equal(
+			    base32_decode(enc, strlen(enc), dec, sizeof(dec), &len, NULL), PA_OK);
 			assert_int_equal(len, n);
 			assert_memory_equal(dec, in, n);
 		}
@@ -140,8 +140,8 @@ static void test_decode_character_outside_alphabet(void **state)
 	check_error("MZXW6YTB@", 9, PA_ERR_BASE32_CHAR, 8);
 	/* every byte outside the alphabet and the ignored characters */
 	for (int c = 0; c < 256; c++) {
-		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '2' && c <= '7') ||
-			  c == ' ' || c == '-' || c == '=';
+		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		          (c >= '2' && c <= '7') || c == ' ' || c == '-' || c == '=';
 		char text[9] = "MZXW6YTB";
 		text[3] = (char)c;
 		uint8_t dec[8];
@@ -171,11 +171,11 @@ static void test_decode_impossible_length(void **state)
 static void test_decode_misplaced_padding(void **state)
 {
 	(void)state;
-	check_error("MY=A", 4, PA_ERR_BASE32_PADDING, 2);	      /* data after padding */
+	check_error("MY=A", 4, PA_ERR_BASE32_PADDING, 2);              /* data after padding */
 	check_error("MY======MY======", 16, PA_ERR_BASE32_PADDING, 2); /* two padded groups */
-	check_error("MY=====", 7, PA_ERR_BASE32_PADDING, 2);	      /* too short */
-	check_error("MY=======", 9, PA_ERR_BASE32_PADDING, 2);	      /* too long */
-	check_error("MZXW6==", 7, PA_ERR_BASE32_PADDING, 5);	      /* 2 of 3 */
+	check_error("MY=====", 7, PA_ERR_BASE32_PADDING, 2);           /* too short */
+	check_error("MY=======", 9, PA_ERR_BASE32_PADDING, 2);         /* too long */
+	check_error("MZXW6==", 7, PA_ERR_BASE32_PADDING, 5);           /* 2 of 3 */
 	check_error("MZXW6YTB========", 16, PA_ERR_BASE32_PADDING, 8); /* a whole group of it */
 	check_error("========", 8, PA_ERR_BASE32_PADDING, 0);
 	check_error("=", 1, PA_ERR_BASE32_PADDING, 0);
@@ -187,7 +187,7 @@ static void test_decode_nonzero_trailing_bits(void **state)
 	/* RFC 4648 §3.5: "MY" is 'f'; "MZ" has the two spare bits 01 */
 	check_error("MZ", 2, PA_ERR_BASE32_TRAILING_BITS, 1);
 	check_error("MZ======", 8, PA_ERR_BASE32_TRAILING_BITS, 1);
-	check_error("MZXR", 4, PA_ERR_BASE32_TRAILING_BITS, 3);	   /* 4 spare bits */
+	check_error("MZXR", 4, PA_ERR_BASE32_TRAILING_BITS, 3);    /* 4 spare bits */
 	check_error("MZXW7", 5, PA_ERR_BASE32_TRAILING_BITS, 4);   /* 1 spare bit */
 	check_error("MZXW6YR", 7, PA_ERR_BASE32_TRAILING_BITS, 6); /* 3 spare bits */
 	check_error("mzxw6yr- ", 9, PA_ERR_BASE32_TRAILING_BITS, 6);
@@ -202,21 +202,21 @@ static void test_buffer_too_small(void **state)
 
 	memset(enc, 'x', sizeof(enc));
 	assert_int_equal(base32_encode((const uint8_t *)"foobar", 6, true, enc, 16),
-			 PA_ERR_BUFFER_TOO_SMALL);
+	                 PA_ERR_BUFFER_TOO_SMALL);
 	assert_int_equal(enc[0], 'x'); /* nothing written */
 	assert_int_equal(base32_encode((const uint8_t *)"foobar", 6, false, enc, 10),
-			 PA_ERR_BUFFER_TOO_SMALL);
+	                 PA_ERR_BUFFER_TOO_SMALL);
 	assert_int_equal(base32_encode((const uint8_t *)"foobar", 6, false, enc, 11), PA_OK);
 	assert_int_equal(base32_encode((const uint8_t *)"", 0, false, enc, 0),
-			 PA_ERR_BUFFER_TOO_SMALL);
+	                 PA_ERR_BUFFER_TOO_SMALL);
 	assert_int_equal(base32_encode((const uint8_t *)"f", 1, false, NULL, 10),
-			 PA_ERR_BUFFER_TOO_SMALL);
+	                 PA_ERR_BUFFER_TOO_SMALL);
 	assert_int_equal(base32_encode((const uint8_t *)"f", SIZE_MAX, false, enc, sizeof(enc)),
-			 PA_ERR_BUFFER_TOO_SMALL);
+	                 PA_ERR_BUFFER_TOO_SMALL);
 
 	memset(dec, 0xaa, sizeof(dec));
 	assert_int_equal(base32_decode("MZXW6YTBOI", 10, dec, 5, &len, &pos),
-			 PA_ERR_BUFFER_TOO_SMALL);
+	                 PA_ERR_BUFFER_TOO_SMALL);
 	assert_int_equal(pos, 10);
 	assert_int_equal(len, 0);
 	for (size_t i = 0; i < 5; i++)
@@ -229,20 +229,20 @@ static void test_buffer_too_small(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rfc4648_vector_empty),
-		cmocka_unit_test(test_rfc4648_vector_f),
-		cmocka_unit_test(test_rfc4648_vector_fo),
-		cmocka_unit_test(test_rfc4648_vector_foo),
-		cmocka_unit_test(test_rfc4648_vector_foob),
-		cmocka_unit_test(test_rfc4648_vector_fooba),
-		cmocka_unit_test(test_rfc4648_vector_foobar),
-		cmocka_unit_test(test_decode_accepts_lower_case_spaces_and_dashes),
-		cmocka_unit_test(test_round_trip_every_byte_value_and_length),
-		cmocka_unit_test(test_decode_character_outside_alphabet),
-		cmocka_unit_test(test_decode_impossible_length),
-		cmocka_unit_test(test_decode_misplaced_padding),
-		cmocka_unit_test(test_decode_nonzero_trailing_bits),
-		cmocka_unit_test(test_buffer_too_small),
+	    cmocka_unit_test(test_rfc4648_vector_empty),
+	    cmocka_unit_test(test_rfc4648_vector_f),
+	    cmocka_unit_test(test_rfc4648_vector_fo),
+	    cmocka_unit_test(test_rfc4648_vector_foo),
+	    cmocka_unit_test(test_rfc4648_vector_foob),
+	    cmocka_unit_test(test_rfc4648_vector_fooba),
+	    cmocka_unit_test(test_rfc4648_vector_foobar),
+	    cmocka_unit_test(test_decode_accepts_lower_case_spaces_and_dashes),
+	    cmocka_unit_test(test_round_trip_every_byte_value_and_length),
+	    cmocka_unit_test(test_decode_character_outside_alphabet),
+	    cmocka_unit_test(test_decode_impossible_length),
+	    cmocka_unit_test(test_decode_misplaced_padding),
+	    cmocka_unit_test(test_decode_nonzero_trailing_bits),
+	    cmocka_unit_test(test_buffer_too_small),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -20,7 +20,7 @@ static const char rfc4226_secret[] = "12345678901234567890";
 static const char rfc6238_seed20[] = "12345678901234567890";
 static const char rfc6238_seed32[] = "12345678901234567890123456789012";
 static const char rfc6238_seed64[] =
-	"1234567890123456789012345678901234567890123456789012345678901234";
+    "1234567890123456789012345678901234567890123456789012345678901234";
 
 static int setup(void **state)
 {
@@ -31,7 +31,7 @@ static int setup(void **state)
 static void key_for(struct otp_key *key, enum otp_alg alg, unsigned digits, const char *secret)
 {
 	assert_int_equal(otp_key_init(key, alg, digits, (const uint8_t *)secret, strlen(secret)),
-			 PA_OK);
+	                 PA_OK);
 }
 
 static const char *code_of(const struct otp_key *key, uint64_t counter, char out[OTP_CODE_MAX])
@@ -44,11 +44,11 @@ static const char *code_of(const struct otp_key *key, uint64_t counter, char out
 
 static const struct {
 	uint32_t truncated; /* "Truncated Value" (decimal), before reduction */
-	uint32_t hotp;	    /* the 6-digit HOTP value */
+	uint32_t hotp;      /* the 6-digit HOTP value */
 } rfc4226_d[10] = {
-	{1284755224, 755224}, {1094287082, 287082}, {137359152, 359152}, {1726969429, 969429},
-	{1640338314, 338314}, {868254676, 254676},  {1918287922, 287922}, {82162583, 162583},
-	{673399871, 399871},  {645520489, 520489},
+    {1284755224, 755224}, {1094287082, 287082}, {137359152, 359152},  {1726969429, 969429},
+    {1640338314, 338314}, {868254676, 254676},  {1918287922, 287922}, {82162583, 162583},
+    {673399871, 399871},  {645520489, 520489},
 };
 
 static void check_rfc4226(uint64_t count)
@@ -85,7 +85,7 @@ static void test_rfc4226_formatted_codes(void **state)
 {
 	(void)state;
 	static const char *const codes[10] = {"755224", "287082", "359152", "969429", "338314",
-					      "254676", "287922", "162583", "399871", "520489"};
+	                                      "254676", "287922", "162583", "399871", "520489"};
 	struct otp_key key;
 	char out[OTP_CODE_MAX];
 	key_for(&key, OTP_SHA1, 6, rfc4226_secret);
@@ -98,9 +98,9 @@ static void test_rfc4226_formatted_codes(void **state)
 
 static void check_rfc6238(int64_t time, uint64_t want_step, enum otp_alg alg, const char *want)
 {
-	const char *seed = alg == OTP_SHA1 ? rfc6238_seed20
-			   : alg == OTP_SHA256 ? rfc6238_seed32
-					       : rfc6238_seed64;
+	const char *seed = alg == OTP_SHA1     ? rfc6238_seed20
+	                   : alg == OTP_SHA256 ? rfc6238_seed32
+	                                       : rfc6238_seed64;
 	struct otp_key key;
 	uint64_t step = 0, matched = 0;
 	char out[OTP_CODE_MAX];
@@ -151,13 +151,13 @@ static void test_key_longer_than_block_is_hashed_first(void **state)
 		enum otp_alg alg;
 		uint32_t codes[3]; /* counters 0, 1, 123456789; 8 digits */
 	} v[] = {
-		{64, OTP_SHA1, {10139151, 48689130, 13692938}},
-		{65, OTP_SHA1, {23523868, 98319609, 48401612}},
-		{100, OTP_SHA1, {59648721, 29221636, 77960429}},
-		{128, OTP_SHA1, {25740003, 61947995, 31658903}},
-		{65, OTP_SHA256, {27882997, 90542840, 73293538}},
-		{128, OTP_SHA256, {15859219, 65317961, 27089255}},
-		{128, OTP_SHA512, {13097388, 9327955, 34783426}},
+	    {64, OTP_SHA1, {10139151, 48689130, 13692938}},
+	    {65, OTP_SHA1, {23523868, 98319609, 48401612}},
+	    {100, OTP_SHA1, {59648721, 29221636, 77960429}},
+	    {128, OTP_SHA1, {25740003, 61947995, 31658903}},
+	    {65, OTP_SHA256, {27882997, 90542840, 73293538}},
+	    {128, OTP_SHA256, {15859219, 65317961, 27089255}},
+	    {128, OTP_SHA512, {13097388, 9327955, 34783426}},
 	};
 	uint8_t secret[OTP_SECRET_MAX];
 	for (size_t i = 0; i < sizeof(secret); i++)
@@ -194,7 +194,7 @@ static void test_key_init_rejects_bad_arguments(void **state)
 	assert_int_equal(otp_key_init(&key, OTP_SHA1, 6, secret, 0), PA_ERR_SECRET_TOO_SHORT);
 	assert_int_equal(otp_key_init(&key, OTP_SHA1, 6, NULL, 20), PA_ERR_SECRET_TOO_SHORT);
 	assert_int_equal(otp_key_init(&key, OTP_SHA1, 6, secret, OTP_SECRET_MAX + 1),
-			 PA_ERR_SECRET_TOO_LONG);
+	                 PA_ERR_SECRET_TOO_LONG);
 	assert_true(all_zero(&key, sizeof(key)));
 	assert_int_equal(otp_key_init(NULL, OTP_SHA1, 6, secret, 20), PA_ERR_INVALID_ARGUMENT);
 	assert_int_equal(otp_key_init(&key, OTP_SHA1, 6, secret, OTP_SECRET_MIN), PA_OK);
@@ -202,7 +202,7 @@ static void test_key_init_rejects_bad_arguments(void **state)
 	/* a failed key verifies nothing */
 	assert_int_equal(otp_key_init(&key, OTP_SHA1, 5, secret, 20), PA_ERR_DIGITS);
 	assert_int_equal(otp_verify(&key, "000000", 0, 1, 1, false, 0, NULL),
-			 PA_ERR_INVALID_ARGUMENT);
+	                 PA_ERR_INVALID_ARGUMENT);
 }
 
 static void test_key_wipe_zeroes_the_states(void **state)
@@ -230,9 +230,9 @@ static void test_alg_names_and_parsing(void **state)
 	assert_int_equal(alg, OTP_SHA512);
 	assert_int_equal(otp_alg_parse("Sha1", &alg), PA_OK);
 	assert_int_equal(alg, OTP_SHA1);
-	static const char *const bad[] = {"",	   "SHA",    "SHA-",    "MD5",	  "SHA384",
-					  "SHA--1", "SHA1 ", " SHA1",  "SHA2",	  "SHA-2567",
-					  "SH",	   "sha_1",  "SHA-1-", "SHA1\n"};
+	static const char *const bad[] = {"",       "SHA",   "SHA-",   "MD5",   "SHA384",
+	                                  "SHA--1", "SHA1 ", " SHA1",  "SHA2",  "SHA-2567",
+	                                  "SH",     "sha_1", "SHA-1-", "SHA1\n"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(otp_alg_parse(bad[i], &alg), PA_ERR_ALGORITHM);
 	assert_int_equal(otp_alg_parse(NULL, &alg), PA_ERR_ALGORITHM);
@@ -291,9 +291,9 @@ static void test_parse_code(void **state)
 	assert_int_equal(v, 1234567);
 	assert_int_equal(otp_parse_code("9999 9999", 8, &v), PA_OK);
 	assert_int_equal(v, 99999999);
-	static const char *const bad[] = {"",	     "12345",	"1234567", "12a456", "+12345",
-					  "-12345",  "123\t456", "12345\n", "１２３４５６",
-					  "       ", "123-456",  "0x1234"};
+	static const char *const bad[] = {
+	    "",         "12345",   "1234567",      "12a456",  "+12345",  "-12345",
+	    "123\t456", "12345\n", "１２３４５６", "       ", "123-456", "0x1234"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(otp_parse_code(bad[i], 6, &v), PA_ERR_INVALID_CODE);
 	assert_int_equal(otp_parse_code(NULL, 6, &v), PA_ERR_INVALID_CODE);
@@ -312,39 +312,39 @@ static void test_verify_window_edges(void **state)
 
 	/* ±1 around 1000: 999, 1000, 1001 accepted, 998 and 1002 not */
 	assert_int_equal(otp_verify(&key, code_of(&key, 999, code), 1000, 1, 1, false, 0, &m),
-			 PA_OK);
+	                 PA_OK);
 	assert_int_equal(m, 999);
 	assert_int_equal(otp_verify(&key, code_of(&key, 1000, code), 1000, 1, 1, false, 0, &m),
-			 PA_OK);
+	                 PA_OK);
 	assert_int_equal(m, 1000);
 	assert_int_equal(otp_verify(&key, code_of(&key, 1001, code), 1000, 1, 1, false, 0, &m),
-			 PA_OK);
+	                 PA_OK);
 	assert_int_equal(m, 1001);
 	assert_int_equal(otp_verify(&key, code_of(&key, 998, code), 1000, 1, 1, false, 0, &m),
-			 PA_ERR_INVALID_CODE);
+	                 PA_ERR_INVALID_CODE);
 	assert_int_equal(otp_verify(&key, code_of(&key, 1002, code), 1000, 1, 1, false, 0, &m),
-			 PA_ERR_INVALID_CODE);
+	                 PA_ERR_INVALID_CODE);
 
 	/* asymmetric: 2 behind, none ahead */
 	assert_int_equal(otp_verify(&key, code_of(&key, 998, code), 1000, 2, 0, false, 0, &m),
-			 PA_OK);
+	                 PA_OK);
 	assert_int_equal(m, 998);
 	assert_int_equal(otp_verify(&key, code_of(&key, 1001, code), 1000, 2, 0, false, 0, &m),
-			 PA_ERR_INVALID_CODE);
+	                 PA_ERR_INVALID_CODE);
 
 	/* the widest window */
 	assert_int_equal(otp_verify(&key, code_of(&key, 1000 + OTP_WINDOW_MAX, code), 1000,
-				    OTP_WINDOW_MAX, OTP_WINDOW_MAX, false, 0, &m),
-			 PA_OK);
+	                            OTP_WINDOW_MAX, OTP_WINDOW_MAX, false, 0, &m),
+	                 PA_OK);
 	assert_int_equal(m, 1000 + OTP_WINDOW_MAX);
 	assert_int_equal(otp_verify(&key, code_of(&key, 1000 - OTP_WINDOW_MAX, code), 1000,
-				    OTP_WINDOW_MAX, OTP_WINDOW_MAX, false, 0, &m),
-			 PA_OK);
+	                            OTP_WINDOW_MAX, OTP_WINDOW_MAX, false, 0, &m),
+	                 PA_OK);
 	assert_int_equal(m, 1000 - OTP_WINDOW_MAX);
 	assert_int_equal(otp_verify(&key, code, 1000, OTP_WINDOW_MAX + 1, 0, false, 0, &m),
-			 PA_ERR_INVALID_ARGUMENT);
+	                 PA_ERR_INVALID_ARGUMENT);
 	assert_int_equal(otp_verify(&key, code, 1000, 0, OTP_WINDOW_MAX + 1, false, 0, &m),
-			 PA_ERR_INVALID_ARGUMENT);
+	                 PA_ERR_INVALID_ARGUMENT);
 
 	/* the RFC 4226 codes, with matched not wanted */
 	assert_int_equal(otp_verify(&key, "520489", 9, 0, 0, false, 0, NULL), PA_OK);
@@ -362,27 +362,27 @@ static void test_totp_step_at_or_before_last_accepted_is_refused(void **state)
 
 	/* step 1000 accepted before: its code again, or the one before, is a replay */
 	assert_int_equal(otp_verify(&key, code_of(&key, 1000, code), 1000, 1, 1, true, 1000, &m),
-			 PA_ERR_REPLAYED_CODE);
+	                 PA_ERR_REPLAYED_CODE);
 	assert_int_equal(otp_verify(&key, code_of(&key, 999, code), 1000, 1, 1, true, 1000, &m),
-			 PA_ERR_REPLAYED_CODE);
+	                 PA_ERR_REPLAYED_CODE);
 	/* the next step is fine */
 	assert_int_equal(otp_verify(&key, code_of(&key, 1001, code), 1000, 1, 1, true, 1000, &m),
-			 PA_OK);
+	                 PA_OK);
 	assert_int_equal(m, 1001);
 	/* a later step was accepted (client clock ahead): the current one is now a replay */
 	assert_int_equal(otp_verify(&key, code_of(&key, 1000, code), 1000, 1, 1, true, 1001, &m),
-			 PA_ERR_REPLAYED_CODE);
+	                 PA_ERR_REPLAYED_CODE);
 	/* a replay outside the window is just wrong */
 	assert_int_equal(otp_verify(&key, code_of(&key, 990, code), 1000, 1, 1, true, 1000, &m),
-			 PA_ERR_INVALID_CODE);
+	                 PA_ERR_INVALID_CODE);
 	/* nothing accepted yet: last is ignored */
 	assert_int_equal(otp_verify(&key, code_of(&key, 999, code), 1000, 1, 1, false, 5000, &m),
-			 PA_OK);
+	                 PA_OK);
 	assert_int_equal(m, 999);
 	/* last at the very top: nothing can ever be accepted again */
 	assert_int_equal(otp_verify(&key, code_of(&key, UINT64_MAX, code), UINT64_MAX, 1, 1, true,
-				    UINT64_MAX, &m),
-			 PA_ERR_REPLAYED_CODE);
+	                            UINT64_MAX, &m),
+	                 PA_ERR_REPLAYED_CODE);
 	otp_key_wipe(&key);
 }
 
@@ -406,7 +406,7 @@ static void test_verify_takes_the_highest_matching_counter(void **state)
 	assert_int_equal(otp_verify(&key, "709847", 2390, 4, 4, true, 2393, &m), PA_OK);
 	assert_int_equal(m, 2394);
 	assert_int_equal(otp_verify(&key, "709847", 2390, 4, 4, true, 2394, &m),
-			 PA_ERR_REPLAYED_CODE);
+	                 PA_ERR_REPLAYED_CODE);
 	assert_int_equal(otp_verify(&key, "709847", 2390, 4, 3, false, 0, &m), PA_OK);
 	assert_int_equal(m, 2386);
 	otp_key_wipe(&key);
@@ -430,12 +430,12 @@ static void test_verify_clamps_at_counter_zero_and_max(void **state)
 	assert_int_equal(otp_verify(&key, "755224", 0, 1, 1, true, 0, &m), PA_ERR_REPLAYED_CODE);
 
 	assert_int_equal(otp_verify(&key, code_of(&key, UINT64_MAX, code), UINT64_MAX - 1, 1,
-				    OTP_WINDOW_MAX, false, 0, &m),
-			 PA_OK);
+	                            OTP_WINDOW_MAX, false, 0, &m),
+	                 PA_OK);
 	assert_int_equal(m, UINT64_MAX);
 	assert_int_equal(otp_verify(&key, code_of(&key, UINT64_MAX - 2, code), UINT64_MAX,
-				    OTP_WINDOW_MAX, OTP_WINDOW_MAX, true, UINT64_MAX - 3, &m),
-			 PA_OK);
+	                            OTP_WINDOW_MAX, OTP_WINDOW_MAX, true, UINT64_MAX - 3, &m),
+	                 PA_OK);
 	assert_int_equal(m, UINT64_MAX - 2);
 	otp_key_wipe(&key);
 }
@@ -446,12 +446,12 @@ static void test_verify_malformed_code_is_invalid(void **state)
 	struct otp_key key;
 	uint64_t m = 0;
 	key_for(&key, OTP_SHA1, 6, rfc4226_secret);
-	static const char *const bad[] = {"",	     "75522",	"7552240", "75522a", "755 22",
-					  "755224 1", "+755224", "-55224",  "755224\n", "x",
-					  "0755224"};
+	static const char *const bad[] = {"",         "75522",    "7552240", "75522a",
+	                                  "755 22",   "755224 1", "+755224", "-55224",
+	                                  "755224\n", "x",        "0755224"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(otp_verify(&key, bad[i], 0, 1, 1, false, 0, &m),
-				 PA_ERR_INVALID_CODE);
+		                 PA_ERR_INVALID_CODE);
 	assert_int_equal(otp_verify(&key, NULL, 0, 1, 1, false, 0, &m), PA_ERR_INVALID_CODE);
 	/* but spaces people type are fine */
 	assert_int_equal(otp_verify(&key, "755 224", 0, 1, 1, false, 0, &m), PA_OK);
@@ -469,8 +469,7 @@ static void test_verify_7_and_8_digit_codes(void **state)
 	key_for(&key, OTP_SHA1, 7, rfc4226_secret);
 	assert_int_equal(otp_verify(&key, "4287082", 1, 0, 0, false, 0, &m), PA_OK);
 	assert_int_equal(otp_verify(&key, "287082", 1, 0, 0, false, 0, &m), PA_ERR_INVALID_CODE);
-	assert_int_equal(otp_verify(&key, "94287082", 1, 0, 0, false, 0, &m),
-			 PA_ERR_INVALID_CODE);
+	assert_int_equal(otp_verify(&key, "94287082", 1, 0, 0, false, 0, &m), PA_ERR_INVALID_CODE);
 	key_for(&key, OTP_SHA1, 8, rfc4226_secret);
 	assert_int_equal(otp_verify(&key, "94287082", 1, 0, 0, false, 0, &m), PA_OK);
 	assert_int_equal(otp_verify(&key, "4287082", 1, 0, 0, false, 0, &m), PA_ERR_INVALID_CODE);
@@ -484,48 +483,48 @@ static void test_verify_7_and_8_digit_codes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rfc4226_appendix_d_count_0),
-		cmocka_unit_test(test_rfc4226_appendix_d_count_1),
-		cmocka_unit_test(test_rfc4226_appendix_d_count_2),
-		cmocka_unit_test(test_rfc4226_appendix_d_count_3),
-		cmocka_unit_test(test_rfc4226_appendix_d_count_4),
-		cmocka_unit_test(test_rfc4226_appendix_d_count_5),
-		cmocka_unit_test(test_rfc4226_appendix_d_count_6),
-		cmocka_unit_test(test_rfc4226_appendix_d_count_7),
-		cmocka_unit_test(test_rfc4226_appendix_d_count_8),
-		cmocka_unit_test(test_rfc4226_appendix_d_count_9),
-		cmocka_unit_test(test_rfc4226_formatted_codes),
-		cmocka_unit_test(test_rfc6238_appendix_b_59_sha1),
-		cmocka_unit_test(test_rfc6238_appendix_b_59_sha256),
-		cmocka_unit_test(test_rfc6238_appendix_b_59_sha512),
-		cmocka_unit_test(test_rfc6238_appendix_b_1111111109_sha1),
-		cmocka_unit_test(test_rfc6238_appendix_b_1111111109_sha256),
-		cmocka_unit_test(test_rfc6238_appendix_b_1111111109_sha512),
-		cmocka_unit_test(test_rfc6238_appendix_b_1111111111_sha1),
-		cmocka_unit_test(test_rfc6238_appendix_b_1111111111_sha256),
-		cmocka_unit_test(test_rfc6238_appendix_b_1111111111_sha512),
-		cmocka_unit_test(test_rfc6238_appendix_b_1234567890_sha1),
-		cmocka_unit_test(test_rfc6238_appendix_b_1234567890_sha256),
-		cmocka_unit_test(test_rfc6238_appendix_b_1234567890_sha512),
-		cmocka_unit_test(test_rfc6238_appendix_b_2000000000_sha1),
-		cmocka_unit_test(test_rfc6238_appendix_b_2000000000_sha256),
-		cmocka_unit_test(test_rfc6238_appendix_b_2000000000_sha512),
-		cmocka_unit_test(test_rfc6238_appendix_b_20000000000_sha1),
-		cmocka_unit_test(test_rfc6238_appendix_b_20000000000_sha256),
-		cmocka_unit_test(test_rfc6238_appendix_b_20000000000_sha512),
-		cmocka_unit_test(test_key_longer_than_block_is_hashed_first),
-		cmocka_unit_test(test_key_init_rejects_bad_arguments),
-		cmocka_unit_test(test_key_wipe_zeroes_the_states),
-		cmocka_unit_test(test_alg_names_and_parsing),
-		cmocka_unit_test(test_format_pads_with_zeros_for_6_7_8_digits),
-		cmocka_unit_test(test_totp_step),
-		cmocka_unit_test(test_parse_code),
-		cmocka_unit_test(test_verify_window_edges),
-		cmocka_unit_test(test_totp_step_at_or_before_last_accepted_is_refused),
-		cmocka_unit_test(test_verify_takes_the_highest_matching_counter),
-		cmocka_unit_test(test_verify_clamps_at_counter_zero_and_max),
-		cmocka_unit_test(test_verify_malformed_code_is_invalid),
-		cmocka_unit_test(test_verify_7_and_8_digit_codes),
+	    cmocka_unit_test(test_rfc4226_appendix_d_count_0),
+	    cmocka_unit_test(test_rfc4226_appendix_d_count_1),
+	    cmocka_unit_test(test_rfc4226_appendix_d_count_2),
+	    cmocka_unit_test(test_rfc4226_appendix_d_count_3),
+	    cmocka_unit_test(test_rfc4226_appendix_d_count_4),
+	    cmocka_unit_test(test_rfc4226_appendix_d_count_5),
+	    cmocka_unit_test(test_rfc4226_appendix_d_count_6),
+	    cmocka_unit_test(test_rfc4226_appendix_d_count_7),
+	    cmocka_unit_test(test_rfc4226_appendix_d_count_8),
+	    cmocka_unit_test(test_rfc4226_appendix_d_count_9),
+	    cmocka_unit_test(test_rfc4226_formatted_codes),
+	    cmocka_unit_test(test_rfc6238_appendix_b_59_sha1),
+	    cmocka_unit_test(test_rfc6238_appendix_b_59_sha256),
+	    cmocka_unit_test(test_rfc6238_appendix_b_59_sha512),
+	    cmocka_unit_test(test_rfc6238_appendix_b_1111111109_sha1),
+	    cmocka_unit_test(test_rfc6238_appendix_b_1111111109_sha256),
+	    cmocka_unit_test(test_rfc6238_appendix_b_1111111109_sha512),
+	    cmocka_unit_test(test_rfc6238_appendix_b_1111111111_sha1),
+	    cmocka_unit_test(test_rfc6238_appendix_b_1111111111_sha256),
+	    cmocka_unit_test(test_rfc6238_appendix_b_1111111111_sha512),
+	    cmocka_unit_test(test_rfc6238_appendix_b_1234567890_sha1),
+	    cmocka_unit_test(test_rfc6238_appendix_b_1234567890_sha256),
+	    cmocka_unit_test(test_rfc6238_appendix_b_1234567890_sha512),
+	    cmocka_unit_test(test_rfc6238_appendix_b_2000000000_sha1),
+	    cmocka_unit_test(test_rfc6238_appendix_b_2000000000_sha256),
+	    cmocka_unit_test(test_rfc6238_appendix_b_2000000000_sha512),
+	    cmocka_unit_test(test_rfc6238_appendix_b_20000000000_sha1),
+	    cmocka_unit_test(test_rfc6238_appendix_b_20000000000_sha256),
+	    cmocka_unit_test(test_rfc6238_appendix_b_20000000000_sha512),
+	    cmocka_unit_test(test_key_longer_than_block_is_hashed_first),
+	    cmocka_unit_test(test_key_init_rejects_bad_arguments),
+	    cmocka_unit_test(test_key_wipe_zeroes_the_states),
+	    cmocka_unit_test(test_alg_names_and_parsing),
+	    cmocka_unit_test(test_format_pads_with_zeros_for_6_7_8_digits),
+	    cmocka_unit_test(test_totp_step),
+	    cmocka_unit_test(test_parse_code),
+	    cmocka_unit_test(test_verify_window_edges),
+	    cmocka_unit_test(test_totp_step_at_or_before_last_accepted_is_refused),
+	    cmocka_unit_test(test_verify_takes_the_highest_matching_counter),
+	    cmocka_unit_test(test_verify_clamps_at_counter_zero_and_max),
+	    cmocka_unit_test(test_verify_malformed_code_is_invalid),
+	    cmocka_unit_test(test_verify_7_and_8_digit_codes),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -84,8 +84,7 @@ static void round_trip(const struct otpauth *u, char *out, size_t out_size)
 	otpauth_wipe(&back);
 }
 
-static void make(struct otpauth *u, enum otpauth_type type, const char *issuer,
-		 const char *account)
+static void make(struct otpauth *u, enum otpauth_type type, const char *issuer, const char *account)
 {
 	otpauth_init(u);
 	u->type = type;
@@ -103,7 +102,7 @@ static void test_google_authenticator_example(void **state)
 	(void)state;
 	struct otpauth u;
 	parse_ok("otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example",
-		 &u);
+	         &u);
 	assert_int_equal(u.type, OTPAUTH_TOTP);
 	assert_string_equal(u.issuer, "Example");
 	assert_string_equal(u.account, "alice@google.com");
@@ -120,15 +119,16 @@ static void test_key_uri_format_full_example(void **state)
 {
 	(void)state;
 	struct otpauth u;
-	parse_ok("otpauth://totp/ACME%20Co:john.doe@email.com?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ"
-		 "&issuer=ACME%20Co&algorithm=SHA1&digits=6&period=30",
-		 &u);
+	parse_ok(
+	    "otpauth://totp/ACME%20Co:john.doe@email.com?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ"
+	    "&issuer=ACME%20Co&algorithm=SHA1&digits=6&period=30",
+	    &u);
 	assert_string_equal(u.issuer, "ACME Co");
 	assert_string_equal(u.account, "john.doe@email.com");
 	assert_int_equal(u.secret_len, 20);
 	parse_ok("otpauth://hotp/Example:alice?secret=JBSWY3DPEHPK3PXP&counter=42&algorithm=SHA512"
-		 "&digits=8&image=https%3A%2F%2Fexample.com%2Flogo.png",
-		 &u);
+	         "&digits=8&image=https%3A%2F%2Fexample.com%2Flogo.png",
+	         &u);
 	assert_int_equal(u.type, OTPAUTH_HOTP);
 	assert_int_equal(u.counter, 42);
 	assert_int_equal(u.alg, OTP_SHA512);
@@ -183,15 +183,16 @@ static void test_build_exact_text(void **state)
 	char out[OTPAUTH_URI_MAX + 1];
 	make(&u, OTPAUTH_TOTP, "ACME Co", "john.doe@email.com");
 	assert_int_equal(otpauth_build(&u, out, sizeof(out)), PA_OK);
-	assert_string_equal(out, "otpauth://totp/ACME%20Co:john.doe%40email.com?secret=JBSWY3DPEHPK3PXP"
-				 "&issuer=ACME%20Co&algorithm=SHA1&digits=6&period=30");
+	assert_string_equal(out,
+	                    "otpauth://totp/ACME%20Co:john.doe%40email.com?secret=JBSWY3DPEHPK3PXP"
+	                    "&issuer=ACME%20Co&algorithm=SHA1&digits=6&period=30");
 	make(&u, OTPAUTH_HOTP, "", "bob");
 	u.counter = UINT64_MAX;
 	u.alg = OTP_SHA256;
 	u.digits = 7;
 	assert_int_equal(otpauth_build(&u, out, sizeof(out)), PA_OK);
 	assert_string_equal(out, "otpauth://hotp/bob?secret=JBSWY3DPEHPK3PXP&algorithm=SHA256"
-				 "&digits=7&counter=18446744073709551615");
+	                         "&digits=7&counter=18446744073709551615");
 	otpauth_wipe(&u);
 }
 
@@ -199,23 +200,24 @@ static void test_round_trip_awkward_names(void **state)
 {
 	(void)state;
 	static const char *const names[][2] = {
-		{"Example", "alice@google.com"},
-		{"ACME Co", "john doe"},
-		{"Example", "a:b:c"},
-		{"Example", "user:"},
-		{"Fish & Chips", "a&b=c"},
-		{"100% Sure", "50%25 off"},
-		{"Who?", "what?#where"},
-		{"#1 Bank", "#hash"},
-		{"Z\xc3\xbcrich Versicherung", "m\xc3\xbcller"},
-		{"\xe0\xa4\xaa\xe0\xa4\xb9\xe0\xa4\xbe\xe0\xa4\xb0\xe0\xa4\xbe", "\xe0\xa4\xae\xe0\xa4\xb0"},
-		{"\xf0\x9f\x94\x90 Vault", "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90"},
-		{"trailing space ", "x "},
-		{"", "no issuer"},
-		{"", " leading space"},
-		{"", "slash/and+plus"},
-		{"a", "b"},
-		{"'quotes' \"and\" \\", "<tag>{}|^`[]"},
+	    {"Example", "alice@google.com"},
+	    {"ACME Co", "john doe"},
+	    {"Example", "a:b:c"},
+	    {"Example", "user:"},
+	    {"Fish & Chips", "a&b=c"},
+	    {"100% Sure", "50%25 off"},
+	    {"Who?", "what?#where"},
+	    {"#1 Bank", "#hash"},
+	    {"Z\xc3\xbcrich Versicherung", "m\xc3\xbcller"},
+	    {"\xe0\xa4\xaa\xe0\xa4\xb9\xe0\xa4\xbe\xe0\xa4\xb0\xe0\xa4\xbe",
+	     "\xe0\xa4\xae\xe0\xa4\xb0"},
+	    {"\xf0\x9f\x94\x90 Vault", "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90"},
+	    {"trailing space ", "x "},
+	    {"", "no issuer"},
+	    {"", " leading space"},
+	    {"", "slash/and+plus"},
+	    {"a", "b"},
+	    {"'quotes' \"and\" \\", "<tag>{}|^`[]"},
 	};
 	char out[OTPAUTH_URI_MAX + 1];
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -272,8 +274,10 @@ static void test_round_trip_every_field(void **state)
 static void test_error_not_otpauth_scheme(void **state)
 {
 	(void)state;
-	expect_error("https://totp/a?" S, PA_ERR_URI_SCHEME, "the URI must start with 'otpauth://'");
-	expect_error("otpauth:/totp/a?" S, PA_ERR_URI_SCHEME, "the URI must start with 'otpauth://'");
+	expect_error("https://totp/a?" S, PA_ERR_URI_SCHEME,
+	             "the URI must start with 'otpauth://'");
+	expect_error("otpauth:/totp/a?" S, PA_ERR_URI_SCHEME,
+	             "the URI must start with 'otpauth://'");
 	expect_error("", PA_ERR_URI_SCHEME, "the URI must start with 'otpauth://'");
 }
 
@@ -281,18 +285,20 @@ static void test_error_unknown_type(void **state)
 {
 	(void)state;
 	expect_error("otpauth://motp/a?" S, PA_ERR_URI_TYPE,
-		     "the type must be 'totp' or 'hotp', not 'motp'");
-	expect_error("otpauth:///a?" S, PA_ERR_URI_TYPE, "the type must be 'totp' or 'hotp', not ''");
+	             "the type must be 'totp' or 'hotp', not 'motp'");
+	expect_error("otpauth:///a?" S, PA_ERR_URI_TYPE,
+	             "the type must be 'totp' or 'hotp', not ''");
 	expect_error("otpauth://totp:80/a?" S, PA_ERR_URI_TYPE,
-		     "the type must be 'totp' or 'hotp', not 'totp:80'");
+	             "the type must be 'totp' or 'hotp', not 'totp:80'");
 }
 
 static void test_error_missing_label(void **state)
 {
 	(void)state;
 	expect_error("otpauth://totp?" S, PA_ERR_URI_LABEL,
-		     "missing label: expected '/' at position 14");
-	expect_error("otpauth://totp", PA_ERR_URI_LABEL, "missing label: expected '/' at position 14");
+	             "missing label: expected '/' at position 14");
+	expect_error("otpauth://totp", PA_ERR_URI_LABEL,
+	             "missing label: expected '/' at position 14");
 	expect_error("otpauth://totp/?" S, PA_ERR_URI_LABEL, "missing label at position 15");
 }
 
@@ -300,7 +306,7 @@ static void test_error_label_empty_issuer(void **state)
 {
 	(void)state;
 	expect_error(URI(":alice", S), PA_ERR_URI_LABEL,
-		     "label has an empty issuer before ':' at position 15");
+	             "label has an empty issuer before ':' at position 15");
 }
 
 static void test_error_label_without_account(void **state)
@@ -338,60 +344,62 @@ static void test_error_bad_percent_encoding(void **state)
 	/*                      0         1         2         3
 	 *                      0123456789012345678901234567890123 */
 	expect_error(URI("Ex%2Gample:alice", S), PA_ERR_URI_ENCODING,
-		     "bad percent-encoding at position 17");
+	             "bad percent-encoding at position 17");
 	expect_error(URI("alice%", S), PA_ERR_URI_ENCODING, "bad percent-encoding at position 20");
 	expect_error(URI("alice%4", S), PA_ERR_URI_ENCODING, "bad percent-encoding at position 20");
 	expect_error(URI("alice", S "&issuer=a%"), PA_ERR_URI_ENCODING,
-		     "bad percent-encoding at position 53");
+	             "bad percent-encoding at position 53");
 	expect_error(URI("alice", S "&%zzsuer=a"), PA_ERR_URI_ENCODING,
-		     "bad percent-encoding at position 45");
+	             "bad percent-encoding at position 45");
 	expect_error(URI("alice", S "&image=%"), PA_ERR_URI_ENCODING,
-		     "bad percent-encoding at position 51");
+	             "bad percent-encoding at position 51");
 }
 
 static void test_error_invalid_utf8(void **state)
 {
 	(void)state;
 	expect_error(URI("Caf%C3%28:alice", S), PA_ERR_URI_ENCODING,
-		     "invalid UTF-8 in the label at position 18");
+	             "invalid UTF-8 in the label at position 18");
 	expect_error(URI("%C0%AFalice", S), PA_ERR_URI_ENCODING,
-		     "invalid UTF-8 in the label at position 15"); /* overlong '/' */
+	             "invalid UTF-8 in the label at position 15"); /* overlong '/' */
 	expect_error(URI("%ED%A0%80", S), PA_ERR_URI_ENCODING,
-		     "invalid UTF-8 in the label at position 15"); /* a surrogate */
+	             "invalid UTF-8 in the label at position 15"); /* a surrogate */
 	expect_error(URI("%F4%90%80%80", S), PA_ERR_URI_ENCODING,
-		     "invalid UTF-8 in the label at position 15"); /* above U+10FFFF */
+	             "invalid UTF-8 in the label at position 15"); /* above U+10FFFF */
 	expect_error(URI("alice%E2%82", S), PA_ERR_URI_ENCODING,
-		     "invalid UTF-8 in the label at position 20"); /* cut short */
+	             "invalid UTF-8 in the label at position 20"); /* cut short */
 	expect_error(URI("alice\xff", S), PA_ERR_URI_ENCODING,
-		     "invalid UTF-8 in the label at position 20");
+	             "invalid UTF-8 in the label at position 20");
 	expect_error(URI("alice", S "&issuer=%FE"), PA_ERR_URI_ENCODING,
-		     "invalid UTF-8 in parameter 'issuer' at position 52");
+	             "invalid UTF-8 in parameter 'issuer' at position 52");
 }
 
 static void test_error_control_character_in_names(void **state)
 {
 	(void)state;
 	expect_error(URI("ali%1Bce", S), PA_ERR_URI_LABEL,
-		     "control character U+001B in the label at position 18");
+	             "control character U+001B in the label at position 18");
 	expect_error(URI("alice%00evil", S), PA_ERR_URI_LABEL,
-		     "control character U+0000 in the label at position 20");
+	             "control character U+0000 in the label at position 20");
 	expect_error(URI("alice%C2%9B", S), PA_ERR_URI_LABEL,
-		     "control character U+009B in the label at position 20"); /* C1 CSI */
+	             "control character U+009B in the label at position 20"); /* C1 CSI */
 	expect_error(URI("alice", S "&issuer=a%7F"), PA_ERR_URI_PARAM,
-		     "control character U+007F in parameter 'issuer' at position 53");
+	             "control character U+007F in parameter 'issuer' at position 53");
 }
 
 static void test_error_unencoded_characters(void **state)
 {
 	(void)state;
 	expect_error(URI("alice smith", S), PA_ERR_URI_ENCODING,
-		     "unencoded space at position 20 (write %20)");
+	             "unencoded space at position 20 (write %20)");
 	expect_error(URI("alice#1", S), PA_ERR_URI_ENCODING,
-		     "unencoded '#' at position 20 (write %23)");
+	             "unencoded '#' at position 20 (write %23)");
 	expect_error(URI("alice", S "#frag"), PA_ERR_URI_ENCODING,
-		     "unencoded '#' at position 44 (write %23)");
-	expect_error(URI("a<b>", S), PA_ERR_URI_ENCODING, "unencoded '<' at position 16 (write %3C)");
-	expect_error(URI("alice\n", S), PA_ERR_URI_ENCODING, "control character 0x0a at position 20");
+	             "unencoded '#' at position 44 (write %23)");
+	expect_error(URI("a<b>", S), PA_ERR_URI_ENCODING,
+	             "unencoded '<' at position 16 (write %3C)");
+	expect_error(URI("alice\n", S), PA_ERR_URI_ENCODING,
+	             "control character 0x0a at position 20");
 }
 
 static void test_error_unknown_parameter(void **state)
@@ -399,28 +407,29 @@ static void test_error_unknown_parameter(void **state)
 	(void)state;
 	expect_error(URI("alice", S "&foo=1"), PA_ERR_URI_PARAM, "unknown parameter 'foo'");
 	expect_error(URI("alice", "Secret=JBSWY3DPEHPK3PXP"), PA_ERR_URI_PARAM,
-		     "unknown parameter 'Secret'");
+	             "unknown parameter 'Secret'");
 	expect_error(URI("alice", S "&x%27%0A=1"), PA_ERR_URI_PARAM,
-		     "unknown parameter 'x\\x27\\x0a'");
+	             "unknown parameter 'x\\x27\\x0a'");
 }
 
 static void test_error_repeated_parameter(void **state)
 {
 	(void)state;
 	expect_error(URI("alice", S "&digits=6&digits=6"), PA_ERR_URI_PARAM,
-		     "parameter 'digits' appears more than once");
+	             "parameter 'digits' appears more than once");
 	expect_error(URI("alice", S "&" S), PA_ERR_URI_PARAM,
-		     "parameter 'secret' appears more than once");
+	             "parameter 'secret' appears more than once");
 	expect_error(URI("alice", S "&image=a&image=b"), PA_ERR_URI_PARAM,
-		     "parameter 'image' appears more than once");
+	             "parameter 'image' appears more than once");
 	expect_error(URI("alice", S "&%64igits=6&digits=6"), PA_ERR_URI_PARAM,
-		     "parameter 'digits' appears more than once");
+	             "parameter 'digits' appears more than once");
 }
 
 static void test_error_empty_parameter(void **state)
 {
 	(void)state;
-	expect_error(URI("alice", S "&&digits=6"), PA_ERR_URI_PARAM, "empty parameter at position 45");
+	expect_error(URI("alice", S "&&digits=6"), PA_ERR_URI_PARAM,
+	             "empty parameter at position 45");
 	expect_error(URI("alice", S "&"), PA_ERR_URI_PARAM, "empty parameter at position 45");
 	expect_error(URI("alice", ""), PA_ERR_URI_PARAM, "empty parameter at position 21");
 }
@@ -429,29 +438,29 @@ static void test_error_parameter_without_value(void **state)
 {
 	(void)state;
 	expect_error(URI("alice", S "&digits"), PA_ERR_URI_PARAM,
-		     "parameter 'digits' has no '=' and value");
+	             "parameter 'digits' has no '=' and value");
 }
 
 static void test_error_digits(void **state)
 {
 	(void)state;
 	expect_error(URI("alice", S "&digits=9"), PA_ERR_DIGITS,
-		     "parameter 'digits' must be 6, 7 or 8, not '9'");
+	             "parameter 'digits' must be 6, 7 or 8, not '9'");
 	expect_error(URI("alice", S "&digits=5"), PA_ERR_DIGITS,
-		     "parameter 'digits' must be 6, 7 or 8, not '5'");
+	             "parameter 'digits' must be 6, 7 or 8, not '5'");
 	expect_error(URI("alice", S "&digits=06"), PA_ERR_DIGITS,
-		     "parameter 'digits' must be 6, 7 or 8, not '06'");
+	             "parameter 'digits' must be 6, 7 or 8, not '06'");
 	expect_error(URI("alice", S "&digits="), PA_ERR_DIGITS,
-		     "parameter 'digits' must be 6, 7 or 8, not ''");
+	             "parameter 'digits' must be 6, 7 or 8, not ''");
 }
 
 static void test_error_algorithm(void **state)
 {
 	(void)state;
 	expect_error(URI("alice", S "&algorithm=MD5"), PA_ERR_ALGORITHM,
-		     "parameter 'algorithm' must be SHA1, SHA256 or SHA512, not 'MD5'");
+	             "parameter 'algorithm' must be SHA1, SHA256 or SHA512, not 'MD5'");
 	expect_error(URI("alice", S "&algorithm=SHA1%00"), PA_ERR_ALGORITHM,
-		     "parameter 'algorithm' must be SHA1, SHA256 or SHA512, not 'SHA1\\x00'");
+	             "parameter 'algorithm' must be SHA1, SHA256 or SHA512, not 'SHA1\\x00'");
 }
 
 static void test_error_period(void **state)
@@ -463,9 +472,10 @@ static void test_error_period(void **state)
 		char uri[256];
 		int r = snprintf(uri, sizeof(uri), URI("alice", S "&period=%s"), bad[i]);
 		assert_true(r > 0 && (size_t)r < sizeof(uri));
-		r = snprintf(want, sizeof(want),
-			     "parameter 'period' must be a number of seconds from 1 to 3600, not '%s'",
-			     bad[i]);
+		r = snprintf(
+		    want, sizeof(want),
+		    "parameter 'period' must be a number of seconds from 1 to 3600, not '%s'",
+		    bad[i]);
 		assert_true(r > 0 && (size_t)r < sizeof(want));
 		expect_error(uri, PA_ERR_PERIOD, want);
 	}
@@ -475,81 +485,82 @@ static void test_error_period_on_hotp(void **state)
 {
 	(void)state;
 	expect_error("otpauth://hotp/alice?" S "&counter=1&period=30", PA_ERR_URI_PARAM,
-		     "parameter 'period' is only for totp, not hotp");
+	             "parameter 'period' is only for totp, not hotp");
 }
 
 static void test_error_counter_on_totp(void **state)
 {
 	(void)state;
 	expect_error(URI("alice", S "&counter=1"), PA_ERR_URI_PARAM,
-		     "parameter 'counter' is only for hotp, not totp");
+	             "parameter 'counter' is only for hotp, not totp");
 }
 
 static void test_error_hotp_without_counter(void **state)
 {
 	(void)state;
 	expect_error("otpauth://hotp/alice?" S, PA_ERR_URI_PARAM,
-		     "missing parameter 'counter' (hotp needs it)");
+	             "missing parameter 'counter' (hotp needs it)");
 }
 
 static void test_error_counter_out_of_range(void **state)
 {
 	(void)state;
 	expect_error("otpauth://hotp/alice?" S "&counter=18446744073709551616", PA_ERR_COUNTER,
-		     "parameter 'counter' must be a whole number from 0 to 18446744073709551615, "
-		     "not '18446744073709551616'");
+	             "parameter 'counter' must be a whole number from 0 to 18446744073709551615, "
+	             "not '18446744073709551616'");
 	expect_error("otpauth://hotp/alice?" S "&counter=-1", PA_ERR_COUNTER,
-		     "parameter 'counter' must be a whole number from 0 to 18446744073709551615, "
-		     "not '-1'");
+	             "parameter 'counter' must be a whole number from 0 to 18446744073709551615, "
+	             "not '-1'");
 }
 
 static void test_error_missing_secret(void **state)
 {
 	(void)state;
 	expect_error(URI("alice", "issuer=Example"), PA_ERR_URI_MISSING_SECRET,
-		     "missing parameter 'secret'");
+	             "missing parameter 'secret'");
 	expect_error("otpauth://totp/alice", PA_ERR_URI_MISSING_SECRET,
-		     "missing parameter 'secret'");
+	             "missing parameter 'secret'");
 }
 
 static void test_error_empty_secret(void **state)
 {
 	(void)state;
-	expect_error(URI("alice", "secret="), PA_ERR_SECRET_TOO_SHORT, "parameter 'secret' is empty");
+	expect_error(URI("alice", "secret="), PA_ERR_SECRET_TOO_SHORT,
+	             "parameter 'secret' is empty");
 	expect_error(URI("alice", "secret=%20-"), PA_ERR_SECRET_TOO_SHORT,
-		     "parameter 'secret' is empty");
+	             "parameter 'secret' is empty");
 }
 
 static void test_error_secret_not_base32(void **state)
 {
 	(void)state;
 	expect_error(URI("alice", "secret=JBSWY3DPEHPK3PX1"), PA_ERR_BASE32_CHAR,
-		     "parameter 'secret' has '1' at position 43, which is not base32 (A-Z, 2-7)");
+	             "parameter 'secret' has '1' at position 43, which is not base32 (A-Z, 2-7)");
 	expect_error(URI("alice", "secret=JB%2BWY3DPEHPK3PXP"), PA_ERR_BASE32_CHAR,
-		     "parameter 'secret' has '+' at position 30, which is not base32 (A-Z, 2-7)");
+	             "parameter 'secret' has '+' at position 30, which is not base32 (A-Z, 2-7)");
 }
 
 static void test_error_secret_length(void **state)
 {
 	(void)state;
 	expect_error(URI("alice", "secret=JBSWY3DPEHPK3PXPA"), PA_ERR_BASE32_LENGTH,
-		     "parameter 'secret' has a length no base32 text can have");
+	             "parameter 'secret' has a length no base32 text can have");
 }
 
 static void test_error_secret_padding(void **state)
 {
 	(void)state;
 	expect_error(URI("alice", "secret=JBSWY3DPEHPK3PXP=="), PA_ERR_BASE32_PADDING,
-		     "parameter 'secret' has misplaced padding at position 44");
+	             "parameter 'secret' has misplaced padding at position 44");
 	expect_error(URI("alice", "secret=MY%3D%3DA"), PA_ERR_BASE32_PADDING,
-		     "parameter 'secret' has misplaced padding at position 30");
+	             "parameter 'secret' has misplaced padding at position 30");
 }
 
 static void test_error_secret_trailing_bits(void **state)
 {
 	(void)state;
 	expect_error(URI("alice", "secret=MZ"), PA_ERR_BASE32_TRAILING_BITS,
-		     "parameter 'secret' has non-zero spare bits in the character at position 29");
+	             "parameter 'secret' has non-zero spare bits in the character at position 29");
 }
 
 static void test_error_secret_too_long(void **state)
@@ -567,11 +578,12 @@ static void test_error_issuer_disagrees_with_label(void **state)
 {
 	(void)state;
 	expect_error(URI("Example:alice", S "&issuer=Other"), PA_ERR_URI_PARAM,
-		     "parameter 'issuer' ('Other') disagrees with the label's issuer ('Example')");
+	             "parameter 'issuer' ('Other') disagrees with the label's issuer ('Example')");
 	expect_error(URI("a%3Ab", S "&issuer=X"), PA_ERR_URI_PARAM,
-		     "parameter 'issuer' ('X') disagrees with the label's issuer ('a')");
-	expect_error(URI("Example:alice", S "&issuer=example"), PA_ERR_URI_PARAM,
-		     "parameter 'issuer' ('example') disagrees with the label's issuer ('Example')");
+	             "parameter 'issuer' ('X') disagrees with the label's issuer ('a')");
+	expect_error(
+	    URI("Example:alice", S "&issuer=example"), PA_ERR_URI_PARAM,
+	    "parameter 'issuer' ('example') disagrees with the label's issuer ('Example')");
 }
 
 static void test_error_issuer_parameter_malformed(void **state)
@@ -579,7 +591,7 @@ static void test_error_issuer_parameter_malformed(void **state)
 	(void)state;
 	expect_error(URI("alice", S "&issuer="), PA_ERR_URI_PARAM, "parameter 'issuer' is empty");
 	expect_error(URI("alice", S "&issuer=a%3Ab"), PA_ERR_URI_PARAM,
-		     "parameter 'issuer' must not contain ':' (position 53)");
+	             "parameter 'issuer' must not contain ':' (position 53)");
 	char uri[1024], name[OTPAUTH_NAME_MAX + 2];
 	memset(name, 'i', OTPAUTH_NAME_MAX + 1);
 	name[OTPAUTH_NAME_MAX + 1] = '\0';
@@ -609,21 +621,22 @@ static void test_error_sentence_cut_to_a_small_buffer(void **state)
 	struct otpauth u;
 	char why[16];
 	assert_int_equal(otpauth_parse(URI("alice", S "&digits=9"), &u, why, sizeof(why)),
-			 PA_ERR_DIGITS);
+	                 PA_ERR_DIGITS);
 	assert_string_equal(why, "parameter 'd...");
 	/* long quoted input is cut, so the sentence still fits OTPAUTH_WHY_MAX */
 	char big[OTPAUTH_WHY_MAX];
-	assert_int_equal(otpauth_parse(URI("alice", S "&algorithm=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-						    "AAAAAAAAAAAAAAAAAAAAAAAA"),
-				       &u, big, sizeof(big)),
-			 PA_ERR_ALGORITHM);
+	assert_int_equal(
+	    otpauth_parse(URI("alice", S "&algorithm=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	                                 "AAAAAAAAAAAAAAAAAAAAAAAA"),
+	                  &u, big, sizeof(big)),
+	    PA_ERR_ALGORITHM);
 	assert_string_equal(big, "parameter 'algorithm' must be SHA1, SHA256 or SHA512, not "
-				 "'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA...'");
+	                         "'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA...'");
 	/* no sentence wanted */
 	assert_int_equal(otpauth_parse(URI("alice", S "&digits=9"), &u, NULL, 0), PA_ERR_DIGITS);
 	assert_int_equal(otpauth_parse(NULL, &u, why, sizeof(why)), PA_ERR_INVALID_ARGUMENT);
 	assert_int_equal(otpauth_parse(URI("alice", S), NULL, why, sizeof(why)),
-			 PA_ERR_INVALID_ARGUMENT);
+	                 PA_ERR_INVALID_ARGUMENT);
 }
 
 /* ---- build errors ---- */
@@ -715,47 +728,47 @@ static void test_wipe_and_init(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_google_authenticator_example),
-		cmocka_unit_test(test_key_uri_format_full_example),
-		cmocka_unit_test(test_label_issuer_and_account_forms),
-		cmocka_unit_test(test_build_exact_text),
-		cmocka_unit_test(test_round_trip_awkward_names),
-		cmocka_unit_test(test_round_trip_every_field),
-		cmocka_unit_test(test_error_not_otpauth_scheme),
-		cmocka_unit_test(test_error_unknown_type),
-		cmocka_unit_test(test_error_missing_label),
-		cmocka_unit_test(test_error_label_empty_issuer),
-		cmocka_unit_test(test_error_label_without_account),
-		cmocka_unit_test(test_error_label_name_too_long),
-		cmocka_unit_test(test_error_bad_percent_encoding),
-		cmocka_unit_test(test_error_invalid_utf8),
-		cmocka_unit_test(test_error_control_character_in_names),
-		cmocka_unit_test(test_error_unencoded_characters),
-		cmocka_unit_test(test_error_unknown_parameter),
-		cmocka_unit_test(test_error_repeated_parameter),
-		cmocka_unit_test(test_error_empty_parameter),
-		cmocka_unit_test(test_error_parameter_without_value),
-		cmocka_unit_test(test_error_digits),
-		cmocka_unit_test(test_error_algorithm),
-		cmocka_unit_test(test_error_period),
-		cmocka_unit_test(test_error_period_on_hotp),
-		cmocka_unit_test(test_error_counter_on_totp),
-		cmocka_unit_test(test_error_hotp_without_counter),
-		cmocka_unit_test(test_error_counter_out_of_range),
-		cmocka_unit_test(test_error_missing_secret),
-		cmocka_unit_test(test_error_empty_secret),
-		cmocka_unit_test(test_error_secret_not_base32),
-		cmocka_unit_test(test_error_secret_length),
-		cmocka_unit_test(test_error_secret_padding),
-		cmocka_unit_test(test_error_secret_trailing_bits),
-		cmocka_unit_test(test_error_secret_too_long),
-		cmocka_unit_test(test_error_issuer_disagrees_with_label),
-		cmocka_unit_test(test_error_issuer_parameter_malformed),
-		cmocka_unit_test(test_error_uri_too_long),
-		cmocka_unit_test(test_error_sentence_cut_to_a_small_buffer),
-		cmocka_unit_test(test_build_refuses_what_would_not_read_back),
-		cmocka_unit_test(test_build_buffer_too_small),
-		cmocka_unit_test(test_wipe_and_init),
+	    cmocka_unit_test(test_google_authenticator_example),
+	    cmocka_unit_test(test_key_uri_format_full_example),
+	    cmocka_unit_test(test_label_issuer_and_account_forms),
+	    cmocka_unit_test(test_build_exact_text),
+	    cmocka_unit_test(test_round_trip_awkward_names),
+	    cmocka_unit_test(test_round_trip_every_field),
+	    cmocka_unit_test(test_error_not_otpauth_scheme),
+	    cmocka_unit_test(test_error_unknown_type),
+	    cmocka_unit_test(test_error_missing_label),
+	    cmocka_unit_test(test_error_label_empty_issuer),
+	    cmocka_unit_test(test_error_label_without_account),
+	    cmocka_unit_test(test_error_label_name_too_long),
+	    cmocka_unit_test(test_error_bad_percent_encoding),
+	    cmocka_unit_test(test_error_invalid_utf8),
+	    cmocka_unit_test(test_error_control_character_in_names),
+	    cmocka_unit_test(test_error_unencoded_characters),
+	    cmocka_unit_test(test_error_unknown_parameter),
+	    cmocka_unit_test(test_error_repeated_parameter),
+	    cmocka_unit_test(test_error_empty_parameter),
+	    cmocka_unit_test(test_error_parameter_without_value),
+	    cmocka_unit_test(test_error_digits),
+	    cmocka_unit_test(test_error_algorithm),
+	    cmocka_unit_test(test_error_period),
+	    cmocka_unit_test(test_error_period_on_hotp),
+	    cmocka_unit_test(test_error_counter_on_totp),
+	    cmocka_unit_test(test_error_hotp_without_counter),
+	    cmocka_unit_test(test_error_counter_out_of_range),
+	    cmocka_unit_test(test_error_missing_secret),
+	    cmocka_unit_test(test_error_empty_secret),
+	    cmocka_unit_test(test_error_secret_not_base32),
+	    cmocka_unit_test(test_error_secret_length),
+	    cmocka_unit_test(test_error_secret_padding),
+	    cmocka_unit_test(test_error_secret_trailing_bits),
+	    cmocka_unit_test(test_error_secret_too_long),
+	    cmocka_unit_test(test_error_issuer_disagrees_with_label),
+	    cmocka_unit_test(test_error_issuer_parameter_malformed),
+	    cmocka_unit_test(test_error_uri_too_long),
+	    cmocka_unit_test(test_error_sentence_cut_to_a_small_buffer),
+	    cmocka_unit_test(test_build_refuses_what_would_not_read_back),
+	    cmocka_unit_test(test_build_buffer_too_small),
+	    cmocka_unit_test(test_wipe_and_init),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
