@@ -41,6 +41,8 @@ struct cli_command {
 
 /* ---- the subcommands ---- */
 
+int cli_admin_main(int argc, char **argv);
+void cli_admin_help(FILE *out);
 int cli_code_main(int argc, char **argv);
 void cli_code_help(FILE *out);
 int cli_qr_main(int argc, char **argv);

@@ -11,6 +11,8 @@
 #include "core/core.h"
 
 static const struct cli_command commands[] = {
+    {"admin", "accounts, service keys, the audit log, support recovery", cli_admin_main,
+     cli_admin_help},
     {"code", "print the one-time code of a base32 secret or an otpauth:// URI", cli_code_main,
      cli_code_help},
     {"qr", "print the QR code of an otpauth:// URI, for a terminal or as SVG", cli_qr_main,
