@@ -903,6 +903,8 @@ static enum pa_err recover_tx(struct store_tx *tx, void *arg)
 		e = factors_reset(tx, rc->acct.id);
 	if (e == PA_OK)
 		e = store_session_revoke_all(tx, rc->acct.id, 0, now, &rc->ended);
+	if (e == PA_OK)
+		e = limits_account_reset(tx, rc->acct.id);
 	if (e != PA_OK)
 		return e;
 	struct store_audit au;
@@ -930,6 +932,7 @@ static int run_recover(struct admin_run *r)
 	printf("  backup codes:   %u retired\n", rc.retired);
 	printf("  two-factor:     off (was %s)\n", rc.acct.twofactor ? "on" : "off");
 	printf("  sessions:       %u ended\n", rc.ended);
+	printf("  temporary passwords: all revoked; failed-code lockout: cleared\n");
 	if (rc.acct.disabled)
 		printf("  account:        still disabled\n");
 	printf("  audited as account.recover\n"

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <sodium.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,15 +158,20 @@ enum pa_err app_open(struct app *a, char *why, size_t why_size)
 {
 	const char *w = NULL;
 	struct store_options so = {.location = a->cfg.store[0] ? a->cfg.store : a->cfg.data_dir};
-	enum pa_err e = store_open(&so, &a->store, &w);
+	/* Keys may be made only for a new database: over existing data a missing key file is
+	 * a restore gone wrong, and a fresh key would make every sealed secret unreadable. */
+	char dbpath[600];
+	struct stat sb;
+	snprintf(dbpath, sizeof(dbpath), "%s/pahara.db", a->cfg.data_dir);
+	bool may_create = a->cfg.store[0] == '\0' && stat(dbpath, &sb) != 0;
+	enum pa_err e = keyfile_load(a->cfg.data_dir, may_create, &a->keys, a->code_key, why,
+				     why_size);
+	if (e != PA_OK)
+		return e;
+	e = store_open(&so, &a->store, &w);
 	if (e != PA_OK) {
 		snprintf(why, why_size, "store %s: %s", so.location, w ? w : pa_err_message(e));
-		return e;
-	}
-	e = keyfile_load(a->cfg.data_dir, &a->keys, a->code_key, why, why_size);
-	if (e != PA_OK) {
-		store_close(a->store);
-		a->store = NULL;
+		app_close(a);
 		return e;
 	}
 	struct password_params pp = {.opslimit = a->cfg.argon_ops,
@@ -240,6 +246,15 @@ unsigned app_status(enum pa_err e)
 		return 409;
 	case PA_ERR_RATE_LIMITED:
 		return 429;
+	case PA_ERR_METHOD:
+		return 405;
+	case PA_ERR_BODY_TOO_LARGE:
+		return 413;
+	case PA_ERR_MEDIA_TYPE:
+		return 415;
+	case PA_ERR_EXPIRED:
+	case PA_ERR_ALREADY_USED:
+		return 401;
 	case PA_ERR_STORE:
 		return 503;
 	case PA_ERR_PASSWORD_POLICY:

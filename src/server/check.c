@@ -157,22 +157,33 @@ void h_check(struct http_req *req)
 struct svc_create {
 	struct app *app;		/* the server */
 	struct http_req *req;		/* for audit */
-	const struct store_service *svc; /* who */
+	const struct store_service *svc; /* who; NULL = self-registration */
 	const char *name;		/* the new account */
 	char pwhash[PASSWORD_HASH_SIZE]; /* "" = no Pahara password */
+	unsigned retry_after;		/* out: self-registration throttled */
 };
 
 static enum pa_err svc_create_tx(struct store_tx *tx, void *arg)
 {
 	struct svc_create *sc = arg;
 	int64_t id = 0;
-	enum pa_err e = store_account_create(tx, sc->name, sc->pwhash, sc->svc->id,
-					     app_now(sc->app), &id);
+	int64_t now = app_now(sc->app);
+	if (!sc->svc) {
+		/* Self-registration: an open door, so it counts against the address. */
+		enum pa_err e = limits_ip_attempt(tx, sc->app, http_req_ip(sc->req), now,
+						  &sc->retry_after);
+		if (e != PA_OK)
+			return e;
+	}
+	enum pa_err e = store_account_create(tx, sc->name, sc->pwhash, sc->svc ? sc->svc->id : 0,
+					     now, &id);
 	if (e != PA_OK)
 		return e;
 	struct store_audit au;
-	app_audit_init(&au, sc->app, sc->req, "account.create", id, sc->name);
-	snprintf(au.client, sizeof(au.client), "service:%.55s", sc->svc->name);
+	app_audit_init(&au, sc->app, sc->req, sc->svc ? "account.create" : "account.register", id,
+		       sc->name);
+	if (sc->svc)
+		snprintf(au.client, sizeof(au.client), "service:%.55s", sc->svc->name);
 	return store_audit_add(tx, &au);
 }
 
@@ -201,13 +212,11 @@ static const struct http_field create_fields[] = {
 	{NULL, 0, false, 0, 0, 0},
 };
 
-void h_svc_account_create(struct http_req *req)
+/* Create an account for svc (NULL: self-registration) from the request body and answer. */
+static void account_create(struct http_req *req, const struct store_service *svc)
 {
-	struct store_service svc;
-	if (!app_auth_service(req, &svc) || !http_check_fields(req, create_fields))
-		return;
 	struct app *a = http_req_app(req);
-	struct svc_create sc = {.app = a, .req = req, .svc = &svc};
+	struct svc_create sc = {.app = a, .req = req, .svc = svc};
 	sc.name = http_body_str(req, "username");
 	if (!name_ok(sc.name)) {
 		http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
@@ -216,6 +225,10 @@ void h_svc_account_create(struct http_req *req)
 		return;
 	}
 	const char *pw = http_body_str(req, "password");
+	if (!pw && !svc) {
+		http_reply_error(req, 400, PA_ERR_FIELD_MISSING, 0, "field 'password' is required");
+		return;
+	}
 	if (pw) {
 		struct password_params pp = {.opslimit = a->cfg.argon_ops,
 					     .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
@@ -227,6 +240,12 @@ void h_svc_account_create(struct http_req *req)
 	}
 	enum pa_err e = store_write(a->store, svc_create_tx, &sc);
 	sodium_memzero(sc.pwhash, sizeof(sc.pwhash));
+	if (e == PA_ERR_RATE_LIMITED) {
+		http_reply_error(req, 429, e, sc.retry_after,
+				 "too many attempts from this address; try again in %u s",
+				 sc.retry_after);
+		return;
+	}
 	if (e == PA_ERR_CONFLICT) {
 		http_reply_error(req, 409, e, 0, "the username is taken");
 		return;
@@ -236,6 +255,25 @@ void h_svc_account_create(struct http_req *req)
 		return;
 	}
 	http_reply_json(req, 201, json_pack("{s:s}", "username", sc.name));
+}
+
+void h_svc_account_create(struct http_req *req)
+{
+	struct store_service svc;
+	if (app_auth_service(req, &svc) && http_check_fields(req, create_fields))
+		account_create(req, &svc);
+}
+
+void h_register(struct http_req *req)
+{
+	struct app *a = http_req_app(req);
+	if (!a->cfg.self_registration) {
+		http_reply_error(req, 403, PA_ERR_FORBIDDEN, 0,
+				 "self-registration is off on this server; ask its operator");
+		return;
+	}
+	if (http_check_fields(req, create_fields))
+		account_create(req, NULL);
 }
 
 struct svc_disable {

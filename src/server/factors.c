@@ -233,6 +233,8 @@ enum pa_err factors_reset(struct store_tx *tx, int64_t account)
 		e = backup_save(tx, account, &old, &nw, 0);
 	}
 	if (e == PA_OK)
+		e = store_tmppass_delete_all(tx, account);
+	if (e == PA_OK)
 		e = store_account_set_twofactor(tx, account, false);
 	return e;
 }
@@ -378,20 +380,31 @@ struct totp_confirm {
 	const char *name;			/* account name */
 	struct backup_new_code code;		/* out: the first backup code */
 	bool made_code;				/* code is set */
+	unsigned retry_after;			/* out: for PA_ERR_RATE_LIMITED */
 };
 
 static enum pa_err totp_confirm_tx(struct store_tx *tx, void *arg)
 {
 	struct totp_confirm *tc = arg;
 	struct factor_check *fc = &tc->fc;
-	enum pa_err e = verify_totp(tx, fc, true);
-	if (e != PA_OK)
-		return e;
 	struct store_audit au;
 	app_audit_init(&au, fc->app, tc->req, "factor.totp.confirm", fc->account, tc->name);
+	enum pa_err e = limits_account_check(tx, fc->account, fc->now, &tc->retry_after);
+	if (e == PA_ERR_RATE_LIMITED) {
+		fc->verdict = e;
+		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
+		return store_audit_add(tx, &au);
+	}
+	if (e != PA_OK)
+		return e;
+	e = verify_totp(tx, fc, true);
+	if (e != PA_OK)
+		return e;
 	if (fc->verdict != PA_OK) {
 		snprintf(au.outcome, sizeof(au.outcome), "%s", pa_err_code(fc->verdict));
-		return store_audit_add(tx, &au);
+		if (fc->verdict != PA_ERR_METHOD_UNAVAILABLE)
+			e = limits_account_fail(tx, fc->app, fc->account, fc->now);
+		return e == PA_OK ? store_audit_add(tx, &au) : e;
 	}
 	/* DESIGN §2: one backup code is generated automatically when two-factor turns on. */
 	e = factors_backup_generate(tx, fc->app, fc->account, 1, fc->now, &tc->code);
@@ -426,6 +439,12 @@ void factors_reply_totp_confirm(struct http_req *req, const struct store_account
 		http_reply_error(req, 409, PA_ERR_STATE, 0,
 				 "no code generator is waiting for confirmation; "
 				 "start with POST /v1/factors/totp");
+		return;
+	}
+	if (e == PA_OK && tc.fc.verdict == PA_ERR_RATE_LIMITED) {
+		http_reply_error(req, 429, PA_ERR_RATE_LIMITED, tc.retry_after,
+				 "too many wrong codes for this account; try again in %u s",
+				 tc.retry_after);
 		return;
 	}
 	if (e == PA_OK && tc.fc.verdict != PA_OK)

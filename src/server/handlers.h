@@ -48,7 +48,8 @@ enum pa_err factors_backup_generate(struct store_tx *tx, struct app *a, int64_t 
 /* Turn the code generator on: seal a new secret and store it pending (unconfirmed). */
 enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name,
 			       json_t **out) PA_MUST_CHECK;
-/* Remove every second factor of account and turn two-factor off (recovery, turn-off). */
+/* Remove every second factor of account (code generator, backup codes, temporary
+ * passwords) and turn two-factor off (recovery, turn-off). */
 enum pa_err factors_reset(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
 
 /* Confirm the pending code generator of acct with the body's {code} and answer the request
@@ -70,6 +71,11 @@ enum pa_err session_create(struct store_tx *tx, struct app *a, int64_t account,
 /* Count a password attempt from ip; PA_ERR_RATE_LIMITED (and *retry) when over the limit. */
 enum pa_err limits_ip_attempt(struct store_tx *tx, struct app *a, const char *ip, int64_t now,
 			      unsigned *retry) PA_MUST_CHECK;
+/* Whether ip is over its limit, without counting (before spending Argon2id on it). */
+enum pa_err limits_ip_peek(struct store_tx *tx, struct app *a, const char *ip, int64_t now,
+			   unsigned *retry) PA_MUST_CHECK;
+/* Forget the account's failures and lockout (support recovery). */
+enum pa_err limits_account_reset(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
 /* PA_ERR_RATE_LIMITED (and *retry) while the account backs off or is locked. */
 enum pa_err limits_account_check(struct store_tx *tx, int64_t account, int64_t now,
 				 unsigned *retry) PA_MUST_CHECK;
@@ -104,6 +110,7 @@ void h_reauth(struct http_req *req);
 void h_password_change(struct http_req *req);
 void h_twofactor_off(struct http_req *req);
 void h_check(struct http_req *req);
+void h_register(struct http_req *req);
 void h_svc_account_create(struct http_req *req);
 void h_svc_account_disable(struct http_req *req);
 void h_svc_totp_begin(struct http_req *req);

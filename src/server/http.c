@@ -284,8 +284,8 @@ static enum MHD_Result queue_reply(struct http_req *req)
 
 /*
  * Match path against pattern; fill req's params.  A placeholder matches one segment of
- * unreserved characters only ([A-Za-z0-9._~-]): identifiers here are base62, so anything else
- * (percent-escapes, '/', empty) cannot be a real id and is simply not a match.
+ * [A-Za-z0-9._~@+-] (libmicrohttpd has already decoded percent-escapes): ids are base62 and
+ * account names use only these, so anything else cannot name a thing and is not a match.
  */
 static bool route_match(struct http_req *req, const char *pattern, const char *path)
 {
@@ -299,7 +299,7 @@ static bool route_match(struct http_req *req, const char *pattern, const char *p
 				char c = u[n];
 				bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 					  (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-					  c == '.' || c == '~';
+					  c == '.' || c == '~' || c == '@' || c == '+';
 				if (!ok || n >= HTTP_PARAM_MAX)
 					return false;
 				n++;
@@ -517,6 +517,7 @@ static void req_dispatch(struct http_req *req)
 		return;
 	}
 	req->route = r;
+	req->allow[0] = '\0'; /* only a 405 names the allowed methods */
 	if (req->too_large) {
 		http_reply_error(req, 413, PA_ERR_BODY_TOO_LARGE, 0,
 				 "the body is larger than %d bytes", HTTP_BODY_MAX);

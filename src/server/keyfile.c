@@ -90,8 +90,18 @@ static int write_secret_file(const char *path, const char *text, size_t len, cha
 	return 0;
 }
 
-static enum pa_err load_master(const char *dir, struct seal_keyring *kr, char *buf, char *why,
-			       size_t why_size)
+static enum pa_err missing(const char *path, char *why, size_t why_size)
+{
+	snprintf(why, why_size,
+		 "%s is missing, but the data directory already has a database: restore the key "
+		 "file from your backup (without it no sealed secret or stored code can be "
+		 "checked); Pahara will not make a new one over existing data",
+		 path);
+	return PA_ERR_KEY_FILE;
+}
+
+static enum pa_err load_master(const char *dir, bool may_create, struct seal_keyring *kr,
+			       char *buf, char *why, size_t why_size)
 {
 	char path[1024];
 	if (snprintf(path, sizeof(path), "%s/master.key", dir) >= (int)sizeof(path)) {
@@ -109,6 +119,8 @@ static enum pa_err load_master(const char *dir, struct seal_keyring *kr, char *b
 			snprintf(why, why_size, "%s:%zu: %s", path, line, pa_err_message(e));
 		return e;
 	}
+	if (!may_create)
+		return missing(path, why, why_size);
 	uint32_t id;
 	enum pa_err e = seal_keyring_add_new(kr, &id);
 	if (e == PA_OK)
@@ -122,8 +134,9 @@ static enum pa_err load_master(const char *dir, struct seal_keyring *kr, char *b
 	return PA_OK;
 }
 
-static enum pa_err load_codehash(const char *dir, uint8_t key[SECRETCODE_KEY_BYTES], char *buf,
-				 char *why, size_t why_size)
+static enum pa_err load_codehash(const char *dir, bool may_create,
+				 uint8_t key[SECRETCODE_KEY_BYTES], char *buf, char *why,
+				 size_t why_size)
 {
 	static const char prefix[] = "pahara-codehash v1 ";
 	char path[1024];
@@ -149,6 +162,8 @@ static enum pa_err load_codehash(const char *dir, uint8_t key[SECRETCODE_KEY_BYT
 		}
 		return PA_OK;
 	}
+	if (!may_create)
+		return missing(path, why, why_size);
 	randombytes_buf(key, SECRETCODE_KEY_BYTES);
 	memcpy(buf, prefix, sizeof(prefix) - 1);
 	sodium_bin2hex(buf + sizeof(prefix) - 1, 2 * SECRETCODE_KEY_BYTES + 1, key,
@@ -160,7 +175,7 @@ static enum pa_err load_codehash(const char *dir, uint8_t key[SECRETCODE_KEY_BYT
 	return PA_OK;
 }
 
-enum pa_err keyfile_load(const char *dir, struct seal_keyring **kr,
+enum pa_err keyfile_load(const char *dir, bool may_create, struct seal_keyring **kr,
 			 uint8_t code_key[SECRETCODE_KEY_BYTES], char *why, size_t why_size)
 {
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -172,9 +187,9 @@ enum pa_err keyfile_load(const char *dir, struct seal_keyring **kr,
 		return PA_ERR_NOMEM;
 	enum pa_err e = seal_keyring_new(kr);
 	if (e == PA_OK)
-		e = load_master(dir, *kr, buf, why, why_size);
+		e = load_master(dir, may_create, *kr, buf, why, why_size);
 	if (e == PA_OK)
-		e = load_codehash(dir, code_key, buf, why, why_size);
+		e = load_codehash(dir, may_create, code_key, buf, why, why_size);
 	sodium_free(buf); /* wipes */
 	if (e != PA_OK) {
 		seal_keyring_free(*kr);

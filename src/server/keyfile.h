@@ -12,6 +12,7 @@
 #ifndef PAHARA_SERVER_KEYFILE_H
 #define PAHARA_SERVER_KEYFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,9 +20,10 @@
 #include "core/seal.h"
 #include "core/secretcode.h"
 
-/* Load (creating if absent) both files in dir.  *kr is frozen; free it with
+/* Load both files in dir, creating them if absent and may_create (a new store: nothing can
+ * have been sealed or hashed under keys that are lost).  *kr is frozen; free it with
  * seal_keyring_free.  why (why_size bytes) names a failure. */
-enum pa_err keyfile_load(const char *dir, struct seal_keyring **kr,
+enum pa_err keyfile_load(const char *dir, bool may_create, struct seal_keyring **kr,
 			 uint8_t code_key[SECRETCODE_KEY_BYTES], char *why,
 			 size_t why_size) PA_MUST_CHECK;
 

@@ -19,7 +19,8 @@ static unsigned retry_seconds(int64_t r)
 	return r < 1 ? 1 : r > 86400 ? 86400 : (unsigned)r;
 }
 
-enum pa_err limits_ip_attempt(struct store_tx *tx, struct app *a, const char *ip, int64_t now, unsigned *retry)
+static enum pa_err ip_window(struct store_tx *tx, struct app *a, const char *ip, int64_t now,
+			     unsigned *retry, bool take)
 {
 	struct ratelimit_window_config cfg = {.max_events = a->cfg.ip_attempts,
 					      .window = a->cfg.ip_window};
@@ -31,14 +32,35 @@ enum pa_err limits_ip_attempt(struct store_tx *tx, struct app *a, const char *ip
 	if (e != PA_OK)
 		return e;
 	int64_t r = 0;
-	e = ratelimit_window_take(&w, &cfg, now, &r);
+	e = take ? ratelimit_window_take(&w, &cfg, now, &r)
+		 : ratelimit_window_check(&w, &cfg, now, &r);
 	if (e == PA_ERR_RATE_LIMITED) {
 		*retry = retry_seconds(r);
 		return e;
 	}
-	if (e != PA_OK)
+	if (e != PA_OK || !take)
 		return e;
 	return store_limit_put(tx, key, &w, sizeof(w), now + cfg.window);
+}
+
+enum pa_err limits_ip_attempt(struct store_tx *tx, struct app *a, const char *ip, int64_t now,
+			      unsigned *retry)
+{
+	return ip_window(tx, a, ip, now, retry, true);
+}
+
+enum pa_err limits_ip_peek(struct store_tx *tx, struct app *a, const char *ip, int64_t now,
+			   unsigned *retry)
+{
+	return ip_window(tx, a, ip, now, retry, false);
+}
+
+enum pa_err limits_account_reset(struct store_tx *tx, int64_t account)
+{
+	char key[STORE_LIMIT_KEY_MAX];
+	account_key(account, key);
+	struct ratelimit_account st = RATELIMIT_ACCOUNT_INIT;
+	return store_limit_put(tx, key, &st, sizeof(st), 0);
 }
 
 enum pa_err limits_account_check(struct store_tx *tx, int64_t account, int64_t now,
@@ -81,7 +103,7 @@ enum pa_err limits_account_fail(struct store_tx *tx, struct app *a, int64_t acco
 	app_audit_init(&au, a, NULL, "account.lockout", account, acct.name);
 	snprintf(au.outcome, sizeof(au.outcome), "locked");
 	snprintf(au.detail, sizeof(au.detail), "%u wrong codes within %lld s; locked until %lld",
-		 st.window_failures, (long long)account_cfg.lockout_window,
+		 account_cfg.lockout_failures, (long long)account_cfg.lockout_window,
 		 (long long)st.locked_until);
 	return store_audit_add(tx, &au);
 }

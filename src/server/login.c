@@ -105,6 +105,8 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 	e = factors_backup_active(tx, ls->acct.id, &ls->backup_active);
 	if (e != PA_OK)
 		return e;
+	if (!app_first_party(a, ls->client))
+		ls->backup_active = 0; /* backup codes are for first-party clients only */
 	struct store_login l = {.account = ls->acct.id,
 				.created_at = ls->now,
 				.expires_at = ls->now + APP_LOGIN_TTL};
@@ -161,6 +163,21 @@ void h_login(struct http_req *req)
 		return;
 	}
 	ls.found = e == PA_OK;
+	ls.now = app_now(a);
+	/* An address over its limit gets no Argon2id work at all (the attempt is audited). */
+	if (limits_ip_peek(rd, a, http_req_ip(req), ls.now, &ls.retry_after) ==
+	    PA_ERR_RATE_LIMITED) {
+		ls.found = false;
+		e = store_write(a->store, login_start_tx, &ls);
+		if (e != PA_OK && e != PA_ERR_RATE_LIMITED) {
+			app_fail(req, e);
+			return;
+		}
+		http_reply_error(req, 429, PA_ERR_RATE_LIMITED, ls.retry_after,
+				 "too many sign-in attempts from this address; try again in %u s",
+				 ls.retry_after);
+		return;
+	}
 	/* The same Argon2id work whether or not the user exists: no enumeration by timing. */
 	if (ls.found && ls.acct.pwhash[0]) {
 		e = password_verify(ls.acct.pwhash, ls.password, ls.password_len);
@@ -176,7 +193,6 @@ void h_login(struct http_req *req)
 		e = password_verify_dummy(&d, ls.password, ls.password_len);
 		(void)e;
 	}
-	ls.now = app_now(a);
 	e = store_write(a->store, login_start_tx, &ls);
 	sodium_memzero(ls.new_hash, sizeof(ls.new_hash));
 	if (e != PA_OK) {
@@ -345,9 +361,14 @@ void h_login_verify(struct http_req *req)
 		return;
 	case PA_ERR_INVALID_CODE:
 	case PA_ERR_REPLAYED_CODE:
+	case PA_ERR_INACTIVE_BACKUP_CODE:
 		if (lv.failures >= APP_LOGIN_FAILURES_MAX) {
 			http_reply_error(req, 410, PA_ERR_LOGIN_ENDED, 0,
 					 "too many wrong codes; this sign-in has ended. Start again.");
+			return;
+		}
+		if (lv.verdict == PA_ERR_INACTIVE_BACKUP_CODE) {
+			app_fail(req, lv.verdict);
 			return;
 		}
 		http_reply_error(req, 401, PA_ERR_INVALID_CODE, 0,
@@ -392,6 +413,10 @@ void h_login_status(struct http_req *req)
 	else if (l.state == STORE_LOGIN_DENIED)
 		status = "denied";
 	else if (app_now(a) >= l.expires_at)
+		status = "expired";
+	struct store_account acct;
+	if (l.state == STORE_LOGIN_PENDING && store_account_by_id(rd, l.account, &acct) == PA_OK &&
+	    acct.disabled)
 		status = "expired";
 	/* The session token itself is handed out once, by the call that completed the sign-in. */
 	http_reply_json(req, 200,

@@ -37,6 +37,7 @@ void h_test_clock(struct http_req *req)
 
 const struct http_route app_routes[] = {
 	{"GET", "/v1/health", h_health, HTTP_RUN_INLINE, false},
+	{"POST", "/v1/accounts", h_register, HTTP_RUN_SLOW, true},
 	{"POST", "/v1/login", h_login, HTTP_RUN_SLOW, true},
 	{"POST", "/v1/login/{id}/verify", h_login_verify, HTTP_RUN_POOL, true},
 	{"GET", "/v1/login/{id}", h_login_status, HTTP_RUN_INLINE, false},

@@ -164,6 +164,8 @@ struct settings {
 	char new_hash[PASSWORD_HASH_SIZE];	/* for a password change */
 	struct factor_check fc;			/* for turning two-factor off */
 	bool turn_off;				/* turn two-factor off */
+	bool limited;				/* out: throttled */
+	unsigned retry_after;			/* out: when limited */
 };
 
 static enum pa_err settings_tx(struct store_tx *tx, void *arg)
@@ -172,11 +174,27 @@ static enum pa_err settings_tx(struct store_tx *tx, void *arg)
 	struct store_audit au;
 	app_audit_init(&au, st->app, st->req, st->event, st->acct->id, st->acct->name);
 	snprintf(au.outcome, sizeof(au.outcome), "%s", st->outcome);
+	int64_t now = app_now(st->app);
+	/* Every password check counts against the address, as at sign-in (DESIGN §3). */
+	enum pa_err e = limits_ip_attempt(tx, st->app, http_req_ip(st->req), now, &st->retry_after);
+	if (e == PA_ERR_RATE_LIMITED) {
+		st->limited = true;
+		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
+		return store_audit_add(tx, &au);
+	}
+	if (e != PA_OK)
+		return e;
 	if (strcmp(st->outcome, "ok") != 0)
 		return store_audit_add(tx, &au);
-	enum pa_err e = PA_OK;
-	int64_t now = app_now(st->app);
 	if (st->turn_off) {
+		e = limits_account_check(tx, st->acct->id, now, &st->retry_after);
+		if (e == PA_ERR_RATE_LIMITED) {
+			st->limited = true;
+			snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
+			return store_audit_add(tx, &au);
+		}
+		if (e != PA_OK)
+			return e;
 		e = factors_verify(tx, &st->fc);
 		if (e != PA_OK)
 			return e;
@@ -228,6 +246,14 @@ static void settings_change(struct http_req *req, const struct http_field *field
 		return;
 	struct app *a = http_req_app(req);
 	struct settings st = {.app = a, .req = req, .acct = &acct, .sess = &s, .event = event};
+	struct store_tx *rd = store_reader(a->store);
+	if (rd && limits_ip_peek(rd, a, http_req_ip(req), app_now(a), &st.retry_after) ==
+		      PA_ERR_RATE_LIMITED) {
+		http_reply_error(req, 429, PA_ERR_RATE_LIMITED, st.retry_after,
+				 "too many password attempts from this address; try again in %u s",
+				 st.retry_after);
+		return;
+	}
 	enum pa_err v = check_password(a, &acct, http_body_str(req, "password"));
 	st.outcome = v == PA_OK ? "ok" : "invalid_password";
 	const char *np = http_body_str(req, "new_password");
@@ -257,6 +283,11 @@ static void settings_change(struct http_req *req, const struct http_field *field
 	}
 	enum pa_err e = store_write(a->store, settings_tx, &st);
 	sodium_memzero(st.new_hash, sizeof(st.new_hash));
+	if (e == PA_OK && st.limited) {
+		http_reply_error(req, 429, PA_ERR_RATE_LIMITED, st.retry_after,
+				 "too many attempts; try again in %u s", st.retry_after);
+		return;
+	}
 	if (e == PA_OK && v != PA_OK)
 		e = v == PA_ERR_PASSWORD_MISMATCH ? PA_ERR_INVALID_CREDENTIALS : v;
 	if (e == PA_OK && st.turn_off && st.fc.verdict != PA_OK)

@@ -49,6 +49,7 @@ enum stmt_id {
 	ST_TMPPASS_CONSUME,
 	ST_TMPPASS_DELETE,
 	ST_TMPPASS_PURGE,
+	ST_TMPPASS_DELETE_ALL,
 	ST_SESSION_ADD,
 	ST_SESSION_BY_TOKEN,
 	ST_SESSION_LIST,
@@ -111,6 +112,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_TMPPASS_DELETE] = "DELETE FROM tmp_passwords WHERE account_id = ?1 AND id = ?2",
 	[ST_TMPPASS_PURGE] = "DELETE FROM tmp_passwords WHERE account_id = ?1 AND "
 			     "(expires_at < ?2 OR (used_at <> 0 AND used_at < ?2))",
+	[ST_TMPPASS_DELETE_ALL] = "DELETE FROM tmp_passwords WHERE account_id = ?1",
 	[ST_SESSION_ADD] = "INSERT INTO sessions(token_hash, account_id, kind, client, ip, "
 			   "created_at, auth_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
 	[ST_SESSION_BY_TOKEN] = "SELECT id, token_hash, account_id, kind, client, ip, created_at, "
@@ -917,6 +919,13 @@ enum pa_err store_tmppass_purge(struct store_tx *tx, int64_t account, int64_t be
 	PREP(tx, ST_TMPPASS_PURGE);
 	sqlite3_bind_int64(st, 1, account);
 	sqlite3_bind_int64(st, 2, before);
+	return exec_change(tx, st, false);
+}
+
+enum pa_err store_tmppass_delete_all(struct store_tx *tx, int64_t account)
+{
+	PREP(tx, ST_TMPPASS_DELETE_ALL);
+	sqlite3_bind_int64(st, 1, account);
 	return exec_change(tx, st, false);
 }
 

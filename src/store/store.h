@@ -172,6 +172,8 @@ enum pa_err store_tmppass_add(struct store_tx *tx, int64_t account,
 enum pa_err store_tmppass_consume(struct store_tx *tx, int64_t account, int64_t id,
 				  int64_t now) PA_MUST_CHECK;
 enum pa_err store_tmppass_delete(struct store_tx *tx, int64_t account, int64_t id) PA_MUST_CHECK;
+/* Remove every row of the account (recovery, two-factor off). */
+enum pa_err store_tmppass_delete_all(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
 /* Remove expired and used rows older than before. */
 enum pa_err store_tmppass_purge(struct store_tx *tx, int64_t account,
 				int64_t before) PA_MUST_CHECK;
