@@ -61,7 +61,7 @@ void cli_code_help(FILE *out)
 	      "\n"
 	      "SECRET_BASE32 is the secret in base32 (A-Z, 2-7; lower case, spaces, dashes and\n"
 	      "'=' padding are accepted).  OTPAUTH_URI is an otpauth://totp/... or\n"
-	      "otpauth://hotp/... URI as found in an enrolment QR code; its parameters are used.\n"
+	      "otpauth://hotp/... URI, as in an enrolment QR code; its parameters are used.\n"
 	      "Either may be given as '-' to read it from the first line of standard input,\n"
 	      "which keeps the secret out of the process list and the shell history.\n"
 	      "\n"
@@ -76,10 +76,10 @@ void cli_code_help(FILE *out)
 	      "  --counter N            HOTP: the counter, 0 to 18446744073709551615\n"
 	      "  -h, --help             show this help\n"
 	      "\n"
-	      "Every option may also be written --option=VALUE.  With a URI, --time may be given\n"
-	      "(TOTP) and --counter replaces the URI's counter (HOTP); any other option must\n"
-	      "agree with the URI, and is an error if it does not.  --counter with TOTP, and\n"
-	      "--time or --period with HOTP, are errors.\n"
+	      "Every option may also be written --option=VALUE.  With a URI, --time may be\n"
+	      "given (TOTP) and --counter replaces the URI's counter (HOTP); any other option\n"
+	      "must agree with the URI, and is an error if it does not.  --counter with TOTP,\n"
+	      "and --time or --period with HOTP, are errors.\n"
 	      "\n"
 	      "Exit status: 0 the code was printed; 1 it could not be written; 2 bad usage or\n"
 	      "bad input (the message on stderr names the problem).\n"
@@ -277,12 +277,14 @@ static bool check_against_uri(const struct code_args *a, const struct otpauth *u
  * the caller on every path. */
 static bool resolve(const struct code_args *a, const char *input, struct otpauth *u)
 {
-	char why[OTPAUTH_WHY_MAX];
+	char why[OTPAUTH_WHY_MAX] = "";
+	enum pa_err err;
 
 	otpauth_init(u);
 	if (strstr(input, "://") || strncasecmp(input, "otpauth:", 8) == 0) {
-		if (otpauth_parse(input, u, why, sizeof why) != PA_OK) {
-			cli_error(PROG, "URI: %s", why);
+		err = otpauth_parse(input, u, why, sizeof why);
+		if (err) {
+			cli_error(PROG, "URI: %s", why[0] ? why : pa_err_message(err));
 			return false;
 		}
 		if (!check_against_uri(a, u))

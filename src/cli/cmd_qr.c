@@ -31,49 +31,49 @@ static const struct cli_option qr_options[] = {
 
 void cli_qr_help(FILE *out)
 {
-	fputs(
-	    "usage: pahara qr [--invert] OTPAUTH_URI\n"
-	    "       pahara qr --svg OTPAUTH_URI\n"
-	    "\n"
-	    "Print the QR code of an otpauth:// URI for an authenticator app (Google\n"
-	    "Authenticator, Aegis, FreeOTP) to scan.  The URI must parse (the same checks as\n"
-	    "'pahara code'); it is encoded exactly as given.  Other text is refused: a QR code\n"
-	    "that no authenticator can enrol is always a mistake.  A QR code holds at most\n"
-	    "2331 bytes at the error correction level used (M), or 2330 when the URI has\n"
-	    "UTF-8 that is not percent-encoded.\n"
-	    "\n"
-	    "By default the code is drawn in the terminal with UTF-8 half blocks, light modules\n"
-	    "as blocks: right for light text on a dark background.\n"
-	    "\n"
-	    "Options:\n"
-	    "  --invert     draw dark modules as blocks instead, for dark text on a light\n"
-	    "               background (if your phone does not scan the code, try this)\n"
-	    "  --svg        print an SVG document instead, for a web page or a file; it has no\n"
-	    "               fixed size, so give it one (CSS width, or rsvg-convert -w 400)\n"
-	    "  -h, --help   show this help\n"
-	    "\n"
-	    "OTPAUTH_URI may be given as '-' to read it from the first line of standard input,\n"
-	    "which keeps its secret out of the process list and the shell history.\n"
-	    "\n"
-	    "Exit status: 0 the code was printed; 1 it could not be written; 2 bad usage or\n"
-	    "bad input (the message on stderr names the problem).\n"
-	    "\n"
-	    "Examples:\n"
-	    "  $ pahara qr 'otpauth://totp/Example:alice?secret=JBSWY3DPEHPK3PXP&issuer=Example'\n"
-	    "  $ pahara qr --svg 'otpauth://totp/Example:alice?secret=JBSWY3DPEHPK3PXP' > qr.svg\n",
-	    out);
+	fputs("usage: pahara qr [--invert] OTPAUTH_URI\n"
+	      "       pahara qr --svg OTPAUTH_URI\n"
+	      "\n"
+	      "Print the QR code of an otpauth:// URI for an authenticator app (Google\n"
+	      "Authenticator, Aegis, FreeOTP) to scan.  The URI must parse (the same checks\n"
+	      "as 'pahara code'); it is encoded exactly as given.  Other text is refused: a\n"
+	      "QR code that no authenticator can enrol is always a mistake.  A QR code holds\n"
+	      "at most 2331 bytes at the error correction level used (M), or 2330 when the\n"
+	      "URI has UTF-8 that is not percent-encoded.\n"
+	      "\n"
+	      "By default the code is drawn in the terminal with UTF-8 half blocks, light\n"
+	      "modules as blocks: right for light text on a dark background.\n"
+	      "\n"
+	      "Options:\n"
+	      "  --invert     draw dark modules as blocks instead, for dark text on a light\n"
+	      "               background (if your phone does not scan the code, try this)\n"
+	      "  --svg        print an SVG document instead, for a web page or a file; it\n"
+	      "               has no fixed size, so give it one (CSS width, or\n"
+	      "               rsvg-convert -w 400)\n"
+	      "  -h, --help   show this help\n"
+	      "\n"
+	      "OTPAUTH_URI may be given as '-' to read it from the first line of standard\n"
+	      "input, which keeps its secret out of the process list and the shell history.\n"
+	      "\n"
+	      "Exit status: 0 the code was printed; 1 it could not be written; 2 bad usage or\n"
+	      "bad input (the message on stderr names the problem).\n"
+	      "\n"
+	      "Examples:\n"
+	      "  $ pahara qr 'otpauth://totp/Example:alice?secret=JBSWY3DPEHPK3PXP'\n"
+	      "  $ pahara qr --svg 'otpauth://totp/Example:alice?secret=JBSWY3DP' > qr.svg\n",
+	      out);
 }
 
 /* Check that uri is an otpauth URI worth drawing; false when a message has been printed. */
 static bool check_uri(const char *uri)
 {
 	struct otpauth u;
-	char why[OTPAUTH_WHY_MAX];
+	char why[OTPAUTH_WHY_MAX] = "";
 	enum pa_err err = otpauth_parse(uri, &u, why, sizeof why);
 
 	otpauth_wipe(&u);
 	if (err != PA_OK) {
-		cli_error(PROG, "URI: %s", why);
+		cli_error(PROG, "URI: %s", why[0] ? why : pa_err_message(err));
 		return false;
 	}
 	if (strlen(uri) > QR_LEVEL_M_BYTES_MAX) {

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <sodium.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,23 +153,33 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 
 /* ---- life cycle ------------------------------------------------------------------------ */
 
+static bool first_account(void *arg, const struct store_account *acct)
+{
+	(void)acct;
+	*(bool *)arg = true;
+	return false;
+}
+
 enum pa_err app_open(struct app *a, char *why, size_t why_size)
 {
 	const char *w = NULL;
 	struct store_options so = {.location = a->cfg.store[0] ? a->cfg.store : a->cfg.data_dir};
-	/* Keys may be made only for a new database: over existing data a missing key file is
-	 * a restore gone wrong, and a fresh key would make every sealed secret unreadable. */
-	char dbpath[600];
-	struct stat sb;
-	snprintf(dbpath, sizeof(dbpath), "%s/pahara.db", a->cfg.data_dir);
-	bool may_create = a->cfg.store[0] == '\0' && stat(dbpath, &sb) != 0;
-	enum pa_err e = keyfile_load(a->cfg.data_dir, may_create, &a->keys, a->code_key, why,
-				     why_size);
-	if (e != PA_OK)
-		return e;
-	e = store_open(&so, &a->store, &w);
+	enum pa_err e = store_open(&so, &a->store, &w);
 	if (e != PA_OK) {
 		snprintf(why, why_size, "store %s: %s", so.location, w ? w : pa_err_message(e));
+		return e;
+	}
+	/* Keys may be made only while the store has no account: over existing data a missing
+	 * key file is a restore gone wrong, and a fresh key would make every sealed secret and
+	 * stored code unusable. */
+	bool any = false;
+	struct store_tx *rd = store_reader(a->store);
+	e = rd ? store_account_list(rd, first_account, &any) : PA_ERR_STORE;
+	if (e == PA_OK)
+		e = keyfile_load(a->cfg.data_dir, !any, &a->keys, a->code_key, why, why_size);
+	if (e != PA_OK) {
+		if (e == PA_ERR_STORE)
+			snprintf(why, why_size, "store %s: cannot read it", so.location);
 		app_close(a);
 		return e;
 	}

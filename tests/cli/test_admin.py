@@ -604,6 +604,7 @@ def test_recover_resets_two_factor_and_ends_sessions(pahara, pahara_rel, data):
                        "  backup codes:   1 retired\n"
                        "  two-factor:     off (was on)\n"
                        "  sessions:       1 ended\n"
+                       "  temporary passwords: all revoked; failed-code lockout: cleared\n"
                        "  audited as account.recover\n"
                        "no notification channel on file (text messages come later): tell alice\n"
                        "yourself that two-factor is off and that they should turn it on again.\n")

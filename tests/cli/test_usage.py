@@ -44,7 +44,7 @@ def test_command_help_explains_every_option(pahara, command, args, options):
 def test_help_lines_fit_a_terminal(pahara):
     for args in (["--help"], ["code", "--help"], ["qr", "--help"]):
         for line in run(pahara, *args).stdout.splitlines():
-            assert len(line) <= 90, line
+            assert len(line) <= 80, line
 
 
 @pytest.mark.parametrize("args", [["--version"], ["-V"]])
