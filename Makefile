@@ -130,8 +130,13 @@ $(BUILD)/bench/otp: bench/otp.c $(BUILD)/rel/libpahara.a
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $^ $(PKG_LIBS) -loath
 
-bench-now: $(BUILD)/bench/otp
+$(BUILD)/bench/loadgen: bench/loadgen.c $(BUILD)/rel/libpahara.a
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+bench-now: $(BUILD)/bench/otp $(BUILD)/bench/loadgen $(BUILD)/rel/pahara
 	$(BUILD)/bench/otp
+	bench/verify.sh $(BUILD)/rel/pahara $(BUILD)/bench/loadgen
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c bench/*.c)

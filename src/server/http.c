@@ -103,6 +103,7 @@ static void *pool_main(void *arg)
 {
 	struct pool *p = arg;
 
+	pthread_setname_np(pthread_self(), p->nice > 0 ? "pahara-slow" : "pahara-pool");
 	if (p->nice > 0) {
 		/* Linux: nice values are per thread, so this lowers only this thread. */
 		if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice) != 0) {
@@ -738,7 +739,7 @@ enum pa_err http_start(const struct http_options *opt, struct http_server **out,
 		(unsigned)(opt->connection_limit ? opt->connection_limit : 1024),
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)(opt->timeout_seconds ? opt->timeout_seconds : 30),
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
 		(unsigned)1024, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
 	if (!s->daemon) {
 		*why = "cannot listen on that address (in use, or not an address of this machine)";

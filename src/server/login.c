@@ -90,8 +90,9 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 			return e;
 	}
 	if (!ls->acct.twofactor || ls->via_tmppass) {
+		/* A temporary password is not the password: its session may not make more. */
 		e = session_create(tx, a, ls->acct.id, ls->client, http_req_ip(ls->req), ls->now,
-				   ls->now, ls->token, NULL);
+				   ls->via_tmppass ? 0 : ls->now, ls->token, NULL);
 		if (e != PA_OK)
 			return e;
 		ls->verdict = PA_OK;

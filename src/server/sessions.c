@@ -212,6 +212,8 @@ static enum pa_err settings_tx(struct store_tx *tx, void *arg)
 		/* A new password ends every other session: whoever knew the old one is out. */
 		if (e == PA_OK)
 			e = store_session_revoke_all(tx, st->acct->id, st->sess->id, now, &n);
+		if (e == PA_OK)
+			e = store_tmppass_delete_all(tx, st->acct->id);
 	}
 	if (e == PA_OK)
 		e = store_session_set_auth(tx, st->sess->id, now);

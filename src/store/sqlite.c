@@ -416,6 +416,7 @@ static void run_batch(struct store *s, struct op *batch)
 static void *writer_main(void *arg)
 {
 	struct store *s = arg;
+	pthread_setname_np(pthread_self(), "pahara-writer");
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
 		while (!s->head && !s->stopping)

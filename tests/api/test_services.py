@@ -1,0 +1,84 @@
+"""Relying sites that keep their own passwords (src/server/check.c): a service sees only the
+accounts it made."""
+
+from conftest import assert_error, assert_ok
+
+
+def test_service_cannot_touch_other_services_accounts(server):
+    a_key = server.service_key()
+    b_key = server.service_key()
+    u = server.new_user(a_key)
+    token = u.with_totp()
+    name = u.name
+
+    def as_b(path, body=None):
+        return server.post(path, body, token=b_key)
+
+    assert_error(as_b("/v1/check", {"username": name, "method": "totp",
+                                    "code": u.next_totp()}), 404, "not_found")
+    assert_error(as_b("/v1/check", {"username": name, "method": "backup",
+                                    "code": u.backup[1]}), 404, "not_found")
+    assert_error(as_b(f"/v1/service/accounts/{name}/disable"), 404, "not_found")
+    assert_error(as_b(f"/v1/service/accounts/{name}/totp"), 404, "not_found")
+    assert_error(as_b(f"/v1/service/accounts/{name}/totp/confirm", {"code": "123456"}), 404,
+                 "not_found")
+    assert_error(as_b(f"/v1/service/accounts/{name}/backup-codes", {"count": 1}), 404,
+                 "not_found")
+    assert_error(as_b("/v1/service/accounts", {"username": name, "password": "pw-other-123"}),
+                 409, "conflict")
+    # B's answer about A's account is the answer about no account at all (same code).
+    missing = as_b("/v1/service/accounts/nobody-here/disable")
+    assert_error(missing, 404, "not_found")
+
+    # Nothing of A's account changed: the backup code and the password still work, the
+    # session is alive, and the code generator was not replaced.
+    assert_ok(server.get("/v1/sessions", token=token))
+    assert assert_ok(u.check("backup", u.backup[1])) == {"status": "ok"}
+    assert assert_ok(u.login())["status"] == "second_step"
+    assert assert_ok(u.check("totp", u.next_totp())) == {"status": "ok"}
+
+
+def test_service_key_required(server):
+    svc = server.service_key()
+    u = server.new_user(svc)
+    body = {"username": u.name, "method": "totp", "code": "123456"}
+    assert_error(server.post("/v1/check", body), 401, "unauthenticated")
+    assert_error(server.post("/v1/check", body, token="A" * 43), 401, "unauthenticated")
+    # A session token is not a service key.
+    assert_error(server.post("/v1/check", body, token=u.session()), 401, "unauthenticated")
+    assert_error(server.post("/v1/service/accounts", {"username": "x-" + u.name},
+                             token=u.session()), 401, "unauthenticated")
+
+
+def test_service_manages_its_own_accounts(server):
+    svc = server.service_key()
+    u = server.new_user(svc)
+    # Two-factor through the service API.
+    body = assert_ok(server.post(f"/v1/service/accounts/{u.name}/totp", token=svc))
+    u.secret = body["secret"]
+    body = assert_ok(server.post(f"/v1/service/accounts/{u.name}/totp/confirm",
+                                 {"code": u.next_totp()}, token=svc))
+    assert len(body["backup_codes"]) == 1
+    u.backup[1] = body["backup_codes"][0]
+    body = assert_ok(server.post(f"/v1/service/accounts/{u.name}/backup-codes", {"count": 2},
+                                 token=svc))
+    assert body["generations"] == [2, 3]
+    assert assert_ok(u.check("totp", u.next_totp())) == {"status": "ok"}
+    assert assert_ok(u.check("backup", body["codes"][0])) == {"status": "ok"}
+    assert_error(u.check("backup", u.backup[1]), 410, "inactive_backup_code")
+    # Disabled: no more checks, no sign-in.
+    assert_ok(server.post(f"/v1/service/accounts/{u.name}/disable", token=svc))
+    assert_error(u.check("totp", u.next_totp()), 403, "account_disabled")
+    assert_error(u.login(), 403, "account_disabled")
+    # Names are checked.
+    for bad in ("", "a b", "a/b", "x" * 65, "ünï"):
+        assert_error(server.post("/v1/service/accounts", {"username": bad}, token=svc), 400,
+                     "invalid_field")
+
+
+def test_self_registration_off_by_default(server, svc):
+    name = "self-reg-" + svc[:6].lower()
+    r = server.post("/v1/accounts", {"username": name, "password": "pw-fine-12345"})
+    assert_error(r, 403, "forbidden")
+    # Nothing was made: the service can still create that name.
+    assert server.post("/v1/service/accounts", {"username": name}, token=svc).status_code == 201

@@ -1,0 +1,209 @@
+"""Sessions and password-guarded settings (DESIGN §3 "sessions", "password")."""
+
+from conftest import assert_error, assert_ok
+
+
+def _sessions(server, token):
+    return assert_ok(server.get("/v1/sessions", token=token))["sessions"]
+
+
+def _dead(server, token):
+    for path in ("/v1/sessions", "/v1/factors", "/v1/backup-codes"):
+        assert_error(server.get(path, token=token), 401, "unauthenticated")
+    assert_error(server.post("/v1/sessions/revoke-others", token=token), 401, "unauthenticated")
+
+
+def test_revoked_session_stops_working(server, svc):
+    u = server.new_user(svc)
+    a = u.session()
+    b = u.session(client="app")
+    listed = _sessions(server, a)
+    assert len(listed) == 2
+    mine = [x for x in listed if x["current"]]
+    other = [x for x in listed if not x["current"]]
+    assert len(mine) == 1 and len(other) == 1
+    assert {x["kind"] for x in listed} == {"web", "app"}
+    for x in listed:
+        assert set(x) >= {"id", "kind", "client", "ip", "created_at", "current"}
+        assert "token" not in x and "session" not in x
+
+    # One by one.
+    assert assert_ok(server.delete(f"/v1/sessions/{other[0]['id']}", token=a)) \
+        == {"status": "revoked"}
+    _dead(server, b)
+    assert [x["id"] for x in _sessions(server, a)] == [mine[0]["id"]]
+    # Revoking it again, or a session id that is not there: 404.
+    assert_error(server.delete(f"/v1/sessions/{other[0]['id']}", token=a), 404, "not_found")
+
+    # All the others at once.
+    c, d = u.session(), u.session(client="app")
+    body = assert_ok(server.post("/v1/sessions/revoke-others", token=a))
+    assert body["revoked"] == 2, body
+    _dead(server, c)
+    _dead(server, d)
+    assert [x["id"] for x in _sessions(server, a)] == [mine[0]["id"]]
+
+    # Revoking one's own session ends it.
+    assert_ok(server.delete(f"/v1/sessions/{mine[0]['id']}", token=a))
+    _dead(server, a)
+    # Signing in again works.
+    assert len(_sessions(server, u.session())) == 1
+
+
+def test_cannot_revoke_another_accounts_session(server, svc):
+    u = server.new_user(svc, "u")
+    v = server.new_user(svc, "v")
+    tu, tv = u.session(), v.session()
+    vid = _sessions(server, tv)[0]["id"]
+    assert_error(server.delete(f"/v1/sessions/{vid}", token=tu), 404, "not_found")
+    assert len(_sessions(server, tv)) == 1
+    assert_ok(server.post("/v1/sessions/revoke-others", token=tu))
+    assert len(_sessions(server, tv)) == 1
+
+
+def test_session_token_checks(server):
+    for h in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"},
+              {"Authorization": "Bearer " + "A" * 43},
+              {"Authorization": "Bearer " + "A" * 44},
+              {"Authorization": "Bearer " + "A" * 5000}):
+        assert_error(server.get("/v1/sessions", headers=h), 401, "unauthenticated")
+    assert server.healthy()
+
+
+def test_sensitive_change_needs_recent_password(make_server):
+    s = make_server()
+    svc = s.service_key()
+    u = s.new_user(svc)
+    plain = s.new_user(svc)
+    token = u.with_totp()
+    ptoken = plain.session()
+
+    s.advance(11 * 60)
+    # Eleven minutes after the password: every sensitive change asks for it again.
+    assert_error(s.post("/v1/backup-codes", {"count": 1}, token=token), 403,
+                 "reauthentication_required")
+    assert_error(s.post("/v1/temporary-passwords", token=token), 403,
+                 "reauthentication_required")
+    assert_error(s.post("/v1/factors/totp", token=ptoken), 403, "reauthentication_required")
+    # ... and nothing was made.
+    assert assert_ok(s.get("/v1/backup-codes", token=token))["active"] == 1
+    assert assert_ok(s.get("/v1/temporary-passwords", token=token))["temporary_passwords"] == []
+    assert assert_ok(s.get("/v1/factors", token=ptoken))["twofactor"] is False
+    # Reading is not sensitive.
+    assert_ok(s.get("/v1/sessions", token=token))
+
+    # A wrong password does not re-authenticate.
+    assert_error(s.post("/v1/reauth", {"password": "wrong-password"}, token=token), 401,
+                 "invalid_credentials")
+    assert_error(s.post("/v1/backup-codes", {"count": 1}, token=token), 403,
+                 "reauthentication_required")
+
+    # The password again: the changes go through.
+    assert assert_ok(s.post("/v1/reauth", {"password": u.password}, token=token)) \
+        == {"status": "ok"}
+    u.generate_backup(token, 1)
+    assert_ok(s.post("/v1/temporary-passwords", token=token))
+    assert_ok(s.post("/v1/reauth", {"password": plain.password}, token=ptoken))
+    assert_ok(s.post("/v1/factors/totp", token=ptoken))
+
+    # And ten minutes later, it is needed again.
+    s.advance(10 * 60 + 5)
+    assert_error(s.post("/v1/temporary-passwords", token=token), 403,
+                 "reauthentication_required")
+
+
+def test_sign_in_with_second_step_counts_as_recent_password(make_server):
+    s = make_server()
+    svc = s.service_key()
+    u = s.new_user(svc)
+    u.with_totp()
+    s.advance(11 * 60)
+    token = u.sign_in_totp()
+    u.generate_backup(token, 1)
+
+
+def test_password_change_ends_other_sessions(server, svc):
+    u = server.new_user(svc)
+    a, b = u.session(), u.session(client="app")
+    old = u.password
+    new = "new-" + old
+
+    # A wrong current password changes nothing.
+    assert_error(server.post("/v1/password", {"password": "wrong-password", "new_password": new},
+                             token=a), 401, "invalid_credentials")
+    assert_ok(server.get("/v1/sessions", token=b))
+    # A new password that breaks the policy changes nothing either.
+    assert_error(server.post("/v1/password", {"password": old, "new_password": "short"},
+                             token=a), 400, "password_policy")
+    assert_ok(server.get("/v1/sessions", token=b))
+    assert assert_ok(u.login())["status"] == "signed_in"
+
+    assert assert_ok(server.post("/v1/password", {"password": old, "new_password": new},
+                                 token=a)) == {"status": "ok"}
+    _dead(server, b)
+    # The session that made the change goes on; it is the only one left.
+    assert len(_sessions(server, a)) == 1
+    assert_error(u.login(password=old), 401, "invalid_credentials")
+    u.password = new
+    assert assert_ok(u.login())["status"] == "signed_in"
+
+
+def test_twofactor_off_needs_password_and_code(server, svc):
+    u = server.new_user(svc)
+    token = u.with_totp()
+    code = u.next_totp()
+
+    # Wrong password, right code: refused, and the code is not used up.
+    r = server.post("/v1/twofactor/off", {"password": "wrong-password", "method": "totp",
+                                          "code": code}, token=token)
+    assert_error(r, 401, "invalid_credentials")
+    assert assert_ok(u.login())["status"] == "second_step"
+    # Right password, wrong code.
+    wrong = f"{(int(code) + 1) % 1000000:06d}"
+    assert_error(server.post("/v1/twofactor/off", {"password": u.password, "method": "totp",
+                                                   "code": wrong}, token=token),
+                 401, "invalid_code")
+    # Right password, no code.
+    assert_error(server.post("/v1/twofactor/off", {"password": u.password}, token=token),
+                 400, "missing_field")
+    assert_error(server.post("/v1/twofactor/off", {"password": u.password, "method": "sms",
+                                                   "code": code}, token=token),
+                 400, "invalid_field")
+    assert assert_ok(u.login())["status"] == "second_step"
+    assert assert_ok(server.get("/v1/factors", token=token))["twofactor"] is True
+
+    # Both: two-factor is off; sign-in is the password alone; old codes are gone.
+    assert assert_ok(server.post("/v1/twofactor/off", {"password": u.password, "method": "totp",
+                                                       "code": code}, token=token)) \
+        == {"status": "ok"}
+    body = assert_ok(u.login())
+    assert body["status"] == "signed_in", body
+    f = assert_ok(server.get("/v1/factors", token=token))
+    assert f["twofactor"] is False and f["methods"] == [] and f["backup_codes_active"] == 0, f
+    r = u.check("backup", u.backup[1])
+    assert r.status_code in (409, 410), r.text  # not set up, or no longer active
+    assert_error(r, r.status_code, "method_unavailable" if r.status_code == 409
+                 else "inactive_backup_code")
+    assert_error(u.check("totp", u.next_totp()), 409, "method_unavailable")
+
+
+def test_twofactor_off_with_a_backup_code(server, svc):
+    u = server.new_user(svc)
+    token = u.with_totp()
+    assert_ok(server.post("/v1/twofactor/off", {"password": u.password, "method": "backup",
+                                                "code": u.backup[1]}, token=token))
+    assert assert_ok(u.login())["status"] == "signed_in"
+
+
+def test_secret_bearing_answers_are_not_cached(server, svc):
+    u = server.new_user(svc)
+    r = u.login()
+    token = r.json()["session"]
+    answers = [r,
+               server.post("/v1/factors/totp", token=token),
+               server.post("/v1/temporary-passwords", token=token),
+               server.get("/v1/sessions", token=token),
+               server.post("/v1/login", {"username": u.name, "password": "x", "client": "web"})]
+    for a in answers:
+        assert a.headers.get("Cache-Control") == "no-store", (a.url, a.headers)
+        assert a.headers.get("X-Content-Type-Options") == "nosniff", (a.url, a.headers)

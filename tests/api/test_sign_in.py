@@ -1,0 +1,117 @@
+"""The password step (DESIGN §3 "password", "second-step attempts" per IP; §4)."""
+
+import time
+
+from conftest import assert_error, assert_ok
+
+
+def test_no_user_enumeration(server, svc):
+    u = server.new_user(svc)
+    tfa = server.new_user(svc)
+    tfa.with_totp()
+    nopw = server.post("/v1/service/accounts", {"username": "nopw-" + u.name[2:]}, token=svc)
+    assert nopw.status_code == 201, nopw.text
+
+    def attempt(name, password):
+        return server.post("/v1/login", {"username": name, "password": password,
+                                         "client": "web"})
+
+    answers = [
+        attempt("nobody-" + u.name, "pw-wrong-123"),  # unknown user
+        attempt(u.name, "pw-wrong-123"),              # wrong password
+        attempt(tfa.name, "pw-wrong-123"),            # wrong password, two-factor on
+        attempt(nopw.json()["username"], "pw-wrong-123"),  # an account with no password
+    ]
+    first = answers[0]
+    assert_error(first, 401, "invalid_credentials")
+    for r in answers[1:]:
+        assert r.status_code == first.status_code
+        assert r.content == first.content, (r.content, first.content)
+        assert r.headers.get("Content-Type") == first.headers.get("Content-Type")
+        assert "Set-Cookie" not in r.headers
+
+
+def test_unknown_user_costs_as_much_as_a_known_one(make_server):
+    """The dummy hash: an unknown user is no faster than a wrong password (a loose check:
+    with the real Argon2id profile an unhashed miss would be 10x faster, not 2x)."""
+    s = make_server(config={"argon2_memory_kib": 19 * 1024, "argon2_passes": 2})
+    svc = s.service_key()
+    u = s.new_user(svc)
+
+    def timed(name):
+        t = time.perf_counter()
+        r = s.post("/v1/login", {"username": name, "password": "pw-wrong-123", "client": "web"})
+        assert r.status_code == 401, r.text
+        return time.perf_counter() - t
+
+    known = sorted(timed(u.name) for _ in range(5))[2]
+    unknown = sorted(timed("nobody-" + u.name) for _ in range(5))[2]
+    assert unknown > known / 3, (unknown, known)
+
+
+def test_password_throttled_per_ip(make_server):
+    s = make_server(config={"password_attempts_per_ip": 3, "password_attempts_window": 60})
+    svc = s.service_key()
+    u = s.new_user(svc)
+
+    def attempt(name, password):
+        return s.post("/v1/login", {"username": name, "password": password, "client": "web"})
+
+    assert_error(attempt(u.name, "pw-wrong-1"), 401, "invalid_credentials")
+    assert_error(attempt("nobody-" + u.name, "pw-wrong-2"), 401, "invalid_credentials")
+    assert_error(attempt(u.name, "pw-wrong-3"), 401, "invalid_credentials")
+    # The fourth within the minute is throttled, whoever it names, even with the password.
+    err = assert_error(attempt(u.name, u.password), 429, "rate_limited")
+    assert 1 <= err["retry_after"] <= 60, err
+    assert_error(attempt("nobody-" + u.name, "pw"), 429, "rate_limited")
+    # Other endpoints are not throttled by it.
+    assert s.healthy()
+
+    s.advance(err["retry_after"])
+    assert assert_ok(attempt(u.name, u.password))["status"] == "signed_in"
+
+
+def test_disabled_account_cannot_sign_in(server, svc):
+    u = server.new_user(svc)
+    token = u.session()
+    assert_ok(server.post(f"/v1/service/accounts/{u.name}/disable", token=svc))
+    assert_error(server.get("/v1/sessions", token=token), 401, "unauthenticated")
+    assert_error(u.login(), 403, "account_disabled")
+    # A wrong password for it is the ordinary answer: no telling it is disabled.
+    assert_error(u.login(password="pw-wrong-123"), 401, "invalid_credentials")
+
+
+def test_login_status_of_unknown_sign_in(server):
+    assert_error(server.get("/v1/login/" + "A" * 32), 404, "not_found")
+    assert_error(server.get("/v1/login/short"), 404, "not_found")
+    assert_error(server.post("/v1/login/" + "A" * 32 + "/verify",
+                             {"method": "totp", "code": "123456"}), 404, "not_found")
+
+
+def test_password_checks_after_sign_in_throttled_per_ip(make_server):
+    """Re-authentication, password change and two-factor off check the password too: they
+    count against the address like sign-in does, so a session is no guessing oracle."""
+    s = make_server(config={"password_attempts_per_ip": 4, "password_attempts_window": 60})
+    svc = s.service_key()
+    u = s.new_user(svc)
+    token = u.session()  # one attempt
+    for _ in range(3):
+        assert_error(s.post("/v1/reauth", {"password": "pw-guess-1"}, token=token), 401,
+                     "invalid_credentials")
+    err = assert_error(s.post("/v1/reauth", {"password": u.password}, token=token), 429,
+                       "rate_limited")
+    assert_error(s.post("/v1/password", {"password": u.password,
+                                         "new_password": "pw-new-123456"}, token=token),
+                 429, "rate_limited")
+    assert_error(u.login(through_throttle=False), 429, "rate_limited")
+    s.advance(err["retry_after"])
+    assert_ok(s.post("/v1/reauth", {"password": u.password}, token=token))
+
+
+def test_third_party_sign_in_does_not_offer_backup_codes(server, svc):
+    u = server.new_user(svc)
+    u.with_totp()
+    web = assert_ok(u.login(client="web"))
+    assert sorted(web["methods"]) == ["backup", "totp"], web
+    other = assert_ok(u.login(client="mail-app"))
+    assert other["methods"] == ["totp"], other
