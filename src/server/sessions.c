@@ -175,8 +175,12 @@ static enum pa_err settings_tx(struct store_tx *tx, void *arg)
 	app_audit_init(&au, st->app, st->req, st->event, st->acct->id, st->acct->name);
 	snprintf(au.outcome, sizeof(au.outcome), "%s", st->outcome);
 	int64_t now = app_now(st->app);
-	/* Every password check counts against the address, as at sign-in (DESIGN §3). */
+	/* Every password check counts against the address, as at sign-in; turning two-factor
+	 * off also respects the account's lockout (DESIGN §3). */
+	bool ok = strcmp(st->outcome, "ok") == 0;
 	enum pa_err e = limits_ip_attempt(tx, st->app, http_req_ip(st->req), now, &st->retry_after);
+	if (e == PA_OK && ok && st->turn_off)
+		e = limits_account_check(tx, st->acct->id, now, &st->retry_after);
 	if (e == PA_ERR_RATE_LIMITED) {
 		st->limited = true;
 		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
@@ -184,17 +188,9 @@ static enum pa_err settings_tx(struct store_tx *tx, void *arg)
 	}
 	if (e != PA_OK)
 		return e;
-	if (strcmp(st->outcome, "ok") != 0)
+	if (!ok)
 		return store_audit_add(tx, &au);
 	if (st->turn_off) {
-		e = limits_account_check(tx, st->acct->id, now, &st->retry_after);
-		if (e == PA_ERR_RATE_LIMITED) {
-			st->limited = true;
-			snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
-			return store_audit_add(tx, &au);
-		}
-		if (e != PA_OK)
-			return e;
 		e = factors_verify(tx, &st->fc);
 		if (e != PA_OK)
 			return e;
