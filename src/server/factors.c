@@ -167,20 +167,21 @@ static enum pa_err totp_key(struct app *a, int64_t account, const struct store_t
 	return e;
 }
 
-/* Check code against the account's generator and consume its step.  *confirmed_now is set
- * when this was the first code of a pending enrolment. */
-static enum pa_err verify_totp(struct store_tx *tx, struct factor_check *fc, bool want_pending)
+/* Check code against the account's generator as tx sees it (a reader will do: nothing is
+ * written), leaving in pre what factors_totp_consume must consume. */
+enum pa_err factors_totp_check(struct store_tx *tx, struct factor_check *fc, bool want_pending,
+			       struct totp_pre *pre)
 {
-	struct store_totp t;
-	enum pa_err e = store_totp_get(tx, fc->account, &t);
-	if (e == PA_ERR_NOT_FOUND || (e == PA_OK && t.confirmed == want_pending)) {
+	struct store_totp *t = &pre->t;
+	enum pa_err e = store_totp_get(tx, fc->account, t);
+	if (e == PA_ERR_NOT_FOUND || (e == PA_OK && t->confirmed == want_pending)) {
 		fc->verdict = PA_ERR_METHOD_UNAVAILABLE;
 		return PA_OK;
 	}
 	if (e != PA_OK)
 		return e;
 	struct otp_key key;
-	e = totp_key(fc->app, fc->account, &t, &key);
+	e = totp_key(fc->app, fc->account, t, &key);
 	if (e != PA_OK) {
 		otp_key_wipe(&key);
 		fprintf(stderr, "pahara: account %lld: TOTP secret does not open: %s\n",
@@ -188,23 +189,42 @@ static enum pa_err verify_totp(struct store_tx *tx, struct factor_check *fc, boo
 		return PA_ERR_INTERNAL;
 	}
 	uint64_t now_step, matched = 0;
-	e = otp_totp_step(fc->now, t.period, &now_step);
+	e = otp_totp_step(fc->now, t->period, &now_step);
 	if (e != PA_OK) {
 		otp_key_wipe(&key);
 		return PA_ERR_INTERNAL;
 	}
-	fc->verdict = otp_verify(&key, fc->code, now_step, TOTP_WINDOW, TOTP_WINDOW, t.has_last,
-				 (uint64_t)t.last_step, &matched);
+	fc->verdict = otp_verify(&key, fc->code, now_step, TOTP_WINDOW, TOTP_WINDOW, t->has_last,
+				 (uint64_t)t->last_step, &matched);
 	otp_key_wipe(&key);
+	pre->step = (int64_t)matched;
+	pre->drift = (int)((int64_t)matched - (int64_t)now_step);
+	return PA_OK;
+}
+
+enum pa_err factors_totp_consume(struct store_tx *tx, struct factor_check *fc,
+				 const struct totp_pre *pre)
+{
 	if (fc->verdict != PA_OK)
 		return PA_OK;
-	/* RFC 6238 §5.2 and §6: accept the step once; remember the drift we saw. */
-	e = store_totp_consume(tx, fc->account, (int64_t)matched,
-			       (int)((int64_t)matched - (int64_t)now_step));
+	/* RFC 6238 §5.2 and §6: accept the step once; remember the drift we saw.  The row may
+	 * have changed since pre was read: the store refuses then, and a later step or a new
+	 * secret both mean this code is no longer good. */
+	enum pa_err e = store_totp_consume(tx, fc->account, &pre->t, pre->step, pre->drift);
 	if (e == PA_ERR_CONFLICT) {
 		fc->verdict = PA_ERR_REPLAYED_CODE;
 		return PA_OK;
 	}
+	return e;
+}
+
+/* Check code against the account's generator and consume its step, in one tx. */
+static enum pa_err verify_totp(struct store_tx *tx, struct factor_check *fc, bool want_pending)
+{
+	struct totp_pre pre;
+	enum pa_err e = factors_totp_check(tx, fc, want_pending, &pre);
+	if (e == PA_OK)
+		e = factors_totp_consume(tx, fc, &pre);
 	return e;
 }
 
@@ -389,7 +409,7 @@ static enum pa_err totp_confirm_tx(struct store_tx *tx, void *arg)
 	struct factor_check *fc = &tc->fc;
 	struct store_audit au;
 	app_audit_init(&au, fc->app, tc->req, "factor.totp.confirm", fc->account, tc->name);
-	enum pa_err e = limits_account_check(tx, fc->account, fc->now, &tc->retry_after);
+	enum pa_err e = limits_account_check(tx, fc->account, fc->now, &tc->retry_after, NULL);
 	if (e == PA_ERR_RATE_LIMITED) {
 		fc->verdict = e;
 		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");

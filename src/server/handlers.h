@@ -30,6 +30,21 @@ struct factor_check {
 					 * PA_ERR_THIRD_PARTY_BACKUP */
 };
 
+/* A TOTP code checked outside the writer (factors_totp_check, on a reader) and consumed in
+ * the writer's tx (factors_totp_consume): the hot path of /v1/check keeps the unsealing and
+ * the HMACs off the one writer thread. */
+struct totp_pre {
+	struct store_totp t;		/* the generator as read; consumed only if unchanged */
+	int64_t step;			/* the matching step */
+	int drift;			/* its distance from now, in steps */
+};
+enum pa_err factors_totp_check(struct store_tx *tx, struct factor_check *fc, bool want_pending,
+			       struct totp_pre *pre) PA_MUST_CHECK;
+/* Consume pre's step when fc->verdict is PA_OK; a replay (or a changed generator) turns the
+ * verdict into PA_ERR_REPLAYED_CODE. */
+enum pa_err factors_totp_consume(struct store_tx *tx, struct factor_check *fc,
+				 const struct totp_pre *pre) PA_MUST_CHECK;
+
 /* Whether method names a second-step method this server has. */
 bool factors_method_known(const char *method);
 /* Check fc->code by fc->method and consume it on success (durably, with the tx). */
@@ -76,9 +91,10 @@ enum pa_err limits_ip_peek(struct store_tx *tx, struct app *a, const char *ip, i
 			   unsigned *retry) PA_MUST_CHECK;
 /* Forget the account's failures and lockout (support recovery). */
 enum pa_err limits_account_reset(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
-/* PA_ERR_RATE_LIMITED (and *retry) while the account backs off or is locked. */
+/* PA_ERR_RATE_LIMITED (and *retry) while the account backs off or is locked.  *clean (when
+ * not NULL) tells whether there are no failures to forget, so a success need not write. */
 enum pa_err limits_account_check(struct store_tx *tx, int64_t account, int64_t now,
-				 unsigned *retry) PA_MUST_CHECK;
+				 unsigned *retry, bool *clean) PA_MUST_CHECK;
 /* Count a wrong second-step code for account (backoff, lockout). */
 enum pa_err limits_account_fail(struct store_tx *tx, struct app *a, int64_t account,
 				int64_t now) PA_MUST_CHECK;

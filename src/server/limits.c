@@ -64,7 +64,7 @@ enum pa_err limits_account_reset(struct store_tx *tx, int64_t account)
 }
 
 enum pa_err limits_account_check(struct store_tx *tx, int64_t account, int64_t now,
-				 unsigned *retry)
+				 unsigned *retry, bool *clean)
 {
 	char key[STORE_LIMIT_KEY_MAX];
 	account_key(account, key);
@@ -74,6 +74,8 @@ enum pa_err limits_account_check(struct store_tx *tx, int64_t account, int64_t n
 	if (e != PA_OK)
 		return e;
 	int64_t r = 0;
+	if (clean)
+		*clean = !found || st.consecutive == 0;
 	e = ratelimit_check(&st, &account_cfg, now, &r);
 	if (e == PA_ERR_RATE_LIMITED)
 		*retry = retry_seconds(r);

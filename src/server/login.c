@@ -263,7 +263,7 @@ static enum pa_err login_verify_tx(struct store_tx *tx, void *arg)
 		lv->verdict = PA_ERR_LOGIN_ENDED;
 		return PA_OK;
 	}
-	e = limits_account_check(tx, acct.id, lv->now, &lv->retry_after);
+	e = limits_account_check(tx, acct.id, lv->now, &lv->retry_after, NULL);
 	if (e == PA_ERR_RATE_LIMITED) {
 		lv->verdict = e;
 		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");

@@ -180,7 +180,7 @@ static enum pa_err settings_tx(struct store_tx *tx, void *arg)
 	bool ok = strcmp(st->outcome, "ok") == 0;
 	enum pa_err e = limits_ip_attempt(tx, st->app, http_req_ip(st->req), now, &st->retry_after);
 	if (e == PA_OK && ok && st->turn_off)
-		e = limits_account_check(tx, st->acct->id, now, &st->retry_after);
+		e = limits_account_check(tx, st->acct->id, now, &st->retry_after, NULL);
 	if (e == PA_ERR_RATE_LIMITED) {
 		st->limited = true;
 		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");

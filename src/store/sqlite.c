@@ -26,6 +26,8 @@
 
 enum stmt_id {
 	ST_SAVEPOINT,
+	ST_BEGIN,
+	ST_COMMIT,
 	ST_RELEASE,
 	ST_ROLLBACK_TO,
 	ST_ACCOUNT_INSERT,
@@ -72,6 +74,8 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST__COUNT] = {
 	[ST_SAVEPOINT] = "SAVEPOINT op",
+	[ST_BEGIN] = "BEGIN",
+	[ST_COMMIT] = "COMMIT",
 	[ST_RELEASE] = "RELEASE op",
 	[ST_ROLLBACK_TO] = "ROLLBACK TO op",
 	[ST_ACCOUNT_INSERT] = "INSERT INTO accounts(name, pwhash, service_id, created_at) "
@@ -92,7 +96,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	/* RFC 6238 §5.2: the condition is the whole point — a step is accepted once. */
 	[ST_TOTP_CONSUME] = "UPDATE totp SET last_step = ?2, drift = ?3, confirmed = 1 "
-			    "WHERE account_id = ?1 AND (last_step IS NULL OR last_step < ?2)",
+			    "WHERE account_id = ?1 AND sealed = ?4 "
+			    "AND (last_step IS NULL OR last_step < ?2)",
 	[ST_TOTP_DELETE] = "DELETE FROM totp WHERE account_id = ?1",
 	[ST_BACKUP_LIST] = "SELECT generation, hash, status, created_at FROM backup_codes "
 			   "WHERE account_id = ?1 ORDER BY generation",
@@ -298,9 +303,12 @@ static int db_open(const char *path, bool readonly, sqlite3 **out)
 		return -1;
 	}
 	sqlite3_busy_timeout(db, 5000);
-	const char *pragmas = readonly ? "PRAGMA query_only = 1; PRAGMA foreign_keys = ON;"
+	/* Page caches: the hot rows (totp, limits, the audit index) are spread over the whole
+	 * file, and a miss is a pread() that may reach the disk. */
+	const char *pragmas = readonly ? "PRAGMA query_only = 1; PRAGMA foreign_keys = ON; "
+					 "PRAGMA cache_size = -65536;"
 				       : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-					 "PRAGMA foreign_keys = ON;";
+					 "PRAGMA foreign_keys = ON; PRAGMA cache_size = -262144;";
 	if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
 		log_db(db, "pragmas");
 		sqlite3_close(db);
@@ -549,6 +557,25 @@ struct store_tx *store_reader(struct store *s)
 	return r;
 }
 
+enum pa_err store_read_begin(struct store_tx *rd)
+{
+	sqlite3_stmt *st = stmt_get(rd, ST_BEGIN);
+	if (!st || !step_ok(rd, st, sqlite3_step(st)))
+		return PA_ERR_STORE;
+	return PA_OK;
+}
+
+void store_read_end(struct store_tx *rd)
+{
+	/* Reset every statement first: one left stepping would keep the snapshot open. */
+	for (int i = 0; i < ST__COUNT; i++)
+		if (rd->stmts[i])
+			sqlite3_reset(rd->stmts[i]);
+	sqlite3_stmt *st = stmt_get(rd, ST_COMMIT);
+	if (st)
+		(void)step_ok(rd, st, sqlite3_step(st));
+}
+
 void store_submit(struct store *s, store_tx_fn fn, void *arg, store_done_fn done)
 {
 	struct op *o = calloc(1, sizeof(*o));
@@ -791,12 +818,14 @@ enum pa_err store_totp_put(struct store_tx *tx, int64_t account, const struct st
 	return exec_change(tx, st, false);
 }
 
-enum pa_err store_totp_consume(struct store_tx *tx, int64_t account, int64_t step, int drift)
+enum pa_err store_totp_consume(struct store_tx *tx, int64_t account, const struct store_totp *t,
+			       int64_t step, int drift)
 {
 	PREP(tx, ST_TOTP_CONSUME);
 	sqlite3_bind_int64(st, 1, account);
 	sqlite3_bind_int64(st, 2, step);
 	sqlite3_bind_int(st, 3, drift);
+	sqlite3_bind_blob(st, 4, t->sealed, (int)t->sealed_len, SQLITE_STATIC);
 	return exec_change(tx, st, true);
 }
 

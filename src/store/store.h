@@ -65,6 +65,10 @@ typedef void (*store_done_fn)(void *arg, enum pa_err result);
 
 /* The calling thread's read context. */
 struct store_tx *store_reader(struct store *s);
+/* Group the reads that follow on rd into one snapshot until store_read_end (cheaper than a
+ * snapshot per read, and consistent).  Never hold one across a wait. */
+enum pa_err store_read_begin(struct store_tx *rd) PA_MUST_CHECK;
+void store_read_end(struct store_tx *rd);
 /* Run fn in a write transaction; done(arg, result) runs on the writer thread after the
  * commit is durable, with fn's result (or PA_ERR_STORE if the commit failed). */
 void store_submit(struct store *s, store_tx_fn fn, void *arg, store_done_fn done);
@@ -120,9 +124,11 @@ enum pa_err store_totp_get(struct store_tx *tx, int64_t account,
 enum pa_err store_totp_put(struct store_tx *tx, int64_t account,
 			   const struct store_totp *t) PA_MUST_CHECK;
 /* RFC 6238 §5.2: accept a step once.  Records step (and drift) and marks the generator
- * confirmed only if no step at or after it was accepted before; else PA_ERR_CONFLICT. */
-enum pa_err store_totp_consume(struct store_tx *tx, int64_t account, int64_t step,
-			       int drift) PA_MUST_CHECK;
+ * confirmed only if it is still the generator t was read as (the same sealed secret: the
+ * code may have been checked outside this tx) and no step at or after this one was accepted
+ * before; else PA_ERR_CONFLICT. */
+enum pa_err store_totp_consume(struct store_tx *tx, int64_t account, const struct store_totp *t,
+			       int64_t step, int drift) PA_MUST_CHECK;
 enum pa_err store_totp_delete(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
 
 /* ---- backup codes ---- */
