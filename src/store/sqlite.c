@@ -20,7 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "store/store.h"
+#include "store/backend.h"
 
 /* ---- statements ------------------------------------------------------------------------ */
 
@@ -73,85 +73,85 @@ enum stmt_id {
 };
 
 static const char *const stmt_sql[ST__COUNT] = {
-	[ST_SAVEPOINT] = "SAVEPOINT op",
-	[ST_BEGIN] = "BEGIN",
-	[ST_COMMIT] = "COMMIT",
-	[ST_RELEASE] = "RELEASE op",
-	[ST_ROLLBACK_TO] = "ROLLBACK TO op",
-	[ST_ACCOUNT_INSERT] = "INSERT INTO accounts(name, pwhash, service_id, created_at) "
-			      "VALUES (?1, ?2, ?3, ?4)",
-	[ST_ACCOUNT_BY_NAME] = "SELECT id, name, pwhash, disabled, twofactor, created_at, "
-			       "service_id FROM accounts WHERE name = ?1",
-	[ST_ACCOUNT_BY_ID] = "SELECT id, name, pwhash, disabled, twofactor, created_at, "
-			     "service_id FROM accounts WHERE id = ?1",
-	[ST_ACCOUNT_SET_PASSWORD] = "UPDATE accounts SET pwhash = ?2 WHERE id = ?1",
-	[ST_ACCOUNT_SET_DISABLED] = "UPDATE accounts SET disabled = ?2 WHERE id = ?1",
-	[ST_ACCOUNT_SET_TWOFACTOR] = "UPDATE accounts SET twofactor = ?2 WHERE id = ?1",
-	[ST_ACCOUNT_LIST] = "SELECT id, name, pwhash, disabled, twofactor, created_at, "
-			    "service_id FROM accounts ORDER BY name",
-	[ST_TOTP_GET] = "SELECT sealed, alg, digits, period, confirmed, last_step, drift, "
-			"created_at FROM totp WHERE account_id = ?1",
-	[ST_TOTP_PUT] = "INSERT OR REPLACE INTO totp(account_id, sealed, alg, digits, period, "
-			"confirmed, last_step, drift, created_at) "
-			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	/* RFC 6238 §5.2: the condition is the whole point — a step is accepted once. */
-	[ST_TOTP_CONSUME] = "UPDATE totp SET last_step = ?2, drift = ?3, confirmed = 1 "
-			    "WHERE account_id = ?1 AND sealed = ?4 "
-			    "AND (last_step IS NULL OR last_step < ?2)",
-	[ST_TOTP_DELETE] = "DELETE FROM totp WHERE account_id = ?1",
-	[ST_BACKUP_LIST] = "SELECT generation, hash, status, created_at FROM backup_codes "
-			   "WHERE account_id = ?1 ORDER BY generation",
-	[ST_BACKUP_ADD] = "INSERT INTO backup_codes(account_id, generation, hash, status, "
-			  "created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-	[ST_BACKUP_SET_STATUS] = "UPDATE backup_codes SET status = ?3 "
-				 "WHERE account_id = ?1 AND generation = ?2 AND status = 0",
-	[ST_BACKUP_TRIM] = "DELETE FROM backup_codes WHERE account_id = ?1 AND generation < ?2 "
-			   "AND status <> 0",
-	[ST_BACKUP_DELETE_ALL] = "DELETE FROM backup_codes WHERE account_id = ?1",
-	[ST_TMPPASS_LIST] = "SELECT id, hash, created_at, expires_at, used_at FROM tmp_passwords "
-			    "WHERE account_id = ?1 ORDER BY id",
-	[ST_TMPPASS_ADD] = "INSERT INTO tmp_passwords(account_id, hash, created_at, expires_at, "
-			   "used_at, id) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
-	[ST_TMPPASS_CONSUME] = "UPDATE tmp_passwords SET used_at = ?3 "
-			       "WHERE account_id = ?1 AND id = ?2 AND used_at = 0",
-	[ST_TMPPASS_DELETE] = "DELETE FROM tmp_passwords WHERE account_id = ?1 AND id = ?2",
-	[ST_TMPPASS_PURGE] = "DELETE FROM tmp_passwords WHERE account_id = ?1 AND "
-			     "(expires_at < ?2 OR (used_at <> 0 AND used_at < ?2))",
-	[ST_TMPPASS_DELETE_ALL] = "DELETE FROM tmp_passwords WHERE account_id = ?1",
-	[ST_SESSION_ADD] = "INSERT INTO sessions(token_hash, account_id, kind, client, ip, "
-			   "created_at, auth_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
-	[ST_SESSION_BY_TOKEN] = "SELECT id, token_hash, account_id, kind, client, ip, created_at, "
-				"auth_at, revoked_at FROM sessions WHERE token_hash = ?1",
-	[ST_SESSION_LIST] = "SELECT id, token_hash, account_id, kind, client, ip, created_at, "
-			    "auth_at, revoked_at FROM sessions WHERE account_id = ?1 "
-			    "AND revoked_at = 0 ORDER BY id",
-	[ST_SESSION_REVOKE] = "UPDATE sessions SET revoked_at = ?3 WHERE account_id = ?1 "
-			      "AND id = ?2 AND revoked_at = 0",
-	[ST_SESSION_REVOKE_ALL] = "UPDATE sessions SET revoked_at = ?3 WHERE account_id = ?1 "
-				  "AND id <> ?2 AND revoked_at = 0",
-	[ST_SESSION_SET_AUTH] = "UPDATE sessions SET auth_at = ?2 WHERE id = ?1",
-	[ST_LOGIN_ADD] = "INSERT INTO logins(id_hash, account_id, state, failures, client, ip, "
-			 "created_at, expires_at, session_id) "
-			 "VALUES (?1, ?2, 0, 0, ?3, ?4, ?5, ?6, 0)",
-	[ST_LOGIN_BY_HASH] = "SELECT id, id_hash, account_id, state, failures, client, ip, "
-			     "created_at, expires_at, session_id FROM logins WHERE id_hash = ?1",
-	[ST_LOGIN_FAIL] = "UPDATE logins SET failures = failures + 1 WHERE id = ?1 AND state = 0 "
-			  "RETURNING failures",
-	[ST_LOGIN_END] = "UPDATE logins SET state = ?2, session_id = ?3 WHERE id = ?1 "
-			 "AND state = 0",
-	[ST_LIMIT_GET] = "SELECT blob FROM limits WHERE key = ?1",
-	[ST_LIMIT_PUT] = "INSERT OR REPLACE INTO limits(key, blob, expires_at) VALUES (?1, ?2, ?3)",
-	[ST_SERVICE_ADD] = "INSERT INTO services(name, key_hash, disabled, created_at) "
-			   "VALUES (?1, ?2, 0, ?3)",
-	[ST_SERVICE_BY_KEY] = "SELECT id, name, key_hash, disabled, created_at FROM services "
-			      "WHERE key_hash = ?1",
-	[ST_SERVICE_LIST] = "SELECT id, name, key_hash, disabled, created_at FROM services "
-			    "ORDER BY name",
-	[ST_AUDIT_ADD] = "INSERT INTO audit(at, account_id, account_name, event, outcome, ip, "
-			 "client, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[ST_AUDIT_LIST] = "SELECT id, at, account_id, account_name, event, outcome, ip, client, "
-			  "detail FROM audit WHERE at >= ?2 AND (?1 = 0 OR account_id = ?1) "
-			  "ORDER BY id",
+    [ST_SAVEPOINT] = "SAVEPOINT op",
+    [ST_BEGIN] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_RELEASE] = "RELEASE op",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO op",
+    [ST_ACCOUNT_INSERT] = "INSERT INTO accounts(name, pwhash, service_id, created_at) "
+                          "VALUES (?1, ?2, ?3, ?4)",
+    [ST_ACCOUNT_BY_NAME] = "SELECT id, name, pwhash, disabled, twofactor, created_at, "
+                           "service_id FROM accounts WHERE name = ?1",
+    [ST_ACCOUNT_BY_ID] = "SELECT id, name, pwhash, disabled, twofactor, created_at, "
+                         "service_id FROM accounts WHERE id = ?1",
+    [ST_ACCOUNT_SET_PASSWORD] = "UPDATE accounts SET pwhash = ?2 WHERE id = ?1",
+    [ST_ACCOUNT_SET_DISABLED] = "UPDATE accounts SET disabled = ?2 WHERE id = ?1",
+    [ST_ACCOUNT_SET_TWOFACTOR] = "UPDATE accounts SET twofactor = ?2 WHERE id = ?1",
+    [ST_ACCOUNT_LIST] = "SELECT id, name, pwhash, disabled, twofactor, created_at, "
+                        "service_id FROM accounts ORDER BY name",
+    [ST_TOTP_GET] = "SELECT sealed, alg, digits, period, confirmed, last_step, drift, "
+                    "created_at FROM totp WHERE account_id = ?1",
+    [ST_TOTP_PUT] = "INSERT OR REPLACE INTO totp(account_id, sealed, alg, digits, period, "
+                    "confirmed, last_step, drift, created_at) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    /* RFC 6238 §5.2: the condition is the whole point — a step is accepted once. */
+    [ST_TOTP_CONSUME] = "UPDATE totp SET last_step = ?2, drift = ?3, confirmed = 1 "
+                        "WHERE account_id = ?1 AND sealed = ?4 "
+                        "AND (last_step IS NULL OR last_step < ?2)",
+    [ST_TOTP_DELETE] = "DELETE FROM totp WHERE account_id = ?1",
+    [ST_BACKUP_LIST] = "SELECT generation, hash, status, created_at FROM backup_codes "
+                       "WHERE account_id = ?1 ORDER BY generation",
+    [ST_BACKUP_ADD] = "INSERT INTO backup_codes(account_id, generation, hash, status, "
+                      "created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_BACKUP_SET_STATUS] = "UPDATE backup_codes SET status = ?3 "
+                             "WHERE account_id = ?1 AND generation = ?2 AND status = 0",
+    [ST_BACKUP_TRIM] = "DELETE FROM backup_codes WHERE account_id = ?1 AND generation < ?2 "
+                       "AND status <> 0",
+    [ST_BACKUP_DELETE_ALL] = "DELETE FROM backup_codes WHERE account_id = ?1",
+    [ST_TMPPASS_LIST] = "SELECT id, hash, created_at, expires_at, used_at FROM tmp_passwords "
+                        "WHERE account_id = ?1 ORDER BY id",
+    [ST_TMPPASS_ADD] = "INSERT INTO tmp_passwords(account_id, hash, created_at, expires_at, "
+                       "used_at, id) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+    [ST_TMPPASS_CONSUME] = "UPDATE tmp_passwords SET used_at = ?3 "
+                           "WHERE account_id = ?1 AND id = ?2 AND used_at = 0",
+    [ST_TMPPASS_DELETE] = "DELETE FROM tmp_passwords WHERE account_id = ?1 AND id = ?2",
+    [ST_TMPPASS_PURGE] = "DELETE FROM tmp_passwords WHERE account_id = ?1 AND "
+                         "(expires_at < ?2 OR (used_at <> 0 AND used_at < ?2))",
+    [ST_TMPPASS_DELETE_ALL] = "DELETE FROM tmp_passwords WHERE account_id = ?1",
+    [ST_SESSION_ADD] = "INSERT INTO sessions(token_hash, account_id, kind, client, ip, "
+                       "created_at, auth_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
+    [ST_SESSION_BY_TOKEN] = "SELECT id, token_hash, account_id, kind, client, ip, created_at, "
+                            "auth_at, revoked_at FROM sessions WHERE token_hash = ?1",
+    [ST_SESSION_LIST] = "SELECT id, token_hash, account_id, kind, client, ip, created_at, "
+                        "auth_at, revoked_at FROM sessions WHERE account_id = ?1 "
+                        "AND revoked_at = 0 ORDER BY id",
+    [ST_SESSION_REVOKE] = "UPDATE sessions SET revoked_at = ?3 WHERE account_id = ?1 "
+                          "AND id = ?2 AND revoked_at = 0",
+    [ST_SESSION_REVOKE_ALL] = "UPDATE sessions SET revoked_at = ?3 WHERE account_id = ?1 "
+                              "AND id <> ?2 AND revoked_at = 0",
+    [ST_SESSION_SET_AUTH] = "UPDATE sessions SET auth_at = ?2 WHERE id = ?1",
+    [ST_LOGIN_ADD] = "INSERT INTO logins(id_hash, account_id, state, failures, client, ip, "
+                     "created_at, expires_at, session_id) "
+                     "VALUES (?1, ?2, 0, 0, ?3, ?4, ?5, ?6, 0)",
+    [ST_LOGIN_BY_HASH] = "SELECT id, id_hash, account_id, state, failures, client, ip, "
+                         "created_at, expires_at, session_id FROM logins WHERE id_hash = ?1",
+    [ST_LOGIN_FAIL] = "UPDATE logins SET failures = failures + 1 WHERE id = ?1 AND state = 0 "
+                      "RETURNING failures",
+    [ST_LOGIN_END] = "UPDATE logins SET state = ?2, session_id = ?3 WHERE id = ?1 "
+                     "AND state = 0",
+    [ST_LIMIT_GET] = "SELECT blob FROM limits WHERE key = ?1",
+    [ST_LIMIT_PUT] = "INSERT OR REPLACE INTO limits(key, blob, expires_at) VALUES (?1, ?2, ?3)",
+    [ST_SERVICE_ADD] = "INSERT INTO services(name, key_hash, disabled, created_at) "
+                       "VALUES (?1, ?2, 0, ?3)",
+    [ST_SERVICE_BY_KEY] = "SELECT id, name, key_hash, disabled, created_at FROM services "
+                          "WHERE key_hash = ?1",
+    [ST_SERVICE_LIST] = "SELECT id, name, key_hash, disabled, created_at FROM services "
+                        "ORDER BY name",
+    [ST_AUDIT_ADD] = "INSERT INTO audit(at, account_id, account_name, event, outcome, ip, "
+                     "client, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_AUDIT_LIST] = "SELECT id, at, account_id, account_name, event, outcome, ip, client, "
+                      "detail FROM audit WHERE at >= ?2 AND (?1 = 0 OR account_id = ?1) "
+                      "ORDER BY id",
 };
 
 /* ---- schema ---------------------------------------------------------------------------- */
@@ -162,101 +162,106 @@ static const char *const stmt_sql[ST__COUNT] = {
  * with the same meaning.
  */
 static const char *const migrations[] = {
-	/* 1: the first schema */
-	"CREATE TABLE accounts ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  name TEXT NOT NULL UNIQUE,"
-	"  pwhash TEXT NOT NULL DEFAULT '',"
-	"  disabled INTEGER NOT NULL DEFAULT 0,"
-	"  twofactor INTEGER NOT NULL DEFAULT 0,"
-	"  service_id INTEGER NOT NULL DEFAULT 0,"
-	"  created_at INTEGER NOT NULL);"
-	"CREATE TABLE totp ("
-	"  account_id INTEGER PRIMARY KEY REFERENCES accounts(id),"
-	"  sealed BLOB NOT NULL,"
-	"  alg INTEGER NOT NULL, digits INTEGER NOT NULL, period INTEGER NOT NULL,"
-	"  confirmed INTEGER NOT NULL,"
-	"  last_step INTEGER,"
-	"  drift INTEGER NOT NULL DEFAULT 0,"
-	"  created_at INTEGER NOT NULL);"
-	"CREATE TABLE backup_codes ("
-	"  account_id INTEGER NOT NULL REFERENCES accounts(id),"
-	"  generation INTEGER NOT NULL,"
-	"  hash BLOB NOT NULL,"
-	"  status INTEGER NOT NULL,"
-	"  created_at INTEGER NOT NULL,"
-	"  PRIMARY KEY (account_id, generation));"
-	"CREATE TABLE tmp_passwords ("
-	"  account_id INTEGER NOT NULL REFERENCES accounts(id),"
-	"  id INTEGER NOT NULL,"
-	"  hash BLOB NOT NULL,"
-	"  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER NOT NULL,"
-	"  PRIMARY KEY (account_id, id));"
-	"CREATE TABLE sessions ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  token_hash BLOB NOT NULL UNIQUE,"
-	"  account_id INTEGER NOT NULL REFERENCES accounts(id),"
-	"  kind INTEGER NOT NULL, client TEXT NOT NULL, ip TEXT NOT NULL,"
-	"  created_at INTEGER NOT NULL, auth_at INTEGER NOT NULL, revoked_at INTEGER NOT NULL);"
-	"CREATE INDEX sessions_account ON sessions(account_id);"
-	"CREATE TABLE logins ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  id_hash BLOB NOT NULL UNIQUE,"
-	"  account_id INTEGER NOT NULL REFERENCES accounts(id),"
-	"  state INTEGER NOT NULL, failures INTEGER NOT NULL,"
-	"  client TEXT NOT NULL, ip TEXT NOT NULL,"
-	"  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
-	"  session_id INTEGER NOT NULL);"
-	"CREATE TABLE limits ("
-	"  key TEXT PRIMARY KEY, blob BLOB NOT NULL, expires_at INTEGER NOT NULL);"
-	"CREATE TABLE services ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  name TEXT NOT NULL UNIQUE, key_hash BLOB NOT NULL UNIQUE,"
-	"  disabled INTEGER NOT NULL, created_at INTEGER NOT NULL);"
-	"CREATE TABLE audit ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  at INTEGER NOT NULL, account_id INTEGER NOT NULL, account_name TEXT NOT NULL,"
-	"  event TEXT NOT NULL, outcome TEXT NOT NULL, ip TEXT NOT NULL, client TEXT NOT NULL,"
-	"  detail TEXT NOT NULL);"
-	"CREATE INDEX audit_account ON audit(account_id, id);"
-	/* Append-only: the database itself refuses to change or remove an audit row. */
-	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
-	"  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
-	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit "
-	"  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
+    /* 1: the first schema */
+    "CREATE TABLE accounts ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  pwhash TEXT NOT NULL DEFAULT '',"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  twofactor INTEGER NOT NULL DEFAULT 0,"
+    "  service_id INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE totp ("
+    "  account_id INTEGER PRIMARY KEY REFERENCES accounts(id),"
+    "  sealed BLOB NOT NULL,"
+    "  alg INTEGER NOT NULL, digits INTEGER NOT NULL, period INTEGER NOT NULL,"
+    "  confirmed INTEGER NOT NULL,"
+    "  last_step INTEGER,"
+    "  drift INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE backup_codes ("
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  generation INTEGER NOT NULL,"
+    "  hash BLOB NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (account_id, generation));"
+    "CREATE TABLE tmp_passwords ("
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  id INTEGER NOT NULL,"
+    "  hash BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (account_id, id));"
+    "CREATE TABLE sessions ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  token_hash BLOB NOT NULL UNIQUE,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  kind INTEGER NOT NULL, client TEXT NOT NULL, ip TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, auth_at INTEGER NOT NULL, revoked_at INTEGER NOT NULL);"
+    "CREATE INDEX sessions_account ON sessions(account_id);"
+    "CREATE TABLE logins ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id_hash BLOB NOT NULL UNIQUE,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  state INTEGER NOT NULL, failures INTEGER NOT NULL,"
+    "  client TEXT NOT NULL, ip TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    "  session_id INTEGER NOT NULL);"
+    "CREATE TABLE limits ("
+    "  key TEXT PRIMARY KEY, blob BLOB NOT NULL, expires_at INTEGER NOT NULL);"
+    "CREATE TABLE services ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE, key_hash BLOB NOT NULL UNIQUE,"
+    "  disabled INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  at INTEGER NOT NULL, account_id INTEGER NOT NULL, account_name TEXT NOT NULL,"
+    "  event TEXT NOT NULL, outcome TEXT NOT NULL, ip TEXT NOT NULL, client TEXT NOT NULL,"
+    "  detail TEXT NOT NULL);"
+    "CREATE INDEX audit_account ON audit(account_id, id);"
+    /* Append-only: the database itself refuses to change or remove an audit row. */
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
+    "  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit "
+    "  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
 };
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* ---- the store ------------------------------------------------------------------------- */
 
-struct store_tx {
-	struct store *s;		/* owner */
-	sqlite3 *db;			/* this context's connection */
-	bool writable;			/* the writer's connection */
-	sqlite3_stmt *stmts[ST__COUNT];	/* prepared on first use */
-	struct store_tx *next_reader;	/* the store's list of reader contexts */
+static const struct store_ops sqlite_ops;
+
+/* Every context and the store begin with their store.c base, which names sqlite_ops. */
+struct sq_tx {
+	struct store_tx base;           /* first: store.c dispatches through it */
+	struct sq_store *s;             /* owner */
+	sqlite3 *db;                    /* this context's connection */
+	bool writable;                  /* the writer's connection */
+	sqlite3_stmt *stmts[ST__COUNT]; /* prepared on first use */
+	struct sq_tx *next_reader;      /* the store's list of reader contexts */
 };
 
 struct op {
-	store_tx_fn fn;		/* what to run */
-	void *arg;		/* its argument */
-	store_done_fn done;	/* called after commit (may be NULL) */
-	enum pa_err result;	/* fn's result, then the commit's */
-	struct op *next;	/* queue link */
+	store_tx_fn fn;     /* what to run */
+	void *arg;          /* its argument */
+	store_done_fn done; /* called after commit (may be NULL) */
+	enum pa_err result; /* fn's result, then the commit's */
+	struct op *next;    /* queue link */
 };
 
-struct store {
-	char *path;			/* the database file */
-	unsigned batch_max;		/* most ops per commit */
-	struct store_tx writer;		/* the writer's context */
-	pthread_t thread;		/* the writer thread */
-	pthread_mutex_t lock;		/* guards queue, stopping, readers */
-	pthread_cond_t wake;		/* work queued, or stopping */
-	struct op *head, *tail;		/* queued ops */
-	bool stopping;			/* close requested */
-	pthread_key_t reader_key;	/* thread -> its reader context */
-	struct store_tx *readers;	/* every reader context, to close at the end */
-	int version;			/* schema version */
+struct sq_store {
+	struct store base;        /* first: store.c dispatches through it */
+	char *path;               /* the database file */
+	unsigned batch_max;       /* most ops per commit */
+	struct sq_tx writer;      /* the writer's context */
+	pthread_t thread;         /* the writer thread */
+	pthread_mutex_t lock;     /* guards queue, stopping, readers */
+	pthread_cond_t wake;      /* work queued, or stopping */
+	struct op *head, *tail;   /* queued ops */
+	bool stopping;            /* close requested */
+	pthread_key_t reader_key; /* thread -> its reader context */
+	struct sq_tx *readers;    /* every reader context, to close at the end */
+	int version;              /* schema version */
 };
 
 static void log_db(sqlite3 *db, const char *what)
@@ -264,7 +269,7 @@ static void log_db(sqlite3 *db, const char *what)
 	fprintf(stderr, "pahara: store: %s: %s\n", what, db ? sqlite3_errmsg(db) : "no connection");
 }
 
-static sqlite3_stmt *stmt_get(struct store_tx *tx, enum stmt_id id)
+static sqlite3_stmt *stmt_get(struct sq_tx *tx, enum stmt_id id)
 {
 	sqlite3_stmt *st = tx->stmts[id];
 	if (st) {
@@ -281,7 +286,7 @@ static sqlite3_stmt *stmt_get(struct store_tx *tx, enum stmt_id id)
 	return st;
 }
 
-static void tx_finalize(struct store_tx *tx)
+static void tx_finalize(struct sq_tx *tx)
 {
 	for (int i = 0; i < ST__COUNT; i++) {
 		sqlite3_finalize(tx->stmts[i]);
@@ -306,9 +311,9 @@ static int db_open(const char *path, bool readonly, sqlite3 **out)
 	/* Page caches: the hot rows (totp, limits, the audit index) are spread over the whole
 	 * file, and a miss is a pread() that may reach the disk. */
 	const char *pragmas = readonly ? "PRAGMA query_only = 1; PRAGMA foreign_keys = ON; "
-					 "PRAGMA cache_size = -65536;"
-				       : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-					 "PRAGMA foreign_keys = ON; PRAGMA cache_size = -262144;";
+	                                 "PRAGMA cache_size = -65536;"
+	                               : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+	                                 "PRAGMA foreign_keys = ON; PRAGMA cache_size = -262144;";
 	if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
 		log_db(db, "pragmas");
 		sqlite3_close(db);
@@ -318,19 +323,19 @@ static int db_open(const char *path, bool readonly, sqlite3 **out)
 	return 0;
 }
 
-static int migrate(struct store *s, const char **why)
+static int migrate(struct sq_store *s, const char **why)
 {
 	sqlite3 *db = s->writer.db;
 	if (sqlite3_exec(db,
-			 "CREATE TABLE IF NOT EXISTS schema_migrations ("
-			 " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-			 NULL, NULL, NULL) != SQLITE_OK) {
+	                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	                 " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+	                 NULL, NULL, NULL) != SQLITE_OK) {
 		*why = "cannot create the migrations table";
 		return -1;
 	}
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1,
-			       &st, NULL) != SQLITE_OK) {
+	                       &st, NULL) != SQLITE_OK) {
 		*why = "cannot read the schema version";
 		return -1;
 	}
@@ -347,8 +352,8 @@ static int migrate(struct store *s, const char **why)
 	for (; v < MIGRATIONS_COUNT; v++) {
 		char rec[128];
 		snprintf(rec, sizeof(rec),
-			 "INSERT INTO schema_migrations VALUES (%d, CAST(strftime('%%s') AS INT))",
-			 v + 1);
+		         "INSERT INTO schema_migrations VALUES (%d, CAST(strftime('%%s') AS INT))",
+		         v + 1);
 		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(db, rec, NULL, NULL, NULL) != SQLITE_OK ||
@@ -363,7 +368,7 @@ static int migrate(struct store *s, const char **why)
 	return 0;
 }
 
-static bool step_ok(struct store_tx *tx, sqlite3_stmt *st, int rc)
+static bool step_ok(struct sq_tx *tx, sqlite3_stmt *st, int rc)
 {
 	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
 		return true;
@@ -372,9 +377,9 @@ static bool step_ok(struct store_tx *tx, sqlite3_stmt *st, int rc)
 }
 
 /* Run the batch: every op in its own savepoint, one commit for all. */
-static void run_batch(struct store *s, struct op *batch)
+static void run_batch(struct sq_store *s, struct op *batch)
 {
-	struct store_tx *tx = &s->writer;
+	struct sq_tx *tx = &s->writer;
 	bool began = sqlite3_exec(tx->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
 	if (!began)
 		log_db(tx->db, "begin");
@@ -388,7 +393,7 @@ static void run_batch(struct store *s, struct op *batch)
 			o->result = PA_ERR_STORE;
 			continue;
 		}
-		o->result = o->fn(tx, o->arg);
+		o->result = o->fn(&tx->base, o->arg);
 		sqlite3_stmt *end;
 		if (o->result != PA_OK) {
 			end = stmt_get(tx, ST_ROLLBACK_TO);
@@ -423,7 +428,7 @@ static void run_batch(struct store *s, struct op *batch)
 
 static void *writer_main(void *arg)
 {
-	struct store *s = arg;
+	struct sq_store *s = arg;
 	pthread_setname_np(pthread_self(), "pahara-writer");
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
@@ -454,18 +459,13 @@ static void reader_free(void *p)
 	(void)p;
 }
 
-enum pa_err store_open(const struct store_options *opt, struct store **out, const char **why)
+static enum pa_err sq_open(const struct store_options *opt, struct store **out, const char **why)
 {
-	if (strncmp(opt->location, "postgresql://", 13) == 0 ||
-	    strncmp(opt->location, "postgres://", 11) == 0) {
-		*why = "PostgreSQL is not supported by this build yet";
-		return PA_ERR_INVALID_ARGUMENT;
-	}
 	if (mkdir(opt->location, 0700) != 0 && errno != EEXIST) {
 		*why = "cannot create the data directory";
 		return PA_ERR_STORE;
 	}
-	struct store *s = calloc(1, sizeof(*s));
+	struct sq_store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return PA_ERR_NOMEM;
 	size_t n = strlen(opt->location) + sizeof("/pahara.db");
@@ -476,6 +476,8 @@ enum pa_err store_open(const struct store_options *opt, struct store **out, cons
 	}
 	snprintf(s->path, n, "%s/pahara.db", opt->location);
 	s->batch_max = opt->batch_max ? opt->batch_max : 256;
+	s->base.ops = &sqlite_ops;
+	s->writer.base.ops = &sqlite_ops;
 	s->writer.s = s;
 	s->writer.writable = true;
 	/* The file holds keyed hashes and sealed secrets: owner-only, like the key file. */
@@ -504,12 +506,13 @@ enum pa_err store_open(const struct store_options *opt, struct store **out, cons
 		free(s);
 		return PA_ERR_NOMEM;
 	}
-	*out = s;
+	*out = &s->base;
 	return PA_OK;
 }
 
-void store_close(struct store *s)
+static void sq_close(struct store *base)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	if (!s)
 		return;
 	pthread_mutex_lock(&s->lock);
@@ -519,7 +522,7 @@ void store_close(struct store *s)
 	pthread_join(s->thread, NULL);
 	tx_finalize(&s->writer);
 	while (s->readers) {
-		struct store_tx *r = s->readers;
+		struct sq_tx *r = s->readers;
 		s->readers = r->next_reader;
 		tx_finalize(r);
 		free(r);
@@ -531,19 +534,22 @@ void store_close(struct store *s)
 	free(s);
 }
 
-int store_schema_version(struct store *s)
+static int sq_schema_version(struct store *base)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	return s->version;
 }
 
-struct store_tx *store_reader(struct store *s)
+static struct store_tx *sq_reader(struct store *base)
 {
-	struct store_tx *r = pthread_getspecific(s->reader_key);
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_tx *r = pthread_getspecific(s->reader_key);
 	if (r)
-		return r;
+		return &r->base;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
+	r->base.ops = &sqlite_ops;
 	r->s = s;
 	if (db_open(s->path, true, &r->db) != 0) {
 		free(r);
@@ -554,19 +560,21 @@ struct store_tx *store_reader(struct store *s)
 	r->next_reader = s->readers;
 	s->readers = r;
 	pthread_mutex_unlock(&s->lock);
-	return r;
+	return &r->base;
 }
 
-enum pa_err store_read_begin(struct store_tx *rd)
+static enum pa_err sq_read_begin(struct store_tx *base)
 {
+	struct sq_tx *rd = (struct sq_tx *)base;
 	sqlite3_stmt *st = stmt_get(rd, ST_BEGIN);
 	if (!st || !step_ok(rd, st, sqlite3_step(st)))
 		return PA_ERR_STORE;
 	return PA_OK;
 }
 
-void store_read_end(struct store_tx *rd)
+static void sq_read_end(struct store_tx *base)
 {
+	struct sq_tx *rd = (struct sq_tx *)base;
 	/* Reset every statement first: one left stepping would keep the snapshot open. */
 	for (int i = 0; i < ST__COUNT; i++)
 		if (rd->stmts[i])
@@ -576,8 +584,9 @@ void store_read_end(struct store_tx *rd)
 		(void)step_ok(rd, st, sqlite3_step(st));
 }
 
-void store_submit(struct store *s, store_tx_fn fn, void *arg, store_done_fn done)
+static void sq_submit(struct store *base, store_tx_fn fn, void *arg, store_done_fn done)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	struct op *o = calloc(1, sizeof(*o));
 	if (!o) {
 		if (done)
@@ -598,12 +607,12 @@ void store_submit(struct store *s, store_tx_fn fn, void *arg, store_done_fn done
 }
 
 struct sync_wait {
-	pthread_mutex_t lock;	/* guards done */
-	pthread_cond_t cond;	/* signalled when done */
-	bool done;		/* the commit happened */
-	enum pa_err result;	/* its result */
-	store_tx_fn fn;		/* the caller's fn */
-	void *arg;		/* and its argument */
+	pthread_mutex_t lock; /* guards done */
+	pthread_cond_t cond;  /* signalled when done */
+	bool done;            /* the commit happened */
+	enum pa_err result;   /* its result */
+	store_tx_fn fn;       /* the caller's fn */
+	void *arg;            /* and its argument */
 };
 
 static enum pa_err sync_fn(struct store_tx *tx, void *arg)
@@ -622,12 +631,13 @@ static void sync_done(void *arg, enum pa_err result)
 	pthread_mutex_unlock(&w->lock);
 }
 
-enum pa_err store_write(struct store *s, store_tx_fn fn, void *arg)
+static enum pa_err sq_write(struct store *base, store_tx_fn fn, void *arg)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	struct sync_wait w = {.fn = fn, .arg = arg};
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
-	store_submit(s, sync_fn, &w, sync_done);
+	sq_submit(&s->base, sync_fn, &w, sync_done);
 	pthread_mutex_lock(&w.lock);
 	while (!w.done)
 		pthread_cond_wait(&w.cond, &w.lock);
@@ -642,7 +652,7 @@ enum pa_err store_write(struct store *s, store_tx_fn fn, void *arg)
 #define PREP(tx, id)                                                                               \
 	sqlite3_stmt *st = stmt_get((tx), (id));                                                   \
 	if (!st)                                                                                   \
-		return PA_ERR_STORE
+	return PA_ERR_STORE
 
 static void col_text(sqlite3_stmt *st, int col, char *out, size_t size)
 {
@@ -661,7 +671,7 @@ static void col_hash(sqlite3_stmt *st, int col, uint8_t out[STORE_HASH_LEN])
 
 /* Step a statement that changes rows: PA_OK if it changed at least one, else PA_ERR_CONFLICT
  * (when want_change) — the conditional writes rely on this. */
-static enum pa_err exec_change(struct store_tx *tx, sqlite3_stmt *st, bool want_change)
+static enum pa_err exec_change(struct sq_tx *tx, sqlite3_stmt *st, bool want_change)
 {
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_CONSTRAINT) {
@@ -688,9 +698,10 @@ static void row_account(sqlite3_stmt *st, struct store_account *a)
 	a->service_id = sqlite3_column_int64(st, 6);
 }
 
-enum pa_err store_account_create(struct store_tx *tx, const char *name, const char *pwhash,
-				 int64_t service_id, int64_t now, int64_t *id)
+static enum pa_err sq_account_create(struct store_tx *base, const char *name, const char *pwhash,
+                                     int64_t service_id, int64_t now, int64_t *id)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_ACCOUNT_INSERT);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, pwhash ? pwhash : "", -1, SQLITE_STATIC);
@@ -702,7 +713,7 @@ enum pa_err store_account_create(struct store_tx *tx, const char *name, const ch
 	return e;
 }
 
-static enum pa_err account_one(struct store_tx *tx, sqlite3_stmt *st, struct store_account *out)
+static enum pa_err account_one(struct sq_tx *tx, sqlite3_stmt *st, struct store_account *out)
 {
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -713,31 +724,35 @@ static enum pa_err account_one(struct store_tx *tx, sqlite3_stmt *st, struct sto
 	return step_ok(tx, st, rc) ? PA_ERR_NOT_FOUND : PA_ERR_STORE;
 }
 
-enum pa_err store_account_by_name(struct store_tx *tx, const char *name,
-				  struct store_account *out)
+static enum pa_err sq_account_by_name(struct store_tx *base, const char *name,
+                                      struct store_account *out)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_ACCOUNT_BY_NAME);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	return account_one(tx, st, out);
 }
 
-enum pa_err store_account_by_id(struct store_tx *tx, int64_t id, struct store_account *out)
+static enum pa_err sq_account_by_id(struct store_tx *base, int64_t id, struct store_account *out)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_ACCOUNT_BY_ID);
 	sqlite3_bind_int64(st, 1, id);
 	return account_one(tx, st, out);
 }
 
-enum pa_err store_account_set_password(struct store_tx *tx, int64_t id, const char *pwhash)
+static enum pa_err sq_account_set_password(struct store_tx *base, int64_t id, const char *pwhash)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_ACCOUNT_SET_PASSWORD);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_text(st, 2, pwhash, -1, SQLITE_STATIC);
 	return exec_change(tx, st, true) == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : PA_OK;
 }
 
-enum pa_err store_account_set_disabled(struct store_tx *tx, int64_t id, bool disabled)
+static enum pa_err sq_account_set_disabled(struct store_tx *base, int64_t id, bool disabled)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_ACCOUNT_SET_DISABLED);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int(st, 2, disabled);
@@ -745,8 +760,9 @@ enum pa_err store_account_set_disabled(struct store_tx *tx, int64_t id, bool dis
 	return e == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : e;
 }
 
-enum pa_err store_account_set_twofactor(struct store_tx *tx, int64_t id, bool on)
+static enum pa_err sq_account_set_twofactor(struct store_tx *base, int64_t id, bool on)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_ACCOUNT_SET_TWOFACTOR);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int(st, 2, on);
@@ -754,9 +770,10 @@ enum pa_err store_account_set_twofactor(struct store_tx *tx, int64_t id, bool on
 	return e == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : e;
 }
 
-enum pa_err store_account_list(struct store_tx *tx,
-			       bool (*fn)(void *arg, const struct store_account *a), void *arg)
+static enum pa_err sq_account_list(struct store_tx *base,
+                                   bool (*fn)(void *arg, const struct store_account *a), void *arg)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_ACCOUNT_LIST);
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -772,8 +789,9 @@ enum pa_err store_account_list(struct store_tx *tx,
 
 /* ---- TOTP ------------------------------------------------------------------------------ */
 
-enum pa_err store_totp_get(struct store_tx *tx, int64_t account, struct store_totp *out)
+static enum pa_err sq_totp_get(struct store_tx *base, int64_t account, struct store_totp *out)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_TOTP_GET);
 	sqlite3_bind_int64(st, 1, account);
 	int rc = sqlite3_step(st);
@@ -800,8 +818,9 @@ enum pa_err store_totp_get(struct store_tx *tx, int64_t account, struct store_to
 	return PA_OK;
 }
 
-enum pa_err store_totp_put(struct store_tx *tx, int64_t account, const struct store_totp *t)
+static enum pa_err sq_totp_put(struct store_tx *base, int64_t account, const struct store_totp *t)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_TOTP_PUT);
 	sqlite3_bind_int64(st, 1, account);
 	sqlite3_bind_blob(st, 2, t->sealed, (int)t->sealed_len, SQLITE_STATIC);
@@ -818,9 +837,10 @@ enum pa_err store_totp_put(struct store_tx *tx, int64_t account, const struct st
 	return exec_change(tx, st, false);
 }
 
-enum pa_err store_totp_consume(struct store_tx *tx, int64_t account, const struct store_totp *t,
-			       int64_t step, int drift)
+static enum pa_err sq_totp_consume(struct store_tx *base, int64_t account,
+                                   const struct store_totp *t, int64_t step, int drift)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_TOTP_CONSUME);
 	sqlite3_bind_int64(st, 1, account);
 	sqlite3_bind_int64(st, 2, step);
@@ -829,8 +849,9 @@ enum pa_err store_totp_consume(struct store_tx *tx, int64_t account, const struc
 	return exec_change(tx, st, true);
 }
 
-enum pa_err store_totp_delete(struct store_tx *tx, int64_t account)
+static enum pa_err sq_totp_delete(struct store_tx *base, int64_t account)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_TOTP_DELETE);
 	sqlite3_bind_int64(st, 1, account);
 	return exec_change(tx, st, false);
@@ -838,9 +859,10 @@ enum pa_err store_totp_delete(struct store_tx *tx, int64_t account)
 
 /* ---- backup codes ---------------------------------------------------------------------- */
 
-enum pa_err store_backup_list(struct store_tx *tx, int64_t account, struct store_backup *out,
-			      size_t max, size_t *n)
+static enum pa_err sq_backup_list(struct store_tx *base, int64_t account, struct store_backup *out,
+                                  size_t max, size_t *n)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_BACKUP_LIST);
 	sqlite3_bind_int64(st, 1, account);
 	int rc;
@@ -857,8 +879,10 @@ enum pa_err store_backup_list(struct store_tx *tx, int64_t account, struct store
 	return ok ? PA_OK : PA_ERR_STORE;
 }
 
-enum pa_err store_backup_add(struct store_tx *tx, int64_t account, const struct store_backup *b)
+static enum pa_err sq_backup_add(struct store_tx *base, int64_t account,
+                                 const struct store_backup *b)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_BACKUP_ADD);
 	sqlite3_bind_int64(st, 1, account);
 	sqlite3_bind_int64(st, 2, b->generation);
@@ -868,9 +892,10 @@ enum pa_err store_backup_add(struct store_tx *tx, int64_t account, const struct 
 	return exec_change(tx, st, true);
 }
 
-enum pa_err store_backup_set_status(struct store_tx *tx, int64_t account, uint32_t generation,
-				    enum store_backup_status status)
+static enum pa_err sq_backup_set_status(struct store_tx *base, int64_t account, uint32_t generation,
+                                        enum store_backup_status status)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_BACKUP_SET_STATUS);
 	sqlite3_bind_int64(st, 1, account);
 	sqlite3_bind_int64(st, 2, generation);
@@ -878,16 +903,18 @@ enum pa_err store_backup_set_status(struct store_tx *tx, int64_t account, uint32
 	return exec_change(tx, st, true);
 }
 
-enum pa_err store_backup_trim(struct store_tx *tx, int64_t account, uint32_t keep_from)
+static enum pa_err sq_backup_trim(struct store_tx *base, int64_t account, uint32_t keep_from)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_BACKUP_TRIM);
 	sqlite3_bind_int64(st, 1, account);
 	sqlite3_bind_int64(st, 2, keep_from);
 	return exec_change(tx, st, false);
 }
 
-enum pa_err store_backup_delete_all(struct store_tx *tx, int64_t account)
+static enum pa_err sq_backup_delete_all(struct store_tx *base, int64_t account)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_BACKUP_DELETE_ALL);
 	sqlite3_bind_int64(st, 1, account);
 	return exec_change(tx, st, false);
@@ -895,9 +922,10 @@ enum pa_err store_backup_delete_all(struct store_tx *tx, int64_t account)
 
 /* ---- temporary passwords --------------------------------------------------------------- */
 
-enum pa_err store_tmppass_list(struct store_tx *tx, int64_t account, struct store_tmppass *out,
-			       size_t max, size_t *n)
+static enum pa_err sq_tmppass_list(struct store_tx *base, int64_t account,
+                                   struct store_tmppass *out, size_t max, size_t *n)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_TMPPASS_LIST);
 	sqlite3_bind_int64(st, 1, account);
 	int rc;
@@ -915,8 +943,10 @@ enum pa_err store_tmppass_list(struct store_tx *tx, int64_t account, struct stor
 	return ok ? PA_OK : PA_ERR_STORE;
 }
 
-enum pa_err store_tmppass_add(struct store_tx *tx, int64_t account, const struct store_tmppass *t)
+static enum pa_err sq_tmppass_add(struct store_tx *base, int64_t account,
+                                  const struct store_tmppass *t)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_TMPPASS_ADD);
 	sqlite3_bind_int64(st, 1, account);
 	sqlite3_bind_blob(st, 2, t->hash, STORE_HASH_LEN, SQLITE_STATIC);
@@ -926,8 +956,10 @@ enum pa_err store_tmppass_add(struct store_tx *tx, int64_t account, const struct
 	return exec_change(tx, st, true);
 }
 
-enum pa_err store_tmppass_consume(struct store_tx *tx, int64_t account, int64_t id, int64_t now)
+static enum pa_err sq_tmppass_consume(struct store_tx *base, int64_t account, int64_t id,
+                                      int64_t now)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_TMPPASS_CONSUME);
 	sqlite3_bind_int64(st, 1, account);
 	sqlite3_bind_int64(st, 2, id);
@@ -935,8 +967,9 @@ enum pa_err store_tmppass_consume(struct store_tx *tx, int64_t account, int64_t 
 	return exec_change(tx, st, true);
 }
 
-enum pa_err store_tmppass_delete(struct store_tx *tx, int64_t account, int64_t id)
+static enum pa_err sq_tmppass_delete(struct store_tx *base, int64_t account, int64_t id)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_TMPPASS_DELETE);
 	sqlite3_bind_int64(st, 1, account);
 	sqlite3_bind_int64(st, 2, id);
@@ -944,16 +977,18 @@ enum pa_err store_tmppass_delete(struct store_tx *tx, int64_t account, int64_t i
 	return e == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : e;
 }
 
-enum pa_err store_tmppass_purge(struct store_tx *tx, int64_t account, int64_t before)
+static enum pa_err sq_tmppass_purge(struct store_tx *base, int64_t account, int64_t before)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_TMPPASS_PURGE);
 	sqlite3_bind_int64(st, 1, account);
 	sqlite3_bind_int64(st, 2, before);
 	return exec_change(tx, st, false);
 }
 
-enum pa_err store_tmppass_delete_all(struct store_tx *tx, int64_t account)
+static enum pa_err sq_tmppass_delete_all(struct store_tx *base, int64_t account)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_TMPPASS_DELETE_ALL);
 	sqlite3_bind_int64(st, 1, account);
 	return exec_change(tx, st, false);
@@ -974,8 +1009,9 @@ static void row_session(sqlite3_stmt *st, struct store_session *s)
 	s->revoked_at = sqlite3_column_int64(st, 8);
 }
 
-enum pa_err store_session_add(struct store_tx *tx, struct store_session *s)
+static enum pa_err sq_session_add(struct store_tx *base, struct store_session *s)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_SESSION_ADD);
 	sqlite3_bind_blob(st, 1, s->token_hash, STORE_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, s->account);
@@ -990,9 +1026,10 @@ enum pa_err store_session_add(struct store_tx *tx, struct store_session *s)
 	return e;
 }
 
-enum pa_err store_session_by_token(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
-				   struct store_session *out)
+static enum pa_err sq_session_by_token(struct store_tx *base, const uint8_t hash[STORE_HASH_LEN],
+                                       struct store_session *out)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_SESSION_BY_TOKEN);
 	sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
@@ -1003,9 +1040,10 @@ enum pa_err store_session_by_token(struct store_tx *tx, const uint8_t hash[STORE
 	return PA_OK;
 }
 
-enum pa_err store_session_list(struct store_tx *tx, int64_t account,
-			       bool (*fn)(void *arg, const struct store_session *s), void *arg)
+static enum pa_err sq_session_list(struct store_tx *base, int64_t account,
+                                   bool (*fn)(void *arg, const struct store_session *s), void *arg)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_SESSION_LIST);
 	sqlite3_bind_int64(st, 1, account);
 	int rc;
@@ -1020,8 +1058,10 @@ enum pa_err store_session_list(struct store_tx *tx, int64_t account,
 	return ok ? PA_OK : PA_ERR_STORE;
 }
 
-enum pa_err store_session_revoke(struct store_tx *tx, int64_t account, int64_t id, int64_t now)
+static enum pa_err sq_session_revoke(struct store_tx *base, int64_t account, int64_t id,
+                                     int64_t now)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_SESSION_REVOKE);
 	sqlite3_bind_int64(st, 1, account);
 	sqlite3_bind_int64(st, 2, id);
@@ -1030,9 +1070,10 @@ enum pa_err store_session_revoke(struct store_tx *tx, int64_t account, int64_t i
 	return e == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : e;
 }
 
-enum pa_err store_session_revoke_all(struct store_tx *tx, int64_t account, int64_t keep,
-				     int64_t now, unsigned *n)
+static enum pa_err sq_session_revoke_all(struct store_tx *base, int64_t account, int64_t keep,
+                                         int64_t now, unsigned *n)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_SESSION_REVOKE_ALL);
 	sqlite3_bind_int64(st, 1, account);
 	sqlite3_bind_int64(st, 2, keep);
@@ -1043,8 +1084,9 @@ enum pa_err store_session_revoke_all(struct store_tx *tx, int64_t account, int64
 	return e;
 }
 
-enum pa_err store_session_set_auth(struct store_tx *tx, int64_t id, int64_t now)
+static enum pa_err sq_session_set_auth(struct store_tx *base, int64_t id, int64_t now)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_SESSION_SET_AUTH);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, now);
@@ -1053,8 +1095,9 @@ enum pa_err store_session_set_auth(struct store_tx *tx, int64_t id, int64_t now)
 
 /* ---- pending sign-ins ------------------------------------------------------------------ */
 
-enum pa_err store_login_add(struct store_tx *tx, struct store_login *l)
+static enum pa_err sq_login_add(struct store_tx *base, struct store_login *l)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_LOGIN_ADD);
 	sqlite3_bind_blob(st, 1, l->id_hash, STORE_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, l->account);
@@ -1068,9 +1111,10 @@ enum pa_err store_login_add(struct store_tx *tx, struct store_login *l)
 	return e;
 }
 
-enum pa_err store_login_by_hash(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
-				struct store_login *out)
+static enum pa_err sq_login_by_hash(struct store_tx *base, const uint8_t hash[STORE_HASH_LEN],
+                                    struct store_login *out)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_LOGIN_BY_HASH);
 	sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
@@ -1090,8 +1134,9 @@ enum pa_err store_login_by_hash(struct store_tx *tx, const uint8_t hash[STORE_HA
 	return PA_OK;
 }
 
-enum pa_err store_login_fail(struct store_tx *tx, int64_t id, unsigned *failures)
+static enum pa_err sq_login_fail(struct store_tx *base, int64_t id, unsigned *failures)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_LOGIN_FAIL);
 	sqlite3_bind_int64(st, 1, id);
 	int rc = sqlite3_step(st);
@@ -1103,9 +1148,10 @@ enum pa_err store_login_fail(struct store_tx *tx, int64_t id, unsigned *failures
 	return step_ok(tx, st, rc) ? PA_ERR_CONFLICT : PA_ERR_STORE;
 }
 
-enum pa_err store_login_end(struct store_tx *tx, int64_t id, enum store_login_state state,
-			    int64_t session)
+static enum pa_err sq_login_end(struct store_tx *base, int64_t id, enum store_login_state state,
+                                int64_t session)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_LOGIN_END);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int(st, 2, (int)state);
@@ -1115,9 +1161,10 @@ enum pa_err store_login_end(struct store_tx *tx, int64_t id, enum store_login_st
 
 /* ---- throttling counters --------------------------------------------------------------- */
 
-enum pa_err store_limit_get(struct store_tx *tx, const char *key, void *blob, size_t size,
-			    bool *found)
+static enum pa_err sq_limit_get(struct store_tx *base, const char *key, void *blob, size_t size,
+                                bool *found)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_LIMIT_GET);
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
@@ -1136,9 +1183,10 @@ enum pa_err store_limit_get(struct store_tx *tx, const char *key, void *blob, si
 	return step_ok(tx, st, rc) ? PA_OK : PA_ERR_STORE;
 }
 
-enum pa_err store_limit_put(struct store_tx *tx, const char *key, const void *blob, size_t size,
-			    int64_t expires_at)
+static enum pa_err sq_limit_put(struct store_tx *base, const char *key, const void *blob,
+                                size_t size, int64_t expires_at)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_LIMIT_PUT);
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, blob, (int)size, SQLITE_STATIC);
@@ -1157,8 +1205,9 @@ static void row_service(sqlite3_stmt *st, struct store_service *s)
 	s->created_at = sqlite3_column_int64(st, 4);
 }
 
-enum pa_err store_service_add(struct store_tx *tx, struct store_service *s)
+static enum pa_err sq_service_add(struct store_tx *base, struct store_service *s)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_SERVICE_ADD);
 	sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, s->key_hash, STORE_HASH_LEN, SQLITE_STATIC);
@@ -1169,9 +1218,10 @@ enum pa_err store_service_add(struct store_tx *tx, struct store_service *s)
 	return e;
 }
 
-enum pa_err store_service_by_key(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
-				 struct store_service *out)
+static enum pa_err sq_service_by_key(struct store_tx *base, const uint8_t hash[STORE_HASH_LEN],
+                                     struct store_service *out)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_SERVICE_BY_KEY);
 	sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
@@ -1182,9 +1232,10 @@ enum pa_err store_service_by_key(struct store_tx *tx, const uint8_t hash[STORE_H
 	return PA_OK;
 }
 
-enum pa_err store_service_list(struct store_tx *tx,
-			       bool (*fn)(void *arg, const struct store_service *s), void *arg)
+static enum pa_err sq_service_list(struct store_tx *base,
+                                   bool (*fn)(void *arg, const struct store_service *s), void *arg)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_SERVICE_LIST);
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1200,8 +1251,9 @@ enum pa_err store_service_list(struct store_tx *tx,
 
 /* ---- audit ----------------------------------------------------------------------------- */
 
-enum pa_err store_audit_add(struct store_tx *tx, const struct store_audit *a)
+static enum pa_err sq_audit_add(struct store_tx *base, const struct store_audit *a)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_AUDIT_ADD);
 	sqlite3_bind_int64(st, 1, a->at);
 	sqlite3_bind_int64(st, 2, a->account);
@@ -1214,9 +1266,10 @@ enum pa_err store_audit_add(struct store_tx *tx, const struct store_audit *a)
 	return exec_change(tx, st, true);
 }
 
-enum pa_err store_audit_list(struct store_tx *tx, int64_t account, int64_t since,
-			     bool (*fn)(void *arg, const struct store_audit *a), void *arg)
+static enum pa_err sq_audit_list(struct store_tx *base, int64_t account, int64_t since,
+                                 bool (*fn)(void *arg, const struct store_audit *a), void *arg)
 {
+	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_AUDIT_LIST);
 	sqlite3_bind_int64(st, 1, account);
 	sqlite3_bind_int64(st, 2, since);
@@ -1238,4 +1291,60 @@ enum pa_err store_audit_list(struct store_tx *tx, int64_t account, int64_t since
 	bool ok = rc == SQLITE_ROW || step_ok(tx, st, rc);
 	sqlite3_reset(st);
 	return ok ? PA_OK : PA_ERR_STORE;
+}
+
+/* ---- the backend ----------------------------------------------------------------------- */
+
+static const struct store_ops sqlite_ops = {
+    .close = sq_close,
+    .schema_version = sq_schema_version,
+    .reader = sq_reader,
+    .read_begin = sq_read_begin,
+    .read_end = sq_read_end,
+    .submit = sq_submit,
+    .write = sq_write,
+    .account_create = sq_account_create,
+    .account_by_name = sq_account_by_name,
+    .account_by_id = sq_account_by_id,
+    .account_set_password = sq_account_set_password,
+    .account_set_disabled = sq_account_set_disabled,
+    .account_set_twofactor = sq_account_set_twofactor,
+    .account_list = sq_account_list,
+    .totp_get = sq_totp_get,
+    .totp_put = sq_totp_put,
+    .totp_consume = sq_totp_consume,
+    .totp_delete = sq_totp_delete,
+    .backup_list = sq_backup_list,
+    .backup_add = sq_backup_add,
+    .backup_set_status = sq_backup_set_status,
+    .backup_trim = sq_backup_trim,
+    .backup_delete_all = sq_backup_delete_all,
+    .tmppass_list = sq_tmppass_list,
+    .tmppass_add = sq_tmppass_add,
+    .tmppass_consume = sq_tmppass_consume,
+    .tmppass_delete = sq_tmppass_delete,
+    .tmppass_delete_all = sq_tmppass_delete_all,
+    .tmppass_purge = sq_tmppass_purge,
+    .session_add = sq_session_add,
+    .session_by_token = sq_session_by_token,
+    .session_list = sq_session_list,
+    .session_revoke = sq_session_revoke,
+    .session_revoke_all = sq_session_revoke_all,
+    .session_set_auth = sq_session_set_auth,
+    .login_add = sq_login_add,
+    .login_by_hash = sq_login_by_hash,
+    .login_fail = sq_login_fail,
+    .login_end = sq_login_end,
+    .limit_get = sq_limit_get,
+    .limit_put = sq_limit_put,
+    .service_add = sq_service_add,
+    .service_by_key = sq_service_by_key,
+    .service_list = sq_service_list,
+    .audit_add = sq_audit_add,
+    .audit_list = sq_audit_list,
+};
+
+enum pa_err store_sqlite_open(const struct store_options *opt, struct store **out, const char **why)
+{
+	return sq_open(opt, out, why);
 }

@@ -1,0 +1,98 @@
+/*
+ * backend.h — what a store implementation provides to store.c.
+ *
+ * store.h's functions are the interface every caller uses; store.c forwards each to the
+ * backend that opened the store.  A backend's store and its contexts begin with the base
+ * structs below, whose ops name the backend's functions (same meaning as in store.h).
+ */
+#ifndef PAHARA_STORE_BACKEND_H
+#define PAHARA_STORE_BACKEND_H
+
+#include "store/store.h"
+
+struct store_ops {
+	void (*close)(struct store *s);
+	int (*schema_version)(struct store *s);
+	struct store_tx *(*reader)(struct store *s);
+	enum pa_err (*read_begin)(struct store_tx *rd);
+	void (*read_end)(struct store_tx *rd);
+	void (*submit)(struct store *s, store_tx_fn fn, void *arg, store_done_fn done);
+	enum pa_err (*write)(struct store *s, store_tx_fn fn, void *arg);
+	enum pa_err (*account_create)(struct store_tx *tx, const char *name, const char *pwhash,
+	                              int64_t service_id, int64_t now, int64_t *id);
+	enum pa_err (*account_by_name)(struct store_tx *tx, const char *name,
+	                               struct store_account *out);
+	enum pa_err (*account_by_id)(struct store_tx *tx, int64_t id, struct store_account *out);
+	enum pa_err (*account_set_password)(struct store_tx *tx, int64_t id, const char *pwhash);
+	enum pa_err (*account_set_disabled)(struct store_tx *tx, int64_t id, bool disabled);
+	enum pa_err (*account_set_twofactor)(struct store_tx *tx, int64_t id, bool on);
+	enum pa_err (*account_list)(struct store_tx *tx,
+	                            bool (*fn)(void *arg, const struct store_account *a),
+	                            void *arg);
+	enum pa_err (*totp_get)(struct store_tx *tx, int64_t account, struct store_totp *out);
+	enum pa_err (*totp_put)(struct store_tx *tx, int64_t account, const struct store_totp *t);
+	enum pa_err (*totp_consume)(struct store_tx *tx, int64_t account,
+	                            const struct store_totp *t, int64_t step, int drift);
+	enum pa_err (*totp_delete)(struct store_tx *tx, int64_t account);
+	enum pa_err (*backup_list)(struct store_tx *tx, int64_t account, struct store_backup *out,
+	                           size_t max, size_t *n);
+	enum pa_err (*backup_add)(struct store_tx *tx, int64_t account,
+	                          const struct store_backup *b);
+	enum pa_err (*backup_set_status)(struct store_tx *tx, int64_t account, uint32_t generation,
+	                                 enum store_backup_status status);
+	enum pa_err (*backup_trim)(struct store_tx *tx, int64_t account, uint32_t keep_from);
+	enum pa_err (*backup_delete_all)(struct store_tx *tx, int64_t account);
+	enum pa_err (*tmppass_list)(struct store_tx *tx, int64_t account, struct store_tmppass *out,
+	                            size_t max, size_t *n);
+	enum pa_err (*tmppass_add)(struct store_tx *tx, int64_t account,
+	                           const struct store_tmppass *t);
+	enum pa_err (*tmppass_consume)(struct store_tx *tx, int64_t account, int64_t id,
+	                               int64_t now);
+	enum pa_err (*tmppass_delete)(struct store_tx *tx, int64_t account, int64_t id);
+	enum pa_err (*tmppass_delete_all)(struct store_tx *tx, int64_t account);
+	enum pa_err (*tmppass_purge)(struct store_tx *tx, int64_t account, int64_t before);
+	enum pa_err (*session_add)(struct store_tx *tx, struct store_session *s);
+	enum pa_err (*session_by_token)(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
+	                                struct store_session *out);
+	enum pa_err (*session_list)(struct store_tx *tx, int64_t account,
+	                            bool (*fn)(void *arg, const struct store_session *s),
+	                            void *arg);
+	enum pa_err (*session_revoke)(struct store_tx *tx, int64_t account, int64_t id,
+	                              int64_t now);
+	enum pa_err (*session_revoke_all)(struct store_tx *tx, int64_t account, int64_t keep,
+	                                  int64_t now, unsigned *n);
+	enum pa_err (*session_set_auth)(struct store_tx *tx, int64_t id, int64_t now);
+	enum pa_err (*login_add)(struct store_tx *tx, struct store_login *l);
+	enum pa_err (*login_by_hash)(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
+	                             struct store_login *out);
+	enum pa_err (*login_fail)(struct store_tx *tx, int64_t id, unsigned *failures);
+	enum pa_err (*login_end)(struct store_tx *tx, int64_t id, enum store_login_state state,
+	                         int64_t session);
+	enum pa_err (*limit_get)(struct store_tx *tx, const char *key, void *blob, size_t size,
+	                         bool *found);
+	enum pa_err (*limit_put)(struct store_tx *tx, const char *key, const void *blob,
+	                         size_t size, int64_t expires_at);
+	enum pa_err (*service_add)(struct store_tx *tx, struct store_service *s);
+	enum pa_err (*service_by_key)(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
+	                              struct store_service *out);
+	enum pa_err (*service_list)(struct store_tx *tx,
+	                            bool (*fn)(void *arg, const struct store_service *s),
+	                            void *arg);
+	enum pa_err (*audit_add)(struct store_tx *tx, const struct store_audit *a);
+	enum pa_err (*audit_list)(struct store_tx *tx, int64_t account, int64_t since,
+	                          bool (*fn)(void *arg, const struct store_audit *a), void *arg);
+};
+
+struct store {
+	const struct store_ops *ops; /* the backend */
+};
+
+struct store_tx {
+	const struct store_ops *ops; /* the backend */
+};
+
+/* SQLite: location is a directory; the database file is pahara.db inside it. */
+enum pa_err store_sqlite_open(const struct store_options *opt, struct store **out,
+                              const char **why) PA_MUST_CHECK;
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * store.c — store.h's functions, forwarded to the backend that opened the store
+ * (backend.h).  The location decides the backend: a postgresql:// URL or a directory.
+ */
+#include <string.h>
+
+#include "store/backend.h"
+
+static bool is_postgres(const char *location)
+{
+	return strncmp(location, "postgresql://", 13) == 0 ||
+	       strncmp(location, "postgres://", 11) == 0;
+}
+
+enum pa_err store_open(const struct store_options *opt, struct store **out, const char **why)
+{
+	if (is_postgres(opt->location)) {
+		*why = "PostgreSQL is not supported by this build yet";
+		return PA_ERR_INVALID_ARGUMENT;
+	}
+	return store_sqlite_open(opt, out, why);
+}
+
+void store_close(struct store *s)
+{
+	s->ops->close(s);
+}
+
+int store_schema_version(struct store *s)
+{
+	return s->ops->schema_version(s);
+}
+
+struct store_tx *store_reader(struct store *s)
+{
+	return s->ops->reader(s);
+}
+
+enum pa_err store_read_begin(struct store_tx *rd)
+{
+	return rd->ops->read_begin(rd);
+}
+
+void store_read_end(struct store_tx *rd)
+{
+	rd->ops->read_end(rd);
+}
+
+void store_submit(struct store *s, store_tx_fn fn, void *arg, store_done_fn done)
+{
+	s->ops->submit(s, fn, arg, done);
+}
+
+enum pa_err store_write(struct store *s, store_tx_fn fn, void *arg)
+{
+	return s->ops->write(s, fn, arg);
+}
+
+enum pa_err store_account_create(struct store_tx *tx, const char *name, const char *pwhash,
+                                 int64_t service_id, int64_t now, int64_t *id)
+{
+	return tx->ops->account_create(tx, name, pwhash, service_id, now, id);
+}
+
+enum pa_err store_account_by_name(struct store_tx *tx, const char *name, struct store_account *out)
+{
+	return tx->ops->account_by_name(tx, name, out);
+}
+
+enum pa_err store_account_by_id(struct store_tx *tx, int64_t id, struct store_account *out)
+{
+	return tx->ops->account_by_id(tx, id, out);
+}
+
+enum pa_err store_account_set_password(struct store_tx *tx, int64_t id, const char *pwhash)
+{
+	return tx->ops->account_set_password(tx, id, pwhash);
+}
+
+enum pa_err store_account_set_disabled(struct store_tx *tx, int64_t id, bool disabled)
+{
+	return tx->ops->account_set_disabled(tx, id, disabled);
+}
+
+enum pa_err store_account_set_twofactor(struct store_tx *tx, int64_t id, bool on)
+{
+	return tx->ops->account_set_twofactor(tx, id, on);
+}
+
+enum pa_err store_account_list(struct store_tx *tx,
+                               bool (*fn)(void *arg, const struct store_account *a), void *arg)
+{
+	return tx->ops->account_list(tx, fn, arg);
+}
+
+enum pa_err store_totp_get(struct store_tx *tx, int64_t account, struct store_totp *out)
+{
+	return tx->ops->totp_get(tx, account, out);
+}
+
+enum pa_err store_totp_put(struct store_tx *tx, int64_t account, const struct store_totp *t)
+{
+	return tx->ops->totp_put(tx, account, t);
+}
+
+enum pa_err store_totp_consume(struct store_tx *tx, int64_t account, const struct store_totp *t,
+                               int64_t step, int drift)
+{
+	return tx->ops->totp_consume(tx, account, t, step, drift);
+}
+
+enum pa_err store_totp_delete(struct store_tx *tx, int64_t account)
+{
+	return tx->ops->totp_delete(tx, account);
+}
+
+enum pa_err store_backup_list(struct store_tx *tx, int64_t account, struct store_backup *out,
+                              size_t max, size_t *n)
+{
+	return tx->ops->backup_list(tx, account, out, max, n);
+}
+
+enum pa_err store_backup_add(struct store_tx *tx, int64_t account, const struct store_backup *b)
+{
+	return tx->ops->backup_add(tx, account, b);
+}
+
+enum pa_err store_backup_set_status(struct store_tx *tx, int64_t account, uint32_t generation,
+                                    enum store_backup_status status)
+{
+	return tx->ops->backup_set_status(tx, account, generation, status);
+}
+
+enum pa_err store_backup_trim(struct store_tx *tx, int64_t account, uint32_t keep_from)
+{
+	return tx->ops->backup_trim(tx, account, keep_from);
+}
+
+enum pa_err store_backup_delete_all(struct store_tx *tx, int64_t account)
+{
+	return tx->ops->backup_delete_all(tx, account);
+}
+
+enum pa_err store_tmppass_list(struct store_tx *tx, int64_t account, struct store_tmppass *out,
+                               size_t max, size_t *n)
+{
+	return tx->ops->tmppass_list(tx, account, out, max, n);
+}
+
+enum pa_err store_tmppass_add(struct store_tx *tx, int64_t account, const struct store_tmppass *t)
+{
+	return tx->ops->tmppass_add(tx, account, t);
+}
+
+enum pa_err store_tmppass_consume(struct store_tx *tx, int64_t account, int64_t id, int64_t now)
+{
+	return tx->ops->tmppass_consume(tx, account, id, now);
+}
+
+enum pa_err store_tmppass_delete(struct store_tx *tx, int64_t account, int64_t id)
+{
+	return tx->ops->tmppass_delete(tx, account, id);
+}
+
+enum pa_err store_tmppass_delete_all(struct store_tx *tx, int64_t account)
+{
+	return tx->ops->tmppass_delete_all(tx, account);
+}
+
+enum pa_err store_tmppass_purge(struct store_tx *tx, int64_t account, int64_t before)
+{
+	return tx->ops->tmppass_purge(tx, account, before);
+}
+
+enum pa_err store_session_add(struct store_tx *tx, struct store_session *s)
+{
+	return tx->ops->session_add(tx, s);
+}
+
+enum pa_err store_session_by_token(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
+                                   struct store_session *out)
+{
+	return tx->ops->session_by_token(tx, hash, out);
+}
+
+enum pa_err store_session_list(struct store_tx *tx, int64_t account,
+                               bool (*fn)(void *arg, const struct store_session *s), void *arg)
+{
+	return tx->ops->session_list(tx, account, fn, arg);
+}
+
+enum pa_err store_session_revoke(struct store_tx *tx, int64_t account, int64_t id, int64_t now)
+{
+	return tx->ops->session_revoke(tx, account, id, now);
+}
+
+enum pa_err store_session_revoke_all(struct store_tx *tx, int64_t account, int64_t keep,
+                                     int64_t now, unsigned *n)
+{
+	return tx->ops->session_revoke_all(tx, account, keep, now, n);
+}
+
+enum pa_err store_session_set_auth(struct store_tx *tx, int64_t id, int64_t now)
+{
+	return tx->ops->session_set_auth(tx, id, now);
+}
+
+enum pa_err store_login_add(struct store_tx *tx, struct store_login *l)
+{
+	return tx->ops->login_add(tx, l);
+}
+
+enum pa_err store_login_by_hash(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
+                                struct store_login *out)
+{
+	return tx->ops->login_by_hash(tx, hash, out);
+}
+
+enum pa_err store_login_fail(struct store_tx *tx, int64_t id, unsigned *failures)
+{
+	return tx->ops->login_fail(tx, id, failures);
+}
+
+enum pa_err store_login_end(struct store_tx *tx, int64_t id, enum store_login_state state,
+                            int64_t session)
+{
+	return tx->ops->login_end(tx, id, state, session);
+}
+
+enum pa_err store_limit_get(struct store_tx *tx, const char *key, void *blob, size_t size,
+                            bool *found)
+{
+	return tx->ops->limit_get(tx, key, blob, size, found);
+}
+
+enum pa_err store_limit_put(struct store_tx *tx, const char *key, const void *blob, size_t size,
+                            int64_t expires_at)
+{
+	return tx->ops->limit_put(tx, key, blob, size, expires_at);
+}
+
+enum pa_err store_service_add(struct store_tx *tx, struct store_service *s)
+{
+	return tx->ops->service_add(tx, s);
+}
+
+enum pa_err store_service_by_key(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
+                                 struct store_service *out)
+{
+	return tx->ops->service_by_key(tx, hash, out);
+}
+
+enum pa_err store_service_list(struct store_tx *tx,
+                               bool (*fn)(void *arg, const struct store_service *s), void *arg)
+{
+	return tx->ops->service_list(tx, fn, arg);
+}
+
+enum pa_err store_audit_add(struct store_tx *tx, const struct store_audit *a)
+{
+	return tx->ops->audit_add(tx, a);
+}
+
+enum pa_err store_audit_list(struct store_tx *tx, int64_t account, int64_t since,
+                             bool (*fn)(void *arg, const struct store_audit *a), void *arg)
+{
+	return tx->ops->audit_list(tx, account, since, fn, arg);
+}
