@@ -5,6 +5,7 @@
  * line (--listen, --data, --store).  Shutdown is clean: stop accepting, answer every request in
  * flight, commit what the store has queued, close.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "server/app.h"
+#include "server/handlers.h"
 #include "server/http.h"
 
 #define PROG "pahara serve"
@@ -27,10 +29,14 @@ enum serve_opt {
 };
 
 static const struct cli_option serve_options[] = {
-	{"--help", false, OPT_HELP},	 {"-h", false, OPT_HELP},
-	{"--config", true, OPT_CONFIG},	 {"--listen", true, OPT_LISTEN},
-	{"--data", true, OPT_DATA},	 {"--store", true, OPT_STORE},
-	{"--test-clock", false, OPT_TEST_CLOCK}, {NULL, false, 0},
+    {"--help", false, OPT_HELP},
+    {"-h", false, OPT_HELP},
+    {"--config", true, OPT_CONFIG},
+    {"--listen", true, OPT_LISTEN},
+    {"--data", true, OPT_DATA},
+    {"--store", true, OPT_STORE},
+    {"--test-clock", false, OPT_TEST_CLOCK},
+    {NULL, false, 0},
 };
 
 void cli_serve_help(FILE *out)
@@ -124,9 +130,9 @@ int cli_serve_main(int argc, char **argv)
 		return CLI_EXIT_FAILURE;
 	}
 	struct http_options ho = {.listen = app.cfg.listen,
-				  .threads = app.cfg.threads,
-				  .routes = app_routes,
-				  .app = &app};
+	                          .threads = app.cfg.threads,
+	                          .routes = app_routes,
+	                          .app = &app};
 	struct http_server *srv = NULL;
 	const char *w = NULL;
 	if (http_start(&ho, &srv, &w) != PA_OK) {
@@ -141,8 +147,21 @@ int cli_serve_main(int argc, char **argv)
 		*colon = '\0';
 	printf("pahara: listening on http://%s:%u\n", host, http_port(srv));
 	fflush(stdout);
-	int sig = 0;
-	sigwait(&sigs, &sig);
+	/* Wait for a signal; housekeeping runs in between (on this thread: it only waits for
+	 * the store's writer). */
+	int sig = -1;
+	while (sig < 0) {
+		struct timespec ts = {.tv_sec = HOUSEKEEP_INTERVAL};
+		sig = sigtimedwait(&sigs, NULL, &ts);
+		if (sig < 0 && errno == EAGAIN) {
+			unsigned n = 0;
+			if (app_housekeep(&app, &n) != PA_OK)
+				fprintf(stderr, "pahara: housekeeping failed; will try again\n");
+		} else if (sig < 0 && errno != EINTR) {
+			cli_error(PROG, "waiting for signals: %s", strerror(errno));
+			sig = SIGTERM;
+		}
+	}
 	fprintf(stderr, "pahara: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	http_stop(srv);
 	app_close(&app);

@@ -81,6 +81,12 @@ enum pa_err session_create(struct store_tx *tx, struct app *a, int64_t account,
 			   const char *client, const char *ip, int64_t now, int64_t auth_at,
 			   char *token, int64_t *id) PA_MUST_CHECK;
 
+/* ---- housekeep.c ---- */
+
+#define HOUSEKEEP_INTERVAL 600 /* seconds between runs in `pahara serve` */
+/* Remove rows that no longer matter (see housekeep.c); *n gets how many. */
+enum pa_err app_housekeep(struct app *a, unsigned *n) PA_MUST_CHECK;
+
 /* ---- limits.c: throttling, with core/ratelimit.h rules and store counters ---- */
 
 /* Count a password attempt from ip; PA_ERR_RATE_LIMITED (and *retry) when over the limit. */
@@ -134,5 +140,6 @@ void h_svc_totp_confirm(struct http_req *req);
 void h_svc_backup_generate(struct http_req *req);
 void h_health(struct http_req *req);
 void h_test_clock(struct http_req *req);
+void h_test_housekeep(struct http_req *req);
 
 #endif

@@ -19,8 +19,8 @@ void h_test_clock(struct http_req *req)
 #ifdef PAHARA_TESTING
 	struct app *a = http_req_app(req);
 	static const struct http_field f[] = {
-		{"advance", HTTP_FIELD_INT, true, 0, -1000000000LL, 1000000000LL},
-		{NULL, 0, false, 0, 0, 0},
+	    {"advance", HTTP_FIELD_INT, true, 0, -1000000000LL, 1000000000LL},
+	    {NULL, 0, false, 0, 0, 0},
 	};
 	if (!a->cfg.test_clock) {
 		http_reply_error(req, 404, PA_ERR_ROUTE, 0, "no endpoint POST /v1/test/clock");
@@ -35,35 +35,52 @@ void h_test_clock(struct http_req *req)
 #endif
 }
 
+/* POST /v1/test/housekeep: run the housekeeping now.  Test builds only, like the clock. */
+void h_test_housekeep(struct http_req *req)
+{
+#ifdef PAHARA_TESTING
+	struct app *a = http_req_app(req);
+	if (a->cfg.test_clock) {
+		unsigned n = 0;
+		enum pa_err e = app_housekeep(a, &n);
+		if (e == PA_OK)
+			http_reply_json(req, 200, json_pack("{s:I}", "purged", (json_int_t)n));
+		else
+			app_fail(req, e);
+		return;
+	}
+#endif
+	http_reply_error(req, 404, PA_ERR_ROUTE, 0, "no endpoint POST /v1/test/housekeep");
+}
+
 const struct http_route app_routes[] = {
-	{"GET", "/v1/health", h_health, HTTP_RUN_INLINE, false},
-	{"POST", "/v1/accounts", h_register, HTTP_RUN_SLOW, true},
-	{"POST", "/v1/login", h_login, HTTP_RUN_SLOW, true},
-	{"POST", "/v1/login/{id}/verify", h_login_verify, HTTP_RUN_POOL, true},
-	{"GET", "/v1/login/{id}", h_login_status, HTTP_RUN_INLINE, false},
-	{"GET", "/v1/factors", h_factors_list, HTTP_RUN_INLINE, false},
-	{"POST", "/v1/factors/totp", h_totp_begin, HTTP_RUN_POOL, false},
-	{"POST", "/v1/factors/totp/confirm", h_totp_confirm, HTTP_RUN_POOL, true},
-	{"POST", "/v1/twofactor/off", h_twofactor_off, HTTP_RUN_SLOW, true},
-	{"GET", "/v1/backup-codes", h_backup_list, HTTP_RUN_INLINE, false},
-	{"POST", "/v1/backup-codes", h_backup_generate, HTTP_RUN_POOL, true},
-	{"GET", "/v1/temporary-passwords", h_tmppass_list, HTTP_RUN_INLINE, false},
-	{"POST", "/v1/temporary-passwords", h_tmppass_create, HTTP_RUN_POOL, false},
-	{"DELETE", "/v1/temporary-passwords/{id}", h_tmppass_revoke, HTTP_RUN_POOL, false},
-	{"GET", "/v1/sessions", h_sessions_list, HTTP_RUN_INLINE, false},
-	{"DELETE", "/v1/sessions/{id}", h_session_revoke, HTTP_RUN_POOL, false},
-	{"POST", "/v1/sessions/revoke-others", h_sessions_revoke_others, HTTP_RUN_POOL, false},
-	{"POST", "/v1/reauth", h_reauth, HTTP_RUN_SLOW, true},
-	{"POST", "/v1/password", h_password_change, HTTP_RUN_SLOW, true},
-	{"POST", "/v1/check", h_check, HTTP_RUN_INLINE, true},
-	{"POST", "/v1/service/accounts", h_svc_account_create, HTTP_RUN_SLOW, true},
-	{"POST", "/v1/service/accounts/{name}/disable", h_svc_account_disable, HTTP_RUN_POOL,
-	 false},
-	{"POST", "/v1/service/accounts/{name}/totp", h_svc_totp_begin, HTTP_RUN_POOL, false},
-	{"POST", "/v1/service/accounts/{name}/totp/confirm", h_svc_totp_confirm, HTTP_RUN_POOL,
-	 true},
-	{"POST", "/v1/service/accounts/{name}/backup-codes", h_svc_backup_generate, HTTP_RUN_POOL,
-	 true},
-	{"POST", "/v1/test/clock", h_test_clock, HTTP_RUN_INLINE, true},
-	{NULL, NULL, NULL, 0, false},
+    {"GET", "/v1/health", h_health, HTTP_RUN_INLINE, false},
+    {"POST", "/v1/accounts", h_register, HTTP_RUN_SLOW, true},
+    {"POST", "/v1/login", h_login, HTTP_RUN_SLOW, true},
+    {"POST", "/v1/login/{id}/verify", h_login_verify, HTTP_RUN_POOL, true},
+    {"GET", "/v1/login/{id}", h_login_status, HTTP_RUN_INLINE, false},
+    {"GET", "/v1/factors", h_factors_list, HTTP_RUN_INLINE, false},
+    {"POST", "/v1/factors/totp", h_totp_begin, HTTP_RUN_POOL, false},
+    {"POST", "/v1/factors/totp/confirm", h_totp_confirm, HTTP_RUN_POOL, true},
+    {"POST", "/v1/twofactor/off", h_twofactor_off, HTTP_RUN_SLOW, true},
+    {"GET", "/v1/backup-codes", h_backup_list, HTTP_RUN_INLINE, false},
+    {"POST", "/v1/backup-codes", h_backup_generate, HTTP_RUN_POOL, true},
+    {"GET", "/v1/temporary-passwords", h_tmppass_list, HTTP_RUN_INLINE, false},
+    {"POST", "/v1/temporary-passwords", h_tmppass_create, HTTP_RUN_POOL, false},
+    {"DELETE", "/v1/temporary-passwords/{id}", h_tmppass_revoke, HTTP_RUN_POOL, false},
+    {"GET", "/v1/sessions", h_sessions_list, HTTP_RUN_INLINE, false},
+    {"DELETE", "/v1/sessions/{id}", h_session_revoke, HTTP_RUN_POOL, false},
+    {"POST", "/v1/sessions/revoke-others", h_sessions_revoke_others, HTTP_RUN_POOL, false},
+    {"POST", "/v1/reauth", h_reauth, HTTP_RUN_SLOW, true},
+    {"POST", "/v1/password", h_password_change, HTTP_RUN_SLOW, true},
+    {"POST", "/v1/check", h_check, HTTP_RUN_INLINE, true},
+    {"POST", "/v1/service/accounts", h_svc_account_create, HTTP_RUN_SLOW, true},
+    {"POST", "/v1/service/accounts/{name}/disable", h_svc_account_disable, HTTP_RUN_POOL, false},
+    {"POST", "/v1/service/accounts/{name}/totp", h_svc_totp_begin, HTTP_RUN_POOL, false},
+    {"POST", "/v1/service/accounts/{name}/totp/confirm", h_svc_totp_confirm, HTTP_RUN_POOL, true},
+    {"POST", "/v1/service/accounts/{name}/backup-codes", h_svc_backup_generate, HTTP_RUN_POOL,
+     true},
+    {"POST", "/v1/test/clock", h_test_clock, HTTP_RUN_INLINE, true},
+    {"POST", "/v1/test/housekeep", h_test_housekeep, HTTP_RUN_POOL, false},
+    {NULL, NULL, NULL, 0, false},
 };

@@ -78,6 +78,8 @@ struct store_ops {
 	enum pa_err (*service_list)(struct store_tx *tx,
 	                            bool (*fn)(void *arg, const struct store_service *s),
 	                            void *arg);
+	enum pa_err (*purge)(struct store_tx *tx, int64_t now, int64_t logins_before,
+	                     int64_t sessions_before, unsigned *n);
 	enum pa_err (*audit_add)(struct store_tx *tx, const struct store_audit *a);
 	enum pa_err (*audit_list)(struct store_tx *tx, int64_t account, int64_t since,
 	                          bool (*fn)(void *arg, const struct store_audit *a), void *arg);

@@ -67,6 +67,9 @@ enum stmt_id {
 	ST_SERVICE_ADD,
 	ST_SERVICE_BY_KEY,
 	ST_SERVICE_LIST,
+	ST_PURGE_LIMITS,
+	ST_PURGE_LOGINS,
+	ST_PURGE_SESSIONS,
 	ST_AUDIT_ADD,
 	ST_AUDIT_LIST,
 	ST__COUNT
@@ -147,6 +150,9 @@ static const char *const stmt_sql[ST__COUNT] = {
                           "WHERE key_hash = ?1",
     [ST_SERVICE_LIST] = "SELECT id, name, key_hash, disabled, created_at FROM services "
                         "ORDER BY name",
+    [ST_PURGE_LIMITS] = "DELETE FROM limits WHERE expires_at < ?1",
+    [ST_PURGE_LOGINS] = "DELETE FROM logins WHERE expires_at < ?1",
+    [ST_PURGE_SESSIONS] = "DELETE FROM sessions WHERE revoked_at <> 0 AND revoked_at < ?1",
     [ST_AUDIT_ADD] = "INSERT INTO audit(at, account_id, account_name, event, outcome, ip, "
                      "client, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_AUDIT_LIST] = "SELECT id, at, account_id, account_name, event, outcome, ip, client, "
@@ -1251,6 +1257,24 @@ static enum pa_err sq_service_list(struct store_tx *base,
 
 /* ---- audit ----------------------------------------------------------------------------- */
 
+static enum pa_err sq_purge(struct store_tx *base, int64_t now, int64_t logins_before,
+                            int64_t sessions_before, unsigned *n)
+{
+	struct sq_tx *tx = (struct sq_tx *)base;
+	static const enum stmt_id ids[] = {ST_PURGE_LIMITS, ST_PURGE_LOGINS, ST_PURGE_SESSIONS};
+	*n = 0;
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		PREP(tx, ids[i]);
+		sqlite3_bind_int64(st, 1, i == 0 ? now : i == 1 ? logins_before : sessions_before);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (!step_ok(tx, st, rc))
+			return PA_ERR_STORE;
+		*n += (unsigned)sqlite3_changes(tx->db);
+	}
+	return PA_OK;
+}
+
 static enum pa_err sq_audit_add(struct store_tx *base, const struct store_audit *a)
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
@@ -1340,6 +1364,7 @@ static const struct store_ops sqlite_ops = {
     .service_add = sq_service_add,
     .service_by_key = sq_service_by_key,
     .service_list = sq_service_list,
+    .purge = sq_purge,
     .audit_add = sq_audit_add,
     .audit_list = sq_audit_list,
 };

@@ -256,6 +256,12 @@ enum pa_err store_service_list(struct store_tx *tx,
 	return tx->ops->service_list(tx, fn, arg);
 }
 
+enum pa_err store_purge(struct store_tx *tx, int64_t now, int64_t logins_before,
+                        int64_t sessions_before, unsigned *n)
+{
+	return tx->ops->purge(tx, now, logins_before, sessions_before, n);
+}
+
 enum pa_err store_audit_add(struct store_tx *tx, const struct store_audit *a)
 {
 	return tx->ops->audit_add(tx, a);

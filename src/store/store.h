@@ -29,15 +29,15 @@
 
 #include "core/err.h"
 
-#define STORE_NAME_MAX 64	  /* account and service names, bytes */
-#define STORE_PWHASH_MAX 128	  /* an encoded Argon2id hash */
-#define STORE_SEALED_MAX 256	  /* a sealed secret */
-#define STORE_HASH_LEN 32	  /* keyed hashes and token hashes */
-#define STORE_CLIENT_MAX 64	  /* client names */
-#define STORE_IP_MAX 46		  /* addresses as text */
-#define STORE_DETAIL_MAX 256	  /* free text in the audit log */
-#define STORE_BACKUP_MAX 32	  /* backup-code rows kept per account (active and history) */
-#define STORE_TMPPASS_MAX 16	  /* temporary-password rows kept per account */
+#define STORE_NAME_MAX 64    /* account and service names, bytes */
+#define STORE_PWHASH_MAX 128 /* an encoded Argon2id hash */
+#define STORE_SEALED_MAX 256 /* a sealed secret */
+#define STORE_HASH_LEN 32    /* keyed hashes and token hashes */
+#define STORE_CLIENT_MAX 64  /* client names */
+#define STORE_IP_MAX 46      /* addresses as text */
+#define STORE_DETAIL_MAX 256 /* free text in the audit log */
+#define STORE_BACKUP_MAX 32  /* backup-code rows kept per account (active and history) */
+#define STORE_TMPPASS_MAX 16 /* temporary-password rows kept per account */
 
 struct store;
 struct store_tx;
@@ -45,14 +45,14 @@ struct store_tx;
 /* ---- life cycle ---- */
 
 struct store_options {
-	const char *location;	/* a directory (SQLite file pahara.db inside) or postgresql://... */
-	unsigned batch_max;	/* most tx fns in one commit; 0 = 256 */
-	unsigned pool_size;	/* PostgreSQL connections per node; 0 = 8 */
+	const char *location; /* a directory (SQLite file pahara.db inside) or postgresql://... */
+	unsigned batch_max;   /* most tx fns in one commit; 0 = 256 */
+	unsigned pool_size;   /* PostgreSQL connections per node; 0 = 8 */
 };
 
 /* Open (and create, and migrate to the newest schema) the store.  *why names a failure. */
 enum pa_err store_open(const struct store_options *opt, struct store **out,
-		       const char **why) PA_MUST_CHECK;
+                       const char **why) PA_MUST_CHECK;
 /* Finish every submitted tx fn, then close. */
 void store_close(struct store *s);
 /* The schema version the store is at. */
@@ -78,57 +78,57 @@ enum pa_err store_write(struct store *s, store_tx_fn fn, void *arg) PA_MUST_CHEC
 /* ---- accounts ---- */
 
 struct store_account {
-	int64_t id;				/* stable, never reused */
-	char name[STORE_NAME_MAX + 1];		/* unique */
-	char pwhash[STORE_PWHASH_MAX + 1];	/* Argon2id string; "" = no Pahara password */
-	bool disabled;				/* refused at sign-in */
-	bool twofactor;				/* second step required */
-	int64_t created_at;			/* unix seconds */
-	int64_t service_id;			/* the relying site that made it, 0 = none */
+	int64_t id;                        /* stable, never reused */
+	char name[STORE_NAME_MAX + 1];     /* unique */
+	char pwhash[STORE_PWHASH_MAX + 1]; /* Argon2id string; "" = no Pahara password */
+	bool disabled;                     /* refused at sign-in */
+	bool twofactor;                    /* second step required */
+	int64_t created_at;                /* unix seconds */
+	int64_t service_id;                /* the relying site that made it, 0 = none */
 };
 
 enum pa_err store_account_create(struct store_tx *tx, const char *name, const char *pwhash,
-				 int64_t service_id, int64_t now, int64_t *id) PA_MUST_CHECK;
+                                 int64_t service_id, int64_t now, int64_t *id) PA_MUST_CHECK;
 enum pa_err store_account_by_name(struct store_tx *tx, const char *name,
-				  struct store_account *out) PA_MUST_CHECK;
+                                  struct store_account *out) PA_MUST_CHECK;
 enum pa_err store_account_by_id(struct store_tx *tx, int64_t id,
-				struct store_account *out) PA_MUST_CHECK;
+                                struct store_account *out) PA_MUST_CHECK;
 enum pa_err store_account_set_password(struct store_tx *tx, int64_t id,
-				       const char *pwhash) PA_MUST_CHECK;
+                                       const char *pwhash) PA_MUST_CHECK;
 enum pa_err store_account_set_disabled(struct store_tx *tx, int64_t id,
-				       bool disabled) PA_MUST_CHECK;
+                                       bool disabled) PA_MUST_CHECK;
 enum pa_err store_account_set_twofactor(struct store_tx *tx, int64_t id, bool on) PA_MUST_CHECK;
 /* Calls fn for each account in name order; stops early when fn returns false. */
 enum pa_err store_account_list(struct store_tx *tx,
-			       bool (*fn)(void *arg, const struct store_account *a),
-			       void *arg) PA_MUST_CHECK;
+                               bool (*fn)(void *arg, const struct store_account *a),
+                               void *arg) PA_MUST_CHECK;
 
 /* ---- code generator (TOTP) ---- */
 
 struct store_totp {
-	uint8_t sealed[STORE_SEALED_MAX];	/* the secret, sealed (core/seal.h) */
-	size_t sealed_len;			/* bytes in sealed */
-	int alg;				/* enum otp_alg */
-	unsigned digits;			/* 6..8 */
-	unsigned period;			/* seconds */
-	bool confirmed;				/* enrolment confirmed by a first valid code */
-	bool has_last;				/* a step has been accepted */
-	int64_t last_step;			/* the last accepted time step */
-	int drift;				/* steps between the server and the device, last seen */
-	int64_t created_at;			/* unix seconds */
+	uint8_t sealed[STORE_SEALED_MAX]; /* the secret, sealed (core/seal.h) */
+	size_t sealed_len;                /* bytes in sealed */
+	int alg;                          /* enum otp_alg */
+	unsigned digits;                  /* 6..8 */
+	unsigned period;                  /* seconds */
+	bool confirmed;                   /* enrolment confirmed by a first valid code */
+	bool has_last;                    /* a step has been accepted */
+	int64_t last_step;                /* the last accepted time step */
+	int drift;                        /* steps between the server and the device, last seen */
+	int64_t created_at;               /* unix seconds */
 };
 
 enum pa_err store_totp_get(struct store_tx *tx, int64_t account,
-			   struct store_totp *out) PA_MUST_CHECK;
+                           struct store_totp *out) PA_MUST_CHECK;
 /* Replace the account's code generator (pending until confirmed). */
 enum pa_err store_totp_put(struct store_tx *tx, int64_t account,
-			   const struct store_totp *t) PA_MUST_CHECK;
+                           const struct store_totp *t) PA_MUST_CHECK;
 /* RFC 6238 §5.2: accept a step once.  Records step (and drift) and marks the generator
  * confirmed only if it is still the generator t was read as (the same sealed secret: the
  * code may have been checked outside this tx) and no step at or after this one was accepted
  * before; else PA_ERR_CONFLICT. */
 enum pa_err store_totp_consume(struct store_tx *tx, int64_t account, const struct store_totp *t,
-			       int64_t step, int drift) PA_MUST_CHECK;
+                               int64_t step, int drift) PA_MUST_CHECK;
 enum pa_err store_totp_delete(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
 
 /* ---- backup codes ---- */
@@ -140,49 +140,48 @@ enum store_backup_status {
 };
 
 struct store_backup {
-	uint32_t generation;			/* per account, strictly increasing */
-	uint8_t hash[STORE_HASH_LEN];		/* keyed hash of the code */
-	enum store_backup_status status;	/* see enum */
-	int64_t created_at;			/* unix seconds */
+	uint32_t generation;             /* per account, strictly increasing */
+	uint8_t hash[STORE_HASH_LEN];    /* keyed hash of the code */
+	enum store_backup_status status; /* see enum */
+	int64_t created_at;              /* unix seconds */
 };
 
 /* Up to max rows of the account, oldest generation first; *n gets the count. */
 enum pa_err store_backup_list(struct store_tx *tx, int64_t account, struct store_backup *out,
-			      size_t max, size_t *n) PA_MUST_CHECK;
+                              size_t max, size_t *n) PA_MUST_CHECK;
 /* Insert a new row (generation must be new for the account). */
 enum pa_err store_backup_add(struct store_tx *tx, int64_t account,
-			     const struct store_backup *b) PA_MUST_CHECK;
+                             const struct store_backup *b) PA_MUST_CHECK;
 /* Set the status of one row if it is active; PA_ERR_CONFLICT if it was not. */
 enum pa_err store_backup_set_status(struct store_tx *tx, int64_t account, uint32_t generation,
-				    enum store_backup_status status) PA_MUST_CHECK;
+                                    enum store_backup_status status) PA_MUST_CHECK;
 /* Remove the non-active rows with generation below keep_from (history trimming). */
 enum pa_err store_backup_trim(struct store_tx *tx, int64_t account,
-			      uint32_t keep_from) PA_MUST_CHECK;
+                              uint32_t keep_from) PA_MUST_CHECK;
 enum pa_err store_backup_delete_all(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
 
 /* ---- temporary passwords ---- */
 
 struct store_tmppass {
-	int64_t id;				/* per account, increasing (core/secretcode.h) */
-	uint8_t hash[STORE_HASH_LEN];		/* keyed hash */
-	int64_t created_at, expires_at;		/* unix seconds */
-	int64_t used_at;			/* 0 = not used */
+	int64_t id;                     /* per account, increasing (core/secretcode.h) */
+	uint8_t hash[STORE_HASH_LEN];   /* keyed hash */
+	int64_t created_at, expires_at; /* unix seconds */
+	int64_t used_at;                /* 0 = not used */
 };
 
 enum pa_err store_tmppass_list(struct store_tx *tx, int64_t account, struct store_tmppass *out,
-			       size_t max, size_t *n) PA_MUST_CHECK;
+                               size_t max, size_t *n) PA_MUST_CHECK;
 /* Insert a new row (t->id must be new for the account). */
 enum pa_err store_tmppass_add(struct store_tx *tx, int64_t account,
-			      const struct store_tmppass *t) PA_MUST_CHECK;
+                              const struct store_tmppass *t) PA_MUST_CHECK;
 /* Mark used if unused; PA_ERR_CONFLICT if it was used already. */
 enum pa_err store_tmppass_consume(struct store_tx *tx, int64_t account, int64_t id,
-				  int64_t now) PA_MUST_CHECK;
+                                  int64_t now) PA_MUST_CHECK;
 enum pa_err store_tmppass_delete(struct store_tx *tx, int64_t account, int64_t id) PA_MUST_CHECK;
 /* Remove every row of the account (recovery, two-factor off). */
 enum pa_err store_tmppass_delete_all(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
 /* Remove expired and used rows older than before. */
-enum pa_err store_tmppass_purge(struct store_tx *tx, int64_t account,
-				int64_t before) PA_MUST_CHECK;
+enum pa_err store_tmppass_purge(struct store_tx *tx, int64_t account, int64_t before) PA_MUST_CHECK;
 
 /* ---- sessions ---- */
 
@@ -192,29 +191,29 @@ enum store_session_kind {
 };
 
 struct store_session {
-	int64_t id;				/* unique, shown to the user */
-	uint8_t token_hash[STORE_HASH_LEN];	/* SHA-256 of the bearer token */
-	int64_t account;			/* whose */
-	enum store_session_kind kind;		/* web or app */
-	char client[STORE_CLIENT_MAX + 1];	/* client name at sign-in */
-	char ip[STORE_IP_MAX + 1];		/* address at sign-in */
-	int64_t created_at;			/* unix seconds */
-	int64_t auth_at;			/* last time the password was entered */
-	int64_t revoked_at;			/* 0 = live */
+	int64_t id;                         /* unique, shown to the user */
+	uint8_t token_hash[STORE_HASH_LEN]; /* SHA-256 of the bearer token */
+	int64_t account;                    /* whose */
+	enum store_session_kind kind;       /* web or app */
+	char client[STORE_CLIENT_MAX + 1];  /* client name at sign-in */
+	char ip[STORE_IP_MAX + 1];          /* address at sign-in */
+	int64_t created_at;                 /* unix seconds */
+	int64_t auth_at;                    /* last time the password was entered */
+	int64_t revoked_at;                 /* 0 = live */
 };
 
 enum pa_err store_session_add(struct store_tx *tx, struct store_session *s) PA_MUST_CHECK;
 enum pa_err store_session_by_token(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
-				   struct store_session *out) PA_MUST_CHECK;
+                                   struct store_session *out) PA_MUST_CHECK;
 enum pa_err store_session_list(struct store_tx *tx, int64_t account,
-			       bool (*fn)(void *arg, const struct store_session *s),
-			       void *arg) PA_MUST_CHECK;
+                               bool (*fn)(void *arg, const struct store_session *s),
+                               void *arg) PA_MUST_CHECK;
 /* Revoke one live session of account; PA_ERR_NOT_FOUND if none. */
 enum pa_err store_session_revoke(struct store_tx *tx, int64_t account, int64_t id,
-				 int64_t now) PA_MUST_CHECK;
+                                 int64_t now) PA_MUST_CHECK;
 /* Revoke every live session of account except keep (0 = all); *n = how many. */
 enum pa_err store_session_revoke_all(struct store_tx *tx, int64_t account, int64_t keep,
-				     int64_t now, unsigned *n) PA_MUST_CHECK;
+                                     int64_t now, unsigned *n) PA_MUST_CHECK;
 enum pa_err store_session_set_auth(struct store_tx *tx, int64_t id, int64_t now) PA_MUST_CHECK;
 
 /* ---- pending sign-ins ---- */
@@ -222,31 +221,31 @@ enum pa_err store_session_set_auth(struct store_tx *tx, int64_t id, int64_t now)
 enum store_login_state {
 	STORE_LOGIN_PENDING = 0,
 	STORE_LOGIN_DONE = 1,
-	STORE_LOGIN_FAILED = 2,		/* too many wrong codes */
-	STORE_LOGIN_DENIED = 3,		/* denied on a phone */
+	STORE_LOGIN_FAILED = 2, /* too many wrong codes */
+	STORE_LOGIN_DENIED = 3, /* denied on a phone */
 };
 
 struct store_login {
-	int64_t id;				/* internal */
-	uint8_t id_hash[STORE_HASH_LEN];	/* SHA-256 of the public login id */
-	int64_t account;			/* whose */
-	enum store_login_state state;		/* see enum */
-	unsigned failures;			/* wrong codes so far */
-	char client[STORE_CLIENT_MAX + 1];	/* client name */
-	char ip[STORE_IP_MAX + 1];		/* address */
-	int64_t created_at, expires_at;		/* unix seconds */
-	int64_t session;			/* the session made on success, 0 = none */
+	int64_t id;                        /* internal */
+	uint8_t id_hash[STORE_HASH_LEN];   /* SHA-256 of the public login id */
+	int64_t account;                   /* whose */
+	enum store_login_state state;      /* see enum */
+	unsigned failures;                 /* wrong codes so far */
+	char client[STORE_CLIENT_MAX + 1]; /* client name */
+	char ip[STORE_IP_MAX + 1];         /* address */
+	int64_t created_at, expires_at;    /* unix seconds */
+	int64_t session;                   /* the session made on success, 0 = none */
 };
 
 enum pa_err store_login_add(struct store_tx *tx, struct store_login *l) PA_MUST_CHECK;
 enum pa_err store_login_by_hash(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
-				struct store_login *out) PA_MUST_CHECK;
+                                struct store_login *out) PA_MUST_CHECK;
 /* Count a wrong code if the sign-in is still pending; *failures gets the new count.
  * PA_ERR_CONFLICT if it was not pending. */
 enum pa_err store_login_fail(struct store_tx *tx, int64_t id, unsigned *failures) PA_MUST_CHECK;
 /* Move a pending sign-in to state (with session for DONE); PA_ERR_CONFLICT if not pending. */
 enum pa_err store_login_end(struct store_tx *tx, int64_t id, enum store_login_state state,
-			    int64_t session) PA_MUST_CHECK;
+                            int64_t session) PA_MUST_CHECK;
 
 /* ---- throttling counters ---- */
 
@@ -255,45 +254,53 @@ enum pa_err store_login_end(struct store_tx *tx, int64_t id, enum store_login_st
 #define STORE_LIMIT_KEY_MAX 80
 #define STORE_LIMIT_BLOB_MAX 512
 enum pa_err store_limit_get(struct store_tx *tx, const char *key, void *blob, size_t size,
-			    bool *found) PA_MUST_CHECK;
-enum pa_err store_limit_put(struct store_tx *tx, const char *key, const void *blob,
-			    size_t size, int64_t expires_at) PA_MUST_CHECK;
+                            bool *found) PA_MUST_CHECK;
+enum pa_err store_limit_put(struct store_tx *tx, const char *key, const void *blob, size_t size,
+                            int64_t expires_at) PA_MUST_CHECK;
 
 /* ---- services (relying sites with a service key) ---- */
 
 struct store_service {
-	int64_t id;				/* unique */
-	char name[STORE_NAME_MAX + 1];		/* unique */
-	uint8_t key_hash[STORE_HASH_LEN];	/* SHA-256 of the key */
-	bool disabled;				/* refused */
-	int64_t created_at;			/* unix seconds */
+	int64_t id;                       /* unique */
+	char name[STORE_NAME_MAX + 1];    /* unique */
+	uint8_t key_hash[STORE_HASH_LEN]; /* SHA-256 of the key */
+	bool disabled;                    /* refused */
+	int64_t created_at;               /* unix seconds */
 };
 
 enum pa_err store_service_add(struct store_tx *tx, struct store_service *s) PA_MUST_CHECK;
 enum pa_err store_service_by_key(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
-				 struct store_service *out) PA_MUST_CHECK;
+                                 struct store_service *out) PA_MUST_CHECK;
 enum pa_err store_service_list(struct store_tx *tx,
-			       bool (*fn)(void *arg, const struct store_service *s),
-			       void *arg) PA_MUST_CHECK;
+                               bool (*fn)(void *arg, const struct store_service *s),
+                               void *arg) PA_MUST_CHECK;
+
+/* ---- housekeeping ---- */
+
+/* Remove rows that no longer matter: throttling counters whose expires_at is before now,
+ * sign-ins that expired before logins_before, and sessions revoked before sessions_before.
+ * Audit rows are never removed.  *n gets how many rows went. */
+enum pa_err store_purge(struct store_tx *tx, int64_t now, int64_t logins_before,
+                        int64_t sessions_before, unsigned *n) PA_MUST_CHECK;
 
 /* ---- audit log (append-only) ---- */
 
 struct store_audit {
-	int64_t id;				/* increasing */
-	int64_t at;				/* unix seconds */
-	int64_t account;			/* 0 = none */
-	char account_name[STORE_NAME_MAX + 1];	/* name at the time ("" = none) */
-	char event[48];				/* e.g. "login.verify" */
-	char outcome[24];			/* "ok", "invalid_code", ... */
-	char ip[STORE_IP_MAX + 1];		/* address ("" = none, e.g. admin CLI) */
-	char client[STORE_CLIENT_MAX + 1];	/* client or actor */
-	char detail[STORE_DETAIL_MAX + 1];	/* free text */
+	int64_t id;                            /* increasing */
+	int64_t at;                            /* unix seconds */
+	int64_t account;                       /* 0 = none */
+	char account_name[STORE_NAME_MAX + 1]; /* name at the time ("" = none) */
+	char event[48];                        /* e.g. "login.verify" */
+	char outcome[24];                      /* "ok", "invalid_code", ... */
+	char ip[STORE_IP_MAX + 1];             /* address ("" = none, e.g. admin CLI) */
+	char client[STORE_CLIENT_MAX + 1];     /* client or actor */
+	char detail[STORE_DETAIL_MAX + 1];     /* free text */
 };
 
 enum pa_err store_audit_add(struct store_tx *tx, const struct store_audit *a) PA_MUST_CHECK;
 /* Events at or after since, for account (0 = all), oldest first. */
 enum pa_err store_audit_list(struct store_tx *tx, int64_t account, int64_t since,
-			     bool (*fn)(void *arg, const struct store_audit *a),
-			     void *arg) PA_MUST_CHECK;
+                             bool (*fn)(void *arg, const struct store_audit *a),
+                             void *arg) PA_MUST_CHECK;
 
 #endif
