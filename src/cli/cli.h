@@ -42,6 +42,11 @@ struct cli_command {
 /* ---- the subcommands ---- */
 
 int cli_admin_main(int argc, char **argv);
+struct app;
+/* cmd_move.c: `pahara admin export FILE`, `import FILE`, `migrate` on an opened app. */
+int admin_export(struct app *a, const char *prog, const char *path);
+int admin_import(struct app *a, const char *prog, const char *path);
+int admin_migrate(struct app *a, const char *prog);
 void cli_admin_help(FILE *out);
 int cli_code_main(int argc, char **argv);
 void cli_code_help(FILE *out);

@@ -75,7 +75,7 @@ struct admin_run;
 struct admin_cmd {
 	const char *group;               /* first word: "user" */
 	const char *action;              /* second word, or NULL when the group is the command */
-	bool takes_name;                 /* one NAME operand follows the words */
+	const char *operand;             /* "NAME" or "FILE": one operand follows; NULL: none */
 	unsigned options;                /* its own options: bits 1u << OPT_* */
 	const char *synopsis;            /* after "pahara admin [OPTIONS] " */
 	const char *summary;             /* one line (two at most) for the command list */
@@ -120,9 +120,12 @@ static int run_user_disable(struct admin_run *r);
 static int run_service_add(struct admin_run *r);
 static int run_audit(struct admin_run *r);
 static int run_recover(struct admin_run *r);
+static int run_export(struct admin_run *r);
+static int run_import(struct admin_run *r);
+static int run_migrate(struct admin_run *r);
 
 static const struct admin_cmd admin_commands[] = {
-    {"user", "add", true, 0, "user add NAME", "create an account with a password",
+    {"user", "add", "NAME", 0, "user add NAME", "create an account with a password",
      "Create the account NAME (1 to 64 of A-Z a-z 0-9 . _ @ + -) with a password.\n"
      "When standard input is not a terminal, the password is its first line; on a\n"
      "terminal it is asked for twice, without echo, and both must match.  A password\n"
@@ -130,14 +133,14 @@ static const struct admin_cmd admin_commands[] = {
      "(argon2_passes, argon2_memory_kib).  Prints 'created NAME'.  Audited as\n"
      "account.create.\n",
      "", run_user_add},
-    {"user", "list", false, 0, "user list",
+    {"user", "list", NULL, 0, "user list",
      "one line per account: NAME, two-factor on|off,\n"
      "                     enabled|disabled, created (UTC), tab-separated",
      "Print one line per account, in name order, with four tab-separated fields: the\n"
      "name, 'two-factor on' or 'two-factor off', 'enabled' or 'disabled', and when it\n"
      "was created (ISO 8601, UTC: 2025-01-31T14:05:00Z).  No accounts, no lines.\n",
      "", run_user_list},
-    {"user", "show", true, 0, "user show NAME",
+    {"user", "show", "NAME", 0, "user show NAME",
      "an account's state: two-factor, code generator,\n"
      "                     backup codes, sessions (never a secret)",
      "Print the state of account NAME, one 'field: value' line each: name, id,\n"
@@ -146,13 +149,13 @@ static const struct admin_cmd admin_commands[] = {
      "time step and the drift seen then), active backup codes, live sessions.\n"
      "Secrets, password hashes and code hashes are never printed.\n",
      "", run_user_show},
-    {"user", "disable", true, 0, "user disable NAME",
+    {"user", "disable", "NAME", 0, "user disable NAME",
      "refuse the account at sign-in; end all its sessions",
      "Disable account NAME: sign-in is refused from now on and every session of the\n"
      "account ends at once.  On an account that is disabled already, it ends any\n"
      "session left.  Audited as account.disable.\n",
      "", run_user_disable},
-    {"service", "add", true, 0, "service add NAME",
+    {"service", "add", "NAME", 0, "service add NAME",
      "register a relying site; its key is printed once,\n"
      "                     alone on the last line",
      "Register the relying site NAME (1 to 64 of A-Z a-z 0-9 . _ @ + -) and make its\n"
@@ -162,7 +165,7 @@ static const struct admin_cmd admin_commands[] = {
      "keeps only its SHA-256 hash: a lost key cannot be shown again.  Audited as\n"
      "service.create.\n",
      "", run_service_add},
-    {"audit", NULL, false, (1u << OPT_USER) | (1u << OPT_SINCE),
+    {"audit", NULL, NULL, (1u << OPT_USER) | (1u << OPT_SINCE),
      "audit [--user NAME] [--since TIME]",
      "the audit log, oldest first, one tab-separated line\n"
      "                     per event",
@@ -174,7 +177,7 @@ static const struct admin_cmd admin_commands[] = {
      "  --since TIME       audit: only the events at or after TIME: unix seconds,\n"
      "                     YYYY-MM-DD (midnight UTC) or YYYY-MM-DDTHH:MM:SSZ (UTC)\n",
      run_audit},
-    {"recover", NULL, true, 1u << OPT_REASON, "recover NAME --reason TEXT",
+    {"recover", NULL, "NAME", 1u << OPT_REASON, "recover NAME --reason TEXT",
      "support recovery: remove every second factor, turn\n"
      "                     two-factor off, end all sessions",
      "Support recovery, for a person who lost their phone and has no active backup\n"
@@ -187,6 +190,29 @@ static const struct admin_cmd admin_commands[] = {
      "  --reason TEXT      recover: why, for the audit log (required): 1 to 200 bytes\n"
      "                     of UTF-8 without control characters, e.g. a ticket number\n",
      run_recover},
+    {"export", NULL, "FILE", 0, "export FILE",
+     "copy the whole store into FILE (new, mode 0600),\n"
+     "                     for 'import' into another store",
+     "Copy every row of the store, as stored, into FILE (which must not exist; '-' is\n"
+     "standard output), one JSON object per line, from one consistent snapshot: the\n"
+     "server may keep running.  Sealed secrets stay sealed and hashes stay hashes, so\n"
+     "the file is useful only with this data directory's master.key and codehash.key.\n"
+     "Audited as store.export.\n",
+     "", run_export},
+    {"import", NULL, "FILE", 0, "import FILE",
+     "load an export into this store, which must be empty",
+     "Load FILE, made by 'export' (from SQLite or PostgreSQL), into this store, which\n"
+     "must be empty and at the same schema version; copy master.key and codehash.key\n"
+     "from the source data directory into this one first (the import checks them).  It\n"
+     "is one transaction: a truncated or altered file changes nothing.  Audited as\n"
+     "store.import.\n",
+     "", run_import},
+    {"migrate", NULL, NULL, 0, "migrate",
+     "bring the store's schema up to this version of Pahara",
+     "Apply every schema migration the store lacks (opening a store does this too;\n"
+     "run it before starting new server nodes on a shared PostgreSQL store) and print\n"
+     "the schema version.\n",
+     "", run_migrate},
 };
 #define ADMIN_COMMAND_COUNT (sizeof admin_commands / sizeof admin_commands[0])
 
@@ -212,8 +238,9 @@ static void help_list(FILE *out, const char *group)
 		char words[32];
 		if (group && strcmp(c->group, group) != 0)
 			continue;
-		snprintf(words, sizeof(words), "%s%s%s%s", c->group, c->action ? " " : "",
-		         c->action ? c->action : "", c->takes_name ? " NAME" : "");
+		snprintf(words, sizeof(words), "%s%s%s%s%s", c->group, c->action ? " " : "",
+		         c->action ? c->action : "", c->operand ? " " : "",
+		         c->operand ? c->operand : "");
 		fprintf(out, "  %-18s %s\n", words, c->summary);
 	}
 	fputs("\nOptions:\n" COMMON_OPTIONS, out);
@@ -1023,7 +1050,7 @@ static const struct admin_cmd *resolve(const struct admin_args *a, int *rc)
 			*rc = cli_flush_stdout(PROG);
 			return NULL;
 		}
-		cli_usage_error(PROG, "say which command: user, service, audit or recover");
+		cli_usage_error(PROG, "say which command: user, service, audit, recover, export, import or migrate");
 		return NULL;
 	}
 	const char *group = a->words[0];
@@ -1054,16 +1081,32 @@ static const struct admin_cmd *resolve(const struct admin_args *a, int *rc)
 	return NULL;
 }
 
+static int run_export(struct admin_run *r)
+{
+	return admin_export(r->app, r->prog, r->name);
+}
+
+static int run_import(struct admin_run *r)
+{
+	return admin_import(r->app, r->prog, r->name);
+}
+
+static int run_migrate(struct admin_run *r)
+{
+	return admin_migrate(r->app, r->prog);
+}
+
 /* Everything that can be checked before the store is opened.  r->name and r->since are set. */
 static int check_args(const struct admin_cmd *c, struct admin_run *r)
 {
 	const struct admin_args *a = r->args;
 	unsigned used = c->action ? 2 : 1;
-	if (c->takes_name) {
+	if (c->operand) {
 		if (a->nwords <= used)
-			return cli_usage_error(r->prog, "missing NAME");
+			return cli_usage_error(r->prog, "missing %s", c->operand);
 		r->name = a->words[used++];
 	}
+	bool file = c->operand && strcmp(c->operand, "FILE") == 0;
 	if (a->nwords > used)
 		return cli_usage_error(r->prog, "unexpected argument '%s'", a->words[used]);
 	for (int id = OPT_USER; id < OPT__COUNT; id++)
@@ -1075,7 +1118,7 @@ static int check_args(const struct admin_cmd *c, struct admin_run *r)
 		return cli_usage_error(
 		    r->prog, "'%s' is not a valid name: use 1 to %d of A-Z a-z 0-9 . _ @ + -",
 		    r->name, APP_USERNAME_MAX);
-	if (!creates && r->name && !app_username_ok(r->name))
+	if (!creates && !file && r->name && !app_username_ok(r->name))
 		return no_account(r->prog, r->name);
 	if (a->opt[OPT_USER] && !app_username_ok(a->opt[OPT_USER]))
 		return no_account(r->prog, a->opt[OPT_USER]);

@@ -18,6 +18,9 @@
 
 /* ---- factors.c: checking and consuming a second factor ---- */
 
+/* The sealing purpose of TOTP secrets (core/seal.h binds it with the account id). */
+#define FACTORS_TOTP_PURPOSE "totp-secret"
+
 struct factor_check {
 	struct app *app;		/* the server */
 	int64_t account;		/* whose factor */

@@ -78,6 +78,11 @@ struct store_ops {
 	enum pa_err (*service_list)(struct store_tx *tx,
 	                            bool (*fn)(void *arg, const struct store_service *s),
 	                            void *arg);
+	enum pa_err (*dump)(struct store_tx *tx, const struct store_table *t,
+			    bool (*fn)(void *arg, const struct store_value *row), void *arg);
+	enum pa_err (*load)(struct store_tx *tx, const struct store_table *t,
+			    const struct store_value *row);
+	enum pa_err (*load_finish)(struct store_tx *tx);
 	enum pa_err (*purge)(struct store_tx *tx, int64_t now, int64_t logins_before,
 	                     int64_t sessions_before, unsigned *n);
 	enum pa_err (*audit_add)(struct store_tx *tx, const struct store_audit *a);

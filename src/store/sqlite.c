@@ -1257,6 +1257,117 @@ static enum pa_err sq_service_list(struct store_tx *base,
 
 /* ---- audit ----------------------------------------------------------------------------- */
 
+/* ---- moving a store -------------------------------------------------------------------- */
+
+/* "SELECT a, b FROM t ORDER BY 1, 2" or "INSERT INTO t(a, b) VALUES (?, ?)": names come from
+ * store_tables, never from input. */
+static bool table_sql(const struct store_table *t, bool insert, char *sql, size_t size)
+{
+	size_t n = (size_t)snprintf(sql, size, insert ? "INSERT INTO %s(" : "SELECT ", t->name);
+	for (unsigned i = 0; i < t->ncols && n < size; i++)
+		n += (size_t)snprintf(sql + n, size - n, "%s%s", i ? ", " : "", t->cols[i].name);
+	if (n < size && insert) {
+		n += (size_t)snprintf(sql + n, size - n, ") VALUES (");
+		for (unsigned i = 0; i < t->ncols && n < size; i++)
+			n += (size_t)snprintf(sql + n, size - n, "%s?", i ? ", " : "");
+		if (n < size)
+			n += (size_t)snprintf(sql + n, size - n, ")");
+	} else if (n < size) {
+		n += (size_t)snprintf(sql + n, size - n, " FROM %s ORDER BY 1%s", t->name,
+				      t->ncols > 1 ? ", 2" : "");
+	}
+	return n < size;
+}
+
+static enum pa_err sq_dump(struct store_tx *base, const struct store_table *t,
+			   bool (*fn)(void *arg, const struct store_value *row), void *arg)
+{
+	struct sq_tx *tx = (struct sq_tx *)base;
+	char sql[512];
+	sqlite3_stmt *st = NULL;
+	if (!table_sql(t, false, sql, sizeof(sql)) ||
+	    sqlite3_prepare_v2(tx->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_db(tx->db, sql);
+		return PA_ERR_STORE;
+	}
+	struct store_value row[STORE_COLUMNS_MAX];
+	enum pa_err e = PA_OK;
+	int rc;
+	while (e == PA_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (unsigned i = 0; i < t->ncols; i++) {
+			const struct store_column *c = &t->cols[i];
+			int type = sqlite3_column_type(st, (int)i);
+			row[i] = (struct store_value){.null = type == SQLITE_NULL};
+			if (row[i].null) {
+				if (!c->nullable)
+					e = PA_ERR_STORE;
+			} else if (c->type == STORE_COL_INT) {
+				if (type != SQLITE_INTEGER)
+					e = PA_ERR_STORE;
+				row[i].i = sqlite3_column_int64(st, (int)i);
+			} else {
+				row[i].p = c->type == STORE_COL_TEXT
+					       ? (const void *)sqlite3_column_text(st, (int)i)
+					       : sqlite3_column_blob(st, (int)i);
+				row[i].len = (size_t)sqlite3_column_bytes(st, (int)i);
+				if (!row[i].p && row[i].len == 0)
+					row[i].p = "";
+			}
+		}
+		if (e != PA_OK)
+			fprintf(stderr, "pahara: store: %s: a value of an unexpected type\n", t->name);
+		else if (!fn(arg, row))
+			break;
+	}
+	if (e == PA_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		log_db(tx->db, sql);
+		e = PA_ERR_STORE;
+	}
+	sqlite3_finalize(st);
+	return e;
+}
+
+static enum pa_err sq_load(struct store_tx *base, const struct store_table *t,
+			   const struct store_value *row)
+{
+	struct sq_tx *tx = (struct sq_tx *)base;
+	char sql[512];
+	sqlite3_stmt *st = NULL;
+	if (!table_sql(t, true, sql, sizeof(sql)) ||
+	    sqlite3_prepare_v2(tx->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_db(tx->db, sql);
+		return PA_ERR_STORE;
+	}
+	for (unsigned i = 0; i < t->ncols; i++) {
+		int col = (int)i + 1;
+		if (row[i].null)
+			sqlite3_bind_null(st, col);
+		else if (t->cols[i].type == STORE_COL_INT)
+			sqlite3_bind_int64(st, col, row[i].i);
+		else if (t->cols[i].type == STORE_COL_TEXT)
+			sqlite3_bind_text(st, col, row[i].p, (int)row[i].len, SQLITE_STATIC);
+		else
+			sqlite3_bind_blob(st, col, row[i].p, (int)row[i].len, SQLITE_STATIC);
+	}
+	int rc = sqlite3_step(st);
+	enum pa_err e = PA_OK;
+	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+		e = PA_ERR_CONFLICT;
+	} else if (rc != SQLITE_DONE) {
+		log_db(tx->db, sql);
+		e = PA_ERR_STORE;
+	}
+	sqlite3_finalize(st);
+	return e;
+}
+
+static enum pa_err sq_load_finish(struct store_tx *base)
+{
+	/* AUTOINCREMENT's counters already moved past every id inserted explicitly. */
+	(void)base;
+	return PA_OK;
+}
+
 static enum pa_err sq_purge(struct store_tx *base, int64_t now, int64_t logins_before,
                             int64_t sessions_before, unsigned *n)
 {
@@ -1364,6 +1475,9 @@ static const struct store_ops sqlite_ops = {
     .service_add = sq_service_add,
     .service_by_key = sq_service_by_key,
     .service_list = sq_service_list,
+    .dump = sq_dump,
+    .load = sq_load,
+    .load_finish = sq_load_finish,
     .purge = sq_purge,
     .audit_add = sq_audit_add,
     .audit_list = sq_audit_list,

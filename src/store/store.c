@@ -256,6 +256,61 @@ enum pa_err store_service_list(struct store_tx *tx,
 	return tx->ops->service_list(tx, fn, arg);
 }
 
+/* The schema, column by column: both backends' migrations make exactly these. */
+#define I(n) {n, STORE_COL_INT, false}
+#define T(n) {n, STORE_COL_TEXT, false}
+#define B(n) {n, STORE_COL_BLOB, false}
+const struct store_table store_tables[] = {
+    {"services", {I("id"), T("name"), B("key_hash"), I("disabled"), I("created_at")}, 5},
+    {"accounts",
+     {I("id"), T("name"), T("pwhash"), I("disabled"), I("twofactor"), I("service_id"),
+      I("created_at")},
+     7},
+    {"totp",
+     {I("account_id"), B("sealed"), I("alg"), I("digits"), I("period"), I("confirmed"),
+      {"last_step", STORE_COL_INT, true}, I("drift"), I("created_at")},
+     9},
+    {"backup_codes", {I("account_id"), I("generation"), B("hash"), I("status"), I("created_at")},
+     5},
+    {"tmp_passwords",
+     {I("account_id"), I("id"), B("hash"), I("created_at"), I("expires_at"), I("used_at")},
+     6},
+    {"sessions",
+     {I("id"), B("token_hash"), I("account_id"), I("kind"), T("client"), T("ip"),
+      I("created_at"), I("auth_at"), I("revoked_at")},
+     9},
+    {"logins",
+     {I("id"), B("id_hash"), I("account_id"), I("state"), I("failures"), T("client"), T("ip"),
+      I("created_at"), I("expires_at"), I("session_id")},
+     10},
+    {"limits", {T("key"), B("blob"), I("expires_at")}, 3},
+    {"audit",
+     {I("id"), I("at"), I("account_id"), T("account_name"), T("event"), T("outcome"), T("ip"),
+      T("client"), T("detail")},
+     9},
+};
+#undef I
+#undef T
+#undef B
+const unsigned store_tables_count = sizeof(store_tables) / sizeof(store_tables[0]);
+
+enum pa_err store_dump(struct store_tx *tx, const struct store_table *t,
+		       bool (*fn)(void *arg, const struct store_value *row), void *arg)
+{
+	return tx->ops->dump(tx, t, fn, arg);
+}
+
+enum pa_err store_load(struct store_tx *tx, const struct store_table *t,
+		       const struct store_value *row)
+{
+	return tx->ops->load(tx, t, row);
+}
+
+enum pa_err store_load_finish(struct store_tx *tx)
+{
+	return tx->ops->load_finish(tx);
+}
+
 enum pa_err store_purge(struct store_tx *tx, int64_t now, int64_t logins_before,
                         int64_t sessions_before, unsigned *n)
 {

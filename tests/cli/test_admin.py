@@ -666,7 +666,7 @@ def test_recover_errors(pahara, data, args, message):
 # ---- the command line and the store ---------------------------------------------------------
 
 @pytest.mark.parametrize("args,message", [
-    ([], "say which command: user, service, audit or recover"),
+    ([], "say which command: user, service, audit, recover, export, import or migrate"),
     (["frobnicate"], "unknown command 'frobnicate'"),
     (["frobnicate", "--help"], "unknown command 'frobnicate'"),
     (["--bogus", "user", "list"], "unknown option '--bogus'"),

@@ -1,0 +1,476 @@
+/*
+ * cmd_move.c — moving a site between stores: `pahara admin export FILE`, `pahara admin import
+ * FILE` and `pahara admin migrate`.
+ *
+ * The export is JSON Lines, one object per line:
+ *
+ *   {"pahara_export": 1, "schema": 1, "exported_at": T, "code_key_check": "..."}
+ *   {"table": "accounts", "row": {"id": 1, "name": "alice", ...}}      (every row)
+ *   {"end": true, "counts": {"accounts": 1, ...}}
+ *
+ * Rows are copied as stored (store_dump / store_load): sealed secrets stay sealed, hashes stay
+ * hashes, ids and times stay as they were; blobs are base64.  The file therefore holds no
+ * secret in the clear, but it is only useful with the same key files (master.key to open
+ * sealed secrets, codehash.key to check backup codes and temporary passwords), and an import
+ * checks that the target's key files are those: code_key_check is a keyed hash of a fixed
+ * text under codehash.key, and every sealed secret must open under master.key.  An import
+ * goes into an empty store in one transaction, so it lands whole or not at all; the "end"
+ * line's counts catch a truncated file.  Both commands write an audit event.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/seal.h"
+#include "server/handlers.h"
+
+#define EXPORT_FORMAT 1
+#define LINE_MAX_BYTES (1u << 20)	/* far above any row */
+#define KEY_CHECK_TEXT "pahara export: code key check"
+#define KEY_CHECK_BYTES 16
+
+/* The keyed hash that shows which codehash.key a file was made under (reveals nothing). */
+static void key_check(const struct app *a, char out[64])
+{
+	uint8_t mac[crypto_auth_hmacsha256_BYTES];
+	crypto_auth_hmacsha256_state st;
+	crypto_auth_hmacsha256_init(&st, a->code_key, sizeof(a->code_key));
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)KEY_CHECK_TEXT,
+				      sizeof(KEY_CHECK_TEXT) - 1);
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_bin2base64(out, 64, mac, KEY_CHECK_BYTES, sodium_base64_VARIANT_ORIGINAL);
+}
+
+static void admin_audit(struct store_audit *au, struct app *a, const char *event,
+			const char *detail)
+{
+	app_audit_init(au, a, NULL, event, 0, "");
+	snprintf(au->client, sizeof(au->client), "admin");
+	snprintf(au->outcome, sizeof(au->outcome), "ok");
+	snprintf(au->detail, sizeof(au->detail), "%s", detail);
+}
+
+static enum pa_err audit_tx(struct store_tx *tx, void *arg)
+{
+	return store_audit_add(tx, arg);
+}
+
+/* ---- export ------------------------------------------------------------------------------ */
+
+struct exporter {
+	FILE *out;			/* the file */
+	const struct store_table *t;	/* the table being written */
+	unsigned long long n;		/* its rows so far */
+	bool failed;			/* a write or an encoding failed */
+};
+
+static json_t *value_json(const struct store_column *c, const struct store_value *v)
+{
+	if (v->null)
+		return json_null();
+	if (c->type == STORE_COL_INT)
+		return json_integer((json_int_t)v->i);
+	if (c->type == STORE_COL_TEXT)
+		return json_stringn(v->p, v->len); /* NULL on invalid UTF-8: reported */
+	size_t n = sodium_base64_encoded_len(v->len, sodium_base64_VARIANT_ORIGINAL);
+	char *b = malloc(n);
+	if (!b)
+		return NULL;
+	sodium_bin2base64(b, n, v->p, v->len, sodium_base64_VARIANT_ORIGINAL);
+	json_t *j = json_string(b);
+	free(b);
+	return j;
+}
+
+static bool write_line(FILE *out, json_t *j)
+{
+	bool ok = j && json_dumpf(j, out, JSON_COMPACT | JSON_ENSURE_ASCII) == 0 &&
+		  fputc('\n', out) != EOF;
+	json_decref(j);
+	return ok;
+}
+
+static bool export_row(void *arg, const struct store_value *row)
+{
+	struct exporter *x = arg;
+	json_t *r = json_object();
+	for (unsigned i = 0; r && i < x->t->ncols; i++) {
+		json_t *v = value_json(&x->t->cols[i], &row[i]);
+		if (!v || json_object_set_new(r, x->t->cols[i].name, v) != 0) {
+			json_decref(r);
+			r = NULL;
+		}
+	}
+	if (!r || !write_line(x->out, json_pack("{s:s, s:o}", "table", x->t->name, "row", r))) {
+		x->failed = true;
+		return false;
+	}
+	x->n++;
+	return true;
+}
+
+int admin_export(struct app *a, const char *prog, const char *path)
+{
+	/* The file is new and the owner's alone: it holds hashes and sealed secrets. */
+	FILE *out = stdout;
+	if (strcmp(path, "-") != 0) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			cli_error(prog, "%s: %s%s", path, strerror(errno),
+				  errno == EEXIST ? " (an export never overwrites a file)" : "");
+			return CLI_EXIT_USAGE;
+		}
+		out = fdopen(fd, "w");
+		if (!out) {
+			close(fd);
+			cli_error(prog, "%s: %s", path, strerror(errno));
+			return CLI_EXIT_FAILURE;
+		}
+	}
+	struct store_audit au;
+	admin_audit(&au, a, "store.export", strcmp(path, "-") ? path : "(standard output)");
+	enum pa_err e = store_write(a->store, audit_tx, &au);
+	struct store_tx *rd = store_reader(a->store);
+	if (e == PA_OK)
+		e = rd ? store_read_begin(rd) : PA_ERR_STORE;
+	if (e != PA_OK) {
+		if (out != stdout)
+			fclose(out);
+		cli_error(prog, "the store failed: %s", pa_err_message(e));
+		return CLI_EXIT_FAILURE;
+	}
+	char check[64];
+	key_check(a, check);
+	struct exporter x = {.out = out};
+	x.failed = !write_line(out, json_pack("{s:i, s:i, s:I, s:s}", "pahara_export",
+					      EXPORT_FORMAT, "schema",
+					      store_schema_version(a->store), "exported_at",
+					      (json_int_t)app_now(a), "code_key_check", check));
+	json_t *counts = json_object();
+	for (unsigned i = 0; !x.failed && e == PA_OK && i < store_tables_count; i++) {
+		x.t = &store_tables[i];
+		x.n = 0;
+		e = store_dump(rd, x.t, export_row, &x);
+		json_object_set_new(counts, x.t->name, json_integer((json_int_t)x.n));
+	}
+	store_read_end(rd);
+	if (!x.failed && e == PA_OK)
+		x.failed = !write_line(out, json_pack("{s:b, s:o}", "end", 1, "counts", counts));
+	else
+		json_decref(counts);
+	bool closed = out == stdout ? fflush(out) == 0 : fclose(out) == 0;
+	if (e != PA_OK) {
+		cli_error(prog, "the store failed: %s", pa_err_message(e));
+		return CLI_EXIT_FAILURE;
+	}
+	if (x.failed || !closed) {
+		cli_error(prog, "%s: cannot write the export (%s)", path,
+			  errno ? strerror(errno) : "a value could not be encoded");
+		return CLI_EXIT_FAILURE;
+	}
+	return CLI_EXIT_OK;
+}
+
+/* ---- import ------------------------------------------------------------------------------ */
+
+struct importer {
+	struct app *app;		/* the target */
+	FILE *in;			/* the file, positioned after the header */
+	long data_at;			/* where the rows start (a rerun seeks back) */
+	unsigned long line;		/* for messages */
+	unsigned long long counts[16];	/* rows per table, as read */
+	char why[320];			/* out: what is wrong with the file */
+};
+
+static const struct store_table *table_named(const char *name, unsigned *idx)
+{
+	for (unsigned i = 0; i < store_tables_count; i++)
+		if (strcmp(store_tables[i].name, name) == 0) {
+			*idx = i;
+			return &store_tables[i];
+		}
+	return NULL;
+}
+
+/* Read one line into a JSON object; NULL at the end of the file or on an error (in why). */
+static json_t *read_line(struct importer *im, char **buf, size_t *cap, bool *eof)
+{
+	errno = 0;
+	ssize_t n = getline(buf, cap, im->in);
+	*eof = n < 0 && !ferror(im->in);
+	if (n < 0) {
+		if (!*eof)
+			snprintf(im->why, sizeof(im->why), "cannot read: %s", strerror(errno));
+		return NULL;
+	}
+	im->line++;
+	if ((size_t)n > LINE_MAX_BYTES) {
+		snprintf(im->why, sizeof(im->why), "line %lu is too long", im->line);
+		return NULL;
+	}
+	json_error_t err;
+	json_t *j = json_loadb(*buf, (size_t)n, JSON_REJECT_DUPLICATES, &err);
+	if (!json_is_object(j)) {
+		snprintf(im->why, sizeof(im->why), "line %lu is not a JSON object%s%s", im->line,
+			 j ? "" : ": ", j ? "" : err.text);
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* Check one row object against t and turn it into values (blobs decoded into bufs). */
+static bool row_values(struct importer *im, const struct store_table *t, json_t *row,
+		       struct store_value *v, uint8_t bufs[][STORE_SEALED_MAX + 64])
+{
+	if (json_object_size(row) != t->ncols) {
+		snprintf(im->why, sizeof(im->why), "line %lu: a %s row has %zu fields, not %u",
+			 im->line, t->name, json_object_size(row), t->ncols);
+		return false;
+	}
+	for (unsigned i = 0; i < t->ncols; i++) {
+		const struct store_column *c = &t->cols[i];
+		json_t *j = json_object_get(row, c->name);
+		v[i] = (struct store_value){0};
+		const char *bad = NULL;
+		if (!j) {
+			bad = "is missing";
+		} else if (json_is_null(j)) {
+			v[i].null = true;
+			if (!c->nullable)
+				bad = "may not be null";
+		} else if (c->type == STORE_COL_INT) {
+			if (!json_is_integer(j))
+				bad = "must be an integer";
+			else
+				v[i].i = (int64_t)json_integer_value(j);
+		} else if (!json_is_string(j)) {
+			bad = "must be a string";
+		} else if (c->type == STORE_COL_TEXT) {
+			v[i].p = json_string_value(j);
+			v[i].len = json_string_length(j);
+			if (strlen(v[i].p) != v[i].len)
+				bad = "contains a NUL";
+		} else {
+			const char *s = json_string_value(j);
+			size_t len = 0;
+			if (sodium_base642bin(bufs[i], STORE_SEALED_MAX + 64, s, strlen(s), NULL, &len,
+					      NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+				bad = "is not base64 of at most 320 bytes";
+			v[i].p = bufs[i];
+			v[i].len = len;
+		}
+		if (bad) {
+			snprintf(im->why, sizeof(im->why), "line %lu: %s.%s %s", im->line, t->name,
+				 c->name, bad);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* A sealed TOTP secret must open under the target's master key. */
+static bool sealed_opens(struct importer *im, const struct store_value *v)
+{
+	uint8_t plain[STORE_SEALED_MAX];
+	size_t len = 0;
+	enum pa_err e = seal_open(im->app->keys, FACTORS_TOTP_PURPOSE, (uint64_t)v[0].i, v[1].p,
+				  v[1].len, plain, sizeof(plain), &len);
+	sodium_memzero(plain, sizeof(plain));
+	if (e == PA_OK)
+		return true;
+	snprintf(im->why, sizeof(im->why),
+		 "line %lu: the code generator of account %lld does not open with this data "
+		 "directory's master.key: copy master.key and codehash.key from the source",
+		 im->line, (long long)v[0].i);
+	return false;
+}
+
+static enum pa_err import_tx(struct store_tx *tx, void *arg)
+{
+	struct importer *im = arg;
+	/* May run again (a store may retry a transaction): start from the first row. */
+	if (fseek(im->in, im->data_at, SEEK_SET) != 0) {
+		snprintf(im->why, sizeof(im->why), "cannot seek: %s", strerror(errno));
+		return PA_ERR_INVALID_ARGUMENT;
+	}
+	im->line = 1;
+	memset(im->counts, 0, sizeof(im->counts));
+	char *buf = NULL;
+	size_t cap = 0;
+	enum pa_err e = PA_OK;
+	bool ended = false, eof = false;
+	static uint8_t bufs[STORE_COLUMNS_MAX][STORE_SEALED_MAX + 64];
+	for (;;) {
+		json_t *j = read_line(im, &buf, &cap, &eof);
+		if (!j) {
+			e = PA_ERR_INVALID_ARGUMENT;
+			if (eof && !ended)
+				snprintf(im->why, sizeof(im->why),
+					 "the file ends before its \"end\" line: it is truncated");
+			if (eof && ended)
+				e = PA_OK;
+			break;
+		}
+		if (ended) {
+			json_decref(j);
+			snprintf(im->why, sizeof(im->why), "line %lu comes after the \"end\" line",
+				 im->line);
+			e = PA_ERR_INVALID_ARGUMENT;
+			break;
+		}
+		json_t *end = json_object_get(j, "end");
+		if (end) {
+			json_t *counts = json_object_get(j, "counts");
+			ended = json_is_true(end) && json_is_object(counts) &&
+				json_object_size(j) == 2 &&
+				json_object_size(counts) == store_tables_count;
+			for (unsigned i = 0; ended && i < store_tables_count; i++) {
+				json_t *c = json_object_get(counts, store_tables[i].name);
+				ended = json_is_integer(c) &&
+					(unsigned long long)json_integer_value(c) == im->counts[i];
+			}
+			json_decref(j);
+			if (!ended) {
+				snprintf(im->why, sizeof(im->why),
+					 "line %lu: the \"end\" line's counts do not match the rows",
+					 im->line);
+				e = PA_ERR_INVALID_ARGUMENT;
+				break;
+			}
+			continue;
+		}
+		const char *name = json_string_value(json_object_get(j, "table"));
+		json_t *row = json_object_get(j, "row");
+		unsigned idx = 0;
+		const struct store_table *t = name ? table_named(name, &idx) : NULL;
+		struct store_value v[STORE_COLUMNS_MAX];
+		if (!t || !json_is_object(row) || json_object_size(j) != 2) {
+			snprintf(im->why, sizeof(im->why),
+				 "line %lu is not {\"table\": KNOWN_TABLE, \"row\": {...}}", im->line);
+			e = PA_ERR_INVALID_ARGUMENT;
+		} else if (!row_values(im, t, row, v, bufs) ||
+			   (strcmp(t->name, "totp") == 0 && !sealed_opens(im, v))) {
+			e = PA_ERR_INVALID_ARGUMENT;
+		} else {
+			e = store_load(tx, t, v);
+			if (e == PA_ERR_CONFLICT)
+				snprintf(im->why, sizeof(im->why),
+					 "line %lu: the %s row conflicts with another (a duplicate, "
+					 "or a reference to a row that is not there)",
+					 im->line, t->name);
+			im->counts[idx]++;
+		}
+		json_decref(j);
+		if (e != PA_OK)
+			break;
+	}
+	free(buf);
+	if (e == PA_OK)
+		e = store_load_finish(tx);
+	if (e == PA_OK) {
+		struct store_audit au;
+		admin_audit(&au, im->app, "store.import", "");
+		snprintf(au.detail, sizeof(au.detail), "%llu accounts, %llu audit events",
+			 im->counts[1], im->counts[store_tables_count - 1]);
+		e = store_audit_add(tx, &au);
+	}
+	return e;
+}
+
+static bool count_one(void *arg, const struct store_value *row)
+{
+	(void)row;
+	*(bool *)arg = true;
+	return false;
+}
+
+int admin_import(struct app *a, const char *prog, const char *path)
+{
+	/* Only into an empty store: an import never mixes two sites' rows. */
+	struct store_tx *rd = store_reader(a->store);
+	if (!rd)
+		return CLI_EXIT_FAILURE;
+	for (unsigned i = 0; i < store_tables_count; i++) {
+		bool any = false;
+		enum pa_err e = store_dump(rd, &store_tables[i], count_one, &any);
+		if (e != PA_OK) {
+			cli_error(prog, "the store failed: %s", pa_err_message(e));
+			return CLI_EXIT_FAILURE;
+		}
+		if (any) {
+			cli_error(prog, "the target store is not empty (it has %s rows): import "
+				  "only into a new store", store_tables[i].name);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	FILE *in = strcmp(path, "-") == 0 ? NULL : fopen(path, "r");
+	if (!in) {
+		cli_error(prog, "%s: %s", path,
+			  strcmp(path, "-") == 0 ? "import needs a file it can read twice, not "
+						   "standard input"
+						 : strerror(errno));
+		return CLI_EXIT_USAGE;
+	}
+	struct importer im = {.app = a, .in = in};
+	char *buf = NULL;
+	size_t cap = 0;
+	bool eof = false;
+	json_t *h = read_line(&im, &buf, &cap, &eof);
+	free(buf);
+	int rc = CLI_EXIT_USAGE;
+	char check[64];
+	key_check(a, check);
+	json_t *f = h ? json_object_get(h, "pahara_export") : NULL;
+	json_t *sc = h ? json_object_get(h, "schema") : NULL;
+	const char *kc = h ? json_string_value(json_object_get(h, "code_key_check")) : NULL;
+	if (!h) {
+		cli_error(prog, "%s: %s", path, eof ? "the file is empty" : im.why);
+	} else if (!json_is_integer(f) || json_integer_value(f) != EXPORT_FORMAT) {
+		cli_error(prog, "%s: not a Pahara export (format %d)", path, EXPORT_FORMAT);
+	} else if (!json_is_integer(sc) || json_integer_value(sc) != store_schema_version(a->store)) {
+		cli_error(prog,
+			  "%s: made at schema version %lld, but this store is at %d: run the same "
+			  "Pahara version on both sides",
+			  path, (long long)json_integer_value(sc), store_schema_version(a->store));
+	} else if (!kc || strcmp(kc, check) != 0) {
+		cli_error(prog,
+			  "%s: made under another codehash.key: copy master.key and codehash.key "
+			  "from the source data directory into this one first",
+			  path);
+	} else {
+		im.data_at = ftell(in);
+		enum pa_err e = store_write(a->store, import_tx, &im);
+		if (e == PA_OK) {
+			printf("imported %llu accounts, %llu audit events\n", im.counts[1],
+			       im.counts[store_tables_count - 1]);
+			rc = cli_flush_stdout(prog);
+		} else if (im.why[0]) {
+			cli_error(prog, "%s: %s; nothing was imported", path, im.why);
+		} else {
+			cli_error(prog, "the store failed: %s; nothing was imported",
+				  pa_err_message(e));
+			rc = CLI_EXIT_FAILURE;
+		}
+	}
+	json_decref(h);
+	fclose(in);
+	return rc;
+}
+
+/* ---- migrate ----------------------------------------------------------------------------- */
+
+int admin_migrate(struct app *a, const char *prog)
+{
+	/* Opening the store applied every missing migration already (under a lock where the
+	 * store is shared); say where it stands. */
+	printf("the store is at schema version %d\n", store_schema_version(a->store));
+	return cli_flush_stdout(prog);
+}
