@@ -753,7 +753,8 @@ static enum pa_err sq_account_set_password(struct store_tx *base, int64_t id, co
 	PREP(tx, ST_ACCOUNT_SET_PASSWORD);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_text(st, 2, pwhash, -1, SQLITE_STATIC);
-	return exec_change(tx, st, true) == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : PA_OK;
+	enum pa_err e = exec_change(tx, st, true);
+	return e == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : e;
 }
 
 static enum pa_err sq_account_set_disabled(struct store_tx *base, int64_t id, bool disabled)

@@ -169,6 +169,7 @@ struct store_tmppass {
 	int64_t used_at;                /* 0 = not used */
 };
 
+/* Up to max rows of the account, lowest id (oldest) first; *n gets the count. */
 enum pa_err store_tmppass_list(struct store_tx *tx, int64_t account, struct store_tmppass *out,
                                size_t max, size_t *n) PA_MUST_CHECK;
 /* Insert a new row (t->id must be new for the account). */
@@ -205,6 +206,8 @@ struct store_session {
 enum pa_err store_session_add(struct store_tx *tx, struct store_session *s) PA_MUST_CHECK;
 enum pa_err store_session_by_token(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
                                    struct store_session *out) PA_MUST_CHECK;
+/* Calls fn for each live (not revoked) session of account, oldest first; stops early when
+ * fn returns false. */
 enum pa_err store_session_list(struct store_tx *tx, int64_t account,
                                bool (*fn)(void *arg, const struct store_session *s),
                                void *arg) PA_MUST_CHECK;
