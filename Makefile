@@ -9,6 +9,9 @@ SHELL := /bin/bash
 
 BUILD ?= build
 PY := /usr/bin/python3
+# Runs a command with PAHARA_TEST_PG set: a private PostgreSQL for the command's lifetime,
+# unless PAHARA_TEST_PG names one already.
+WITH_PG := scripts/pg.sh run
 FUZZ_SECONDS ?= 30
 CC := gcc
 FUZZ_CC := clang
@@ -65,7 +68,7 @@ $(eval $(call variant,tst))
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 .PHONY: all run check check-now deps bench fuzz fuzz-build unit-rel unit-san cli-tests \
-	valgrind-tests api-tests clean format
+	valgrind-tests store-tests api-tests clean format
 all: $(BUILD)/rel/pahara
 
 deps:
@@ -84,7 +87,7 @@ check-now: $(BUILD)/rel/pahara $(BUILD)/san/pahara $(BUILD)/tst/pahara
 	@$(MAKE) --no-print-directory unit-rel
 	@$(MAKE) --no-print-directory unit-san
 	@$(MAKE) --no-print-directory cli-tests
-	@$(MAKE) --no-print-directory api-tests
+	@$(WITH_PG) $(MAKE) --no-print-directory store-tests api-tests
 	@$(MAKE) --no-print-directory valgrind-tests
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 	@echo "make check: all passed"
@@ -93,10 +96,18 @@ cli-tests: $(BUILD)/rel/pahara $(BUILD)/san/pahara
 	PAHARA=$(BUILD)/rel/pahara PAHARA_SAN=$(BUILD)/san/pahara \
 		$(PY) -m pytest -q -p no:cacheprovider tests/cli
 
-# The API suite runs twice: on the release build (with test hooks) and under ASan + UBSan.
+# The store tests on PostgreSQL, each run in a fresh database: the conformance test (unit-rel
+# and unit-san run it on SQLite) and the PostgreSQL store's own (which they skip).
+STORE_TESTS := test_store test_store_postgres
+store-tests: $(foreach v,rel san,$(addprefix $(BUILD)/$(v)/tests/unit/,$(STORE_TESTS)))
+	@$(WITH_PG) sh -c 'set -e; for t in $^; do echo "== $$t on PostgreSQL"; \
+		PAHARA_TEST_STORE=$$(scripts/pg.sh newdb "$$PAHARA_TEST_PG") $$t; done'
+
+# The API suite runs twice: on the release build (with test hooks) and under ASan + UBSan;
+# each run puts every test on both stores, SQLite and PostgreSQL.
 api-tests: $(BUILD)/tst/pahara $(BUILD)/san/pahara
-	PAHARA_BIN=$(BUILD)/tst/pahara $(PY) -m pytest -q -p no:cacheprovider tests/api
-	PAHARA_BIN=$(BUILD)/san/pahara $(PY) -m pytest -q -p no:cacheprovider tests/api
+	$(WITH_PG) env PAHARA_BIN=$(BUILD)/tst/pahara $(PY) -m pytest -q -p no:cacheprovider tests/api
+	$(WITH_PG) env PAHARA_BIN=$(BUILD)/san/pahara $(PY) -m pytest -q -p no:cacheprovider tests/api
 
 valgrind-tests: $(BUILD)/rel/pahara
 	@scripts/valgrind-check.sh $(BUILD)/rel/pahara

@@ -63,7 +63,9 @@ struct conn {
 
 static struct {
 	char host[64];
-	int port;
+	int ports[8];		/* URL,URL,...: the nodes of one site (same host) */
+	int nports;
+	unsigned next_port;	/* connections go round the nodes */
 	const char *path;
 	const char *key;
 	struct account *acc;
@@ -99,7 +101,8 @@ static int connect_to(const char *src_ip)
 			exit(2);
 		}
 	}
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g.port)};
+	int port = g.ports[g.next_port++ % (unsigned)g.nports];
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	inet_pton(AF_INET, g.host, &sa.sin_addr);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		perror("connect");
@@ -360,14 +363,25 @@ static void run(struct conn *conns, int n, double seconds)
 	close(ep);
 }
 
+/* http://IP:PORT[/path], or several joined by commas (nodes of one site on one host). */
 static void parse_url(const char *url)
 {
-	if (sscanf(url, "http://%63[^:]:%d", g.host, &g.port) != 2) {
-		fprintf(stderr, "loadgen: URL must be http://IP:PORT[/path]\n");
-		exit(2);
+	const char *u = url;
+	for (g.nports = 0; u && g.nports < 8; g.nports++) {
+		char host[64];
+		if (sscanf(u, "http://%63[^:]:%d", host, &g.ports[g.nports]) != 2 ||
+		    (g.nports > 0 && strcmp(host, g.host) != 0)) {
+			fprintf(stderr, "loadgen: URL must be http://IP:PORT[/path][,http://IP:PORT]...\n");
+			exit(2);
+		}
+		memcpy(g.host, host, sizeof(host));
+		u = strchr(u, ',');
+		if (u)
+			u++;
 	}
 	const char *p = strchr(url + 7, '/');
-	g.path = p ? p : "/";
+	const char *comma = strchr(url, ',');
+	g.path = p && (!comma || p < comma) ? p : "/";
 }
 
 static void report(const char *what, double secs)

@@ -52,8 +52,8 @@ void cli_serve_help(FILE *out)
 	      "                      free port and prints it)\n"
 	      "  --data DIR          the data directory: SQLite file, key files (default\n"
 	      "                      ./pahara-data; created 0700 on first run)\n"
-	      "  --store URL         the store, when it is not the SQLite file in DIR\n"
-	      "                      (PostgreSQL support comes later)\n"
+	      "  --store URL         the store, when it is not the SQLite file in DIR: a\n"
+	      "                      postgresql:// URL (the key files stay in DIR)\n"
 	      "  -h, --help          show this help\n"
 	      "\n"
 	      "On start it prints one line 'pahara: listening on http://ADDR:PORT'.\n",

@@ -75,6 +75,7 @@ static const struct err_entry err_table[PA_ERR__COUNT] = {
 				       "Use a temporary password for other apps."},
 	[PA_ERR_ALREADY_USED] = {"already_used", "It has already been used."},
 	[PA_ERR_KEY_FILE] = {"key_file", "The key file is malformed."},
+	[PA_ERR_RATELIMIT_FORMAT] = {"ratelimit_format", "A stored rate-limit state is malformed."},
 };
 
 const char *pa_err_code(enum pa_err e)

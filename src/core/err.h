@@ -78,6 +78,7 @@ enum pa_err {
 
 	PA_ERR_ALREADY_USED,		/* a single-use secret (temporary password) presented again */
 	PA_ERR_KEY_FILE,		/* a key file whose text does not parse */
+	PA_ERR_RATELIMIT_FORMAT,	/* a stored rate-limit state that is not of our format */
 
 	PA_ERR__COUNT
 };

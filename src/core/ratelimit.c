@@ -169,3 +169,143 @@ enum pa_err ratelimit_window_take(struct ratelimit_window *w,
 	w->times[w->count++] = now;
 	return PA_OK;
 }
+
+/* ---- the stored form ---------------------------------------------------------------------- */
+
+_Static_assert(RATELIMIT_EVENTS_MAX <= UINT8_MAX, "a window's count is one byte");
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* int64 as its two's-complement bits, so that no signed shift or overflow is involved. */
+static void put_be64(uint8_t *p, int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+
+	put_be32(p, (uint32_t)(u >> 32));
+	put_be32(p + 4, (uint32_t)u);
+}
+
+static int64_t get_be64(const uint8_t *p)
+{
+	uint64_t u = (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+
+	/* Above INT64_MAX is a negative time, which no stored state has: -1 stands for all of
+	 * them (the range checks refuse it) and no implementation-defined conversion happens. */
+	return u > (uint64_t)INT64_MAX ? -1 : (int64_t)u;
+}
+
+static bool account_in_range(const struct ratelimit_account *st)
+{
+	if (st->window_start < 0 || st->last_failure < 0 || st->locked_until < 0)
+		return false;
+	/* ratelimit_fail opens a window at the failure it counts and moves last_failure on. */
+	return st->window_failures == 0 || st->window_start <= st->last_failure;
+}
+
+static bool window_in_range(const struct ratelimit_window *w)
+{
+	uint32_t i;
+
+	if (w->count > RATELIMIT_EVENTS_MAX)
+		return false;
+	for (i = 0; i < w->count; i++)
+		if (w->times[i] < 0 || (i > 0 && w->times[i] < w->times[i - 1]))
+			return false;
+	for (; i < RATELIMIT_EVENTS_MAX; i++)
+		if (w->times[i] != 0)
+			return false;
+	return true;
+}
+
+enum pa_err ratelimit_account_encode(const struct ratelimit_account *st,
+                                     uint8_t out[RATELIMIT_ACCOUNT_ENCODED_SIZE])
+{
+	memset(out, 0, RATELIMIT_ACCOUNT_ENCODED_SIZE);
+	if (!account_in_range(st))
+		return PA_ERR_RATELIMIT_FORMAT;
+	out[0] = RATELIMIT_FORMAT_VERSION;
+	put_be32(out + 1, st->consecutive);
+	put_be32(out + 5, st->window_failures);
+	put_be64(out + 9, st->window_start);
+	put_be64(out + 17, st->last_failure);
+	put_be64(out + 25, st->locked_until);
+	return PA_OK;
+}
+
+enum pa_err ratelimit_account_decode(struct ratelimit_account *st, const uint8_t *in, size_t len)
+{
+	memset(st, 0, sizeof *st);
+	if (len != RATELIMIT_ACCOUNT_ENCODED_SIZE || in[0] != RATELIMIT_FORMAT_VERSION)
+		return PA_ERR_RATELIMIT_FORMAT;
+	st->consecutive = get_be32(in + 1);
+	st->window_failures = get_be32(in + 5);
+	st->window_start = get_be64(in + 9);
+	st->last_failure = get_be64(in + 17);
+	st->locked_until = get_be64(in + 25);
+	if (account_in_range(st))
+		return PA_OK;
+	memset(st, 0, sizeof *st);
+	return PA_ERR_RATELIMIT_FORMAT;
+}
+
+enum pa_err ratelimit_window_encode(const struct ratelimit_window *w,
+                                    uint8_t out[RATELIMIT_WINDOW_ENCODED_SIZE])
+{
+	uint32_t i;
+
+	memset(out, 0, RATELIMIT_WINDOW_ENCODED_SIZE);
+	if (!window_in_range(w))
+		return PA_ERR_RATELIMIT_FORMAT;
+	out[0] = RATELIMIT_FORMAT_VERSION;
+	out[1] = (uint8_t)w->count;
+	for (i = 0; i < RATELIMIT_EVENTS_MAX; i++)
+		put_be64(out + 2 + 8 * i, w->times[i]);
+	return PA_OK;
+}
+
+enum pa_err ratelimit_window_decode(struct ratelimit_window *w, const uint8_t *in, size_t len)
+{
+	uint32_t i;
+
+	memset(w, 0, sizeof *w);
+	if (len != RATELIMIT_WINDOW_ENCODED_SIZE || in[0] != RATELIMIT_FORMAT_VERSION)
+		return PA_ERR_RATELIMIT_FORMAT;
+	w->count = in[1];
+	for (i = 0; i < RATELIMIT_EVENTS_MAX; i++)
+		w->times[i] = get_be64(in + 2 + 8 * i);
+	if (window_in_range(w))
+		return PA_OK;
+	memset(w, 0, sizeof *w);
+	return PA_ERR_RATELIMIT_FORMAT;
+}
+
+void ratelimit_account_assume_locked(struct ratelimit_account *st,
+                                     const struct ratelimit_config *cfg, int64_t now)
+{
+	memset(st, 0, sizeof *st);
+	st->consecutive = cfg->lockout_failures;
+	st->last_failure = now;
+	st->locked_until = sat_add(now, cfg->lockout_duration);
+}
+
+void ratelimit_window_assume_full(struct ratelimit_window *w,
+                                  const struct ratelimit_window_config *cfg, int64_t now)
+{
+	uint32_t i;
+
+	memset(w, 0, sizeof *w);
+	w->count = cfg->max_events < RATELIMIT_EVENTS_MAX ? cfg->max_events : RATELIMIT_EVENTS_MAX;
+	for (i = 0; i < w->count; i++)
+		w->times[i] = now;
+}

@@ -23,6 +23,8 @@
  * wrapping, and time sums saturate at INT64_MAX, so huge counts and times (or a clock that
  * stepped back) can neither overflow nor unlock anything; a wait reported is never longer than
  * the longest configured one.  Functions assume a config that passes its _check function.
+ * The states are stored as blobs shared by nodes, builds and databases: they travel in the
+ * fixed byte format of the "stored form" section below, never as raw C structs.
  * Not for: deciding what is a failure, or what to answer (the handlers do: 429 with the wait).
  */
 #ifndef PAHARA_CORE_RATELIMIT_H
@@ -167,5 +169,69 @@ enum pa_err ratelimit_window_check(const struct ratelimit_window *w,
 enum pa_err ratelimit_window_take(struct ratelimit_window *w,
                                   const struct ratelimit_window_config *cfg, int64_t now,
                                   int64_t *retry_after) PA_MUST_CHECK;
+
+/* ---- the stored form ---------------------------------------------------------------------- */
+
+/*
+ * The store keeps these states in blobs that other nodes, later builds and another database
+ * (SQLite today, PostgreSQL later; exported from one, imported into the other) read back, so
+ * they are written field by field in a fixed layout that depends on no compiler, ABI or byte
+ * order.  Integers are big-endian; times are int64 unix seconds in two's complement.
+ *
+ *   account, RATELIMIT_ACCOUNT_ENCODED_SIZE (33) bytes:
+ *     0   1  version, RATELIMIT_FORMAT_VERSION (1)
+ *     1   4  consecutive          uint32
+ *     5   4  window_failures      uint32
+ *     9   8  window_start         int64, >= 0
+ *    17   8  last_failure         int64, >= 0
+ *    25   8  locked_until         int64, >= 0
+ *   window, RATELIMIT_WINDOW_ENCODED_SIZE (258) bytes:
+ *     0   1  version, RATELIMIT_FORMAT_VERSION (1)
+ *     1   1  count                0 .. RATELIMIT_EVENTS_MAX
+ *     2 256  times[0 .. 32)       int64 each; the first count >= 0 and ascending, the rest 0
+ *
+ * A decoder accepts exactly what the encoder makes, and the encoder refuses a state it could
+ * not read back: the wrong length, another version, or a value out of range (above, and for an
+ * account: window_failures > 0 only with window_start <= last_failure, which ratelimit_fail
+ * keeps) is PA_ERR_RATELIMIT_FORMAT.  A new layout gets a new version byte; a build that does
+ * not know it refuses the blob rather than guess.
+ *
+ * A blob that does not decode must never be read as a fresh state: that would unlock a locked
+ * account.  The _assume_ functions give the strict reading to use (and store) instead.
+ */
+
+#define RATELIMIT_FORMAT_VERSION 1
+#define RATELIMIT_ACCOUNT_ENCODED_SIZE 33                            /* 1 + 4 + 4 + 3 * 8 */
+#define RATELIMIT_WINDOW_ENCODED_SIZE (2 + 8 * RATELIMIT_EVENTS_MAX) /* 258 */
+
+/* Errors: PA_ERR_RATELIMIT_FORMAT (st out of the ranges above; out is then all zero). */
+enum pa_err ratelimit_account_encode(const struct ratelimit_account *st,
+                                     uint8_t out[RATELIMIT_ACCOUNT_ENCODED_SIZE]) PA_MUST_CHECK;
+
+/* Read len bytes of in into *st.  Errors: PA_ERR_RATELIMIT_FORMAT (then *st is all zero). */
+enum pa_err ratelimit_account_decode(struct ratelimit_account *st, const uint8_t *in,
+                                     size_t len) PA_MUST_CHECK;
+
+/* Errors: PA_ERR_RATELIMIT_FORMAT (w out of the ranges above; out is then all zero). */
+enum pa_err ratelimit_window_encode(const struct ratelimit_window *w,
+                                    uint8_t out[RATELIMIT_WINDOW_ENCODED_SIZE]) PA_MUST_CHECK;
+
+/* Read len bytes of in into *w.  Errors: PA_ERR_RATELIMIT_FORMAT (then *w is all zero). */
+enum pa_err ratelimit_window_decode(struct ratelimit_window *w, const uint8_t *in,
+                                    size_t len) PA_MUST_CHECK;
+
+/*
+ * The state to count with when the stored one cannot be read: the account as if the failure
+ * that locks it had just happened at now (locked for lockout_duration, the backoff as after
+ * lockout_failures failures), never as fresh.  Store it in place of the bad blob, so that the
+ * refusal ends with that one lockout instead of lasting until someone repairs the row.
+ */
+void ratelimit_account_assume_locked(struct ratelimit_account *st,
+                                     const struct ratelimit_config *cfg, int64_t now);
+
+/* The same for a window: as if max_events events had just happened at now (full for one
+ * window from now). */
+void ratelimit_window_assume_full(struct ratelimit_window *w,
+                                  const struct ratelimit_window_config *cfg, int64_t now);
 
 #endif

@@ -259,24 +259,55 @@ enum pa_err backup_check(const struct backup_state *st, const uint8_t hash[SECRE
 	return st->entries[at].status == BACKUP_ACTIVE ? PA_OK : PA_ERR_INACTIVE_BACKUP_CODE;
 }
 
-enum pa_err backup_check_code(const struct backup_state *st,
-                              const uint8_t key[SECRETCODE_KEY_BYTES], uint64_t account_id,
-                              const char *text, unsigned *index)
+enum pa_err backup_code_hash(const uint8_t key[SECRETCODE_KEY_BYTES], uint64_t account_id,
+                             const char *text, uint8_t out[SECRETCODE_HASH_BYTES])
 {
 	char code[SECRETCODE_NORMAL_SIZE];
-	uint8_t hash[SECRETCODE_HASH_BYTES];
 	enum pa_err e;
 
 	e = secretcode_normalise(SECRETCODE_BACKUP, text, code);
 	if (e == PA_OK)
-		e = secretcode_hash(key, SECRETCODE_BACKUP, account_id, code, hash);
+		e = secretcode_hash(key, SECRETCODE_BACKUP, account_id, code, out);
+	if (e != PA_OK) {
+		sodium_memzero(out, SECRETCODE_HASH_BYTES);
+		e = PA_ERR_INVALID_CODE;
+	}
+	sodium_memzero(code, sizeof code);
+	return e;
+}
+
+enum pa_err backup_check_code(const struct backup_state *st,
+                              const uint8_t key[SECRETCODE_KEY_BYTES], uint64_t account_id,
+                              const char *text, unsigned *index)
+{
+	uint8_t hash[SECRETCODE_HASH_BYTES];
+	enum pa_err e;
+
+	e = backup_code_hash(key, account_id, text, hash);
 	if (e == PA_OK)
 		e = backup_check(st, hash, index);
-	else
-		e = PA_ERR_INVALID_CODE;
-	sodium_memzero(code, sizeof code);
 	sodium_memzero(hash, sizeof hash);
 	return e;
+}
+
+enum pa_err backup_check_history(const struct backup_state *st, uint32_t generation,
+                                 enum backup_status status)
+{
+	uint32_t oldest;
+
+	if (!backup_state_valid(st))
+		return PA_ERR_INVALID_ARGUMENT;
+	oldest = st->count > 0 ? st->entries[0].generation : st->next_generation;
+	if (generation == 0 || generation >= oldest)
+		return PA_ERR_INVALID_ARGUMENT;
+	switch (status) {
+	case BACKUP_USED:
+	case BACKUP_RETIRED:
+		return PA_ERR_INACTIVE_BACKUP_CODE;
+	case BACKUP_ACTIVE:
+		break;
+	}
+	return PA_ERR_INVALID_ARGUMENT;
 }
 
 enum pa_err backup_accept(struct backup_state *st, unsigned index)
@@ -362,15 +393,22 @@ enum pa_err tmppass_create(struct tmppass_state *st, const uint8_t key[SECRETCOD
                            uint64_t account_id, int64_t now, char out[TMPPASS_TEXT_SIZE],
                            uint32_t *id)
 {
+	return tmppass_create_ttl(st, key, account_id, now, TMPPASS_TTL, out, id);
+}
+
+enum pa_err tmppass_create_ttl(struct tmppass_state *st, const uint8_t key[SECRETCODE_KEY_BYTES],
+                               uint64_t account_id, int64_t now, int64_t ttl,
+                               char out[TMPPASS_TEXT_SIZE], uint32_t *id)
+{
 	char code[SECRETCODE_NORMAL_SIZE];
 	uint8_t hash[SECRETCODE_HASH_BYTES];
 	struct tmppass_entry *en;
 	unsigned i;
 	enum pa_err e;
 
-	if (!tmppass_state_valid(st))
+	if (!tmppass_state_valid(st) || ttl < 1)
 		return PA_ERR_INVALID_ARGUMENT;
-	if (now < 0 || now > INT64_MAX - TMPPASS_TTL || st->next_id == UINT32_MAX)
+	if (now < 0 || now > INT64_MAX - ttl || st->next_id == UINT32_MAX)
 		return PA_ERR_COUNTER;
 	if (tmppass_outstanding_count(st, now) >= TMPPASS_OUTSTANDING_MAX)
 		return PA_ERR_TOO_MANY;
@@ -398,7 +436,7 @@ enum pa_err tmppass_create(struct tmppass_state *st, const uint8_t key[SECRETCOD
 	en->id = st->next_id++;
 	en->used = false;
 	en->created_at = now;
-	en->expires_at = now + TMPPASS_TTL;
+	en->expires_at = now + ttl;
 	st->count++;
 	memcpy(out, code, TMPPASS_TEXT_SIZE);
 	*id = en->id;

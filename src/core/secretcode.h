@@ -19,8 +19,11 @@
  * The rules are pure functions over small fixed-size structs that the store loads, changes and
  * saves back in one transaction.  Checking and consuming are split (backup_check, backup_accept;
  * tmppass_check, tmppass_accept) so that the store can commit the consumption before the answer
- * is sent.  Every check compares the presented hash with every slot of the struct in constant
- * time, with no early exit.  Time is always a parameter: this module never reads a clock.
+ * is sent.  A backup state holds only the newest codes of an account; the store keeps the older
+ * ones, all used or retired, so that an old code is still told apart from a wrong one
+ * (backup_check_history) while a state stays small.  Every check compares the presented hash
+ * with every slot of the struct in constant time, with no early exit.  Time is always a
+ * parameter: this module never reads a clock.
  * Not for: TOTP or SMS codes (otp.h), session tokens (token.h), account passwords (password.h).
  */
 #ifndef PAHARA_CORE_SECRETCODE_H
@@ -43,7 +46,7 @@
 #define BACKUP_CODE_BITS 60      /* 12 x 5 */
 #define BACKUP_CODE_TEXT_SIZE 15 /* "xxxx-xxxx-xxxx" plus its NUL */
 #define BACKUP_ACTIVE_MAX 5      /* DESIGN §3: at most five active at any time */
-#define BACKUP_HISTORY_MAX 20    /* entries kept, so that old codes are still told apart */
+#define BACKUP_HISTORY_MAX 20    /* entries a state holds: the newest codes of the history */
 
 #define TMPPASS_CHARS 16          /* significant characters of a temporary password */
 #define TMPPASS_BITS 80           /* 16 x 5 */
@@ -66,6 +69,9 @@ enum secretcode_kind {
  *     1 .. next_generation - 1; slots from count on are ignored;
  *   - at most BACKUP_ACTIVE_MAX entries are BACKUP_ACTIVE.
  * Generation numbers are never reused, so "every code before k" is well defined forever.
+ * The rules keep one more property: every active code is newer than every used or retired one
+ * (new codes are active; accepting k retires all before it; making codes retires the oldest
+ * active ones).  So the codes a state leaves out, older than its entries, are all inactive.
  * A zeroed struct is not valid (next_generation 0): start from BACKUP_STATE_INIT.
  */
 enum backup_status {
@@ -153,7 +159,8 @@ bool backup_state_valid(const struct backup_state *st);
 /*
  * Make n (1 .. BACKUP_ACTIVE_MAX) new codes for account_id: they get the next generation
  * numbers, the oldest active codes are retired so that at most BACKUP_ACTIVE_MAX stay active,
- * and the oldest used or retired entries are dropped when the history is full.  The codes are
+ * and the oldest used or retired entries are dropped from st when it is full (the store keeps
+ * them: see backup_check_history).  The codes are
  * written to out[0 .. n) (out has room for BACKUP_ACTIVE_MAX) for showing once; only their
  * hashes stay in st.  On error st is unchanged and out holds no code.
  * Errors: PA_ERR_INVALID_ARGUMENT (n out of range, or st not valid), PA_ERR_COUNTER (generation
@@ -175,12 +182,33 @@ enum pa_err backup_check(const struct backup_state *st, const uint8_t hash[SECRE
                          unsigned *index) PA_MUST_CHECK;
 
 /*
+ * Normalise and hash typed text as a backup code of account_id: what backup_check_code looks
+ * for, and what to look for among the older codes a state leaves out.
+ * Errors: PA_ERR_INVALID_CODE when text is not a backup code at all (out is wiped).
+ */
+enum pa_err backup_code_hash(const uint8_t key[SECRETCODE_KEY_BYTES], uint64_t account_id,
+                             const char *text, uint8_t out[SECRETCODE_HASH_BYTES]) PA_MUST_CHECK;
+
+/*
  * Normalise, hash and check typed text in one call; as backup_check, and a text that is not a
  * backup code at all is PA_ERR_INVALID_CODE.
  */
 enum pa_err backup_check_code(const struct backup_state *st,
                               const uint8_t key[SECRETCODE_KEY_BYTES], uint64_t account_id,
                               const char *text, unsigned *index) PA_MUST_CHECK;
+
+/*
+ * The answer for a code that backup_check did not find in st (PA_ERR_INVALID_CODE) but that the
+ * account's older history holds as number generation with status: DESIGN §3 wants an inactive
+ * code told apart from a wrong one however long ago it was made, and st holds only the newest
+ * BACKUP_HISTORY_MAX.  PA_ERR_INACTIVE_BACKUP_CODE when the code is older than every entry of
+ * st (or than next_generation, for an empty st) and used or retired: that is the only way a
+ * code leaves a state.
+ * Errors: PA_ERR_INVALID_ARGUMENT for a record that cannot be (active, or not older than st's
+ * entries) or st not valid: corrupt storage, to be logged.
+ */
+enum pa_err backup_check_history(const struct backup_state *st, uint32_t generation,
+                                 enum backup_status status) PA_MUST_CHECK;
 
 /*
  * Consume the active entry at index (from backup_check): it becomes used and every active entry
@@ -227,6 +255,12 @@ bool tmppass_state_valid(const struct tmppass_state *st);
 enum pa_err tmppass_create(struct tmppass_state *st, const uint8_t key[SECRETCODE_KEY_BYTES],
                            uint64_t account_id, int64_t now, char out[TMPPASS_TEXT_SIZE],
                            uint32_t *id) PA_MUST_CHECK;
+
+/* As tmppass_create, valid for ttl seconds instead of TMPPASS_TTL (the server's configured
+ * lifetime).  Errors also: PA_ERR_INVALID_ARGUMENT (ttl < 1). */
+enum pa_err tmppass_create_ttl(struct tmppass_state *st, const uint8_t key[SECRETCODE_KEY_BYTES],
+                               uint64_t account_id, int64_t now, int64_t ttl,
+                               char out[TMPPASS_TEXT_SIZE], uint32_t *id) PA_MUST_CHECK;
 
 /*
  * Find hash among st's entries at time now, comparing it with every slot in constant time.

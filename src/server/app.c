@@ -13,6 +13,7 @@
 #include "core/password.h"
 #include "core/token.h"
 #include "server/app.h"
+#include "server/handlers.h"
 #include "server/keyfile.h"
 
 /* ---- configuration --------------------------------------------------------------------- */
@@ -30,6 +31,10 @@ void app_config_defaults(struct app_config *c)
 	c->argon_mem_kib = 19 * 1024;
 	c->ip_attempts = 20;
 	c->ip_window = 300;
+	c->code_limits = (struct ratelimit_config)RATELIMIT_CONFIG_DEFAULT;
+	c->signin_lifetime = APP_LOGIN_TTL;
+	c->tmppass_lifetime = TMPPASS_TTL;
+	c->reauth_window = APP_REAUTH_SECONDS;
 }
 
 static char *trim(char *s)
@@ -48,16 +53,17 @@ static bool set_str(char *dst, size_t size, const char *v)
 	return n >= 0 && (size_t)n < size;
 }
 
-static bool parse_uint(const char *v, unsigned long max, unsigned *out)
+/* A plain decimal number (no sign, no spaces, no base prefix). */
+static bool parse_number(const char *v, uint64_t *out)
 {
 	char *end;
 	errno = 0;
 	if (!isdigit((unsigned char)v[0]))
 		return false;
-	unsigned long n = strtoul(v, &end, 10);
-	if (errno || *end || n > max)
+	unsigned long long n = strtoull(v, &end, 10);
+	if (errno || *end)
 		return false;
-	*out = (unsigned)n;
+	*out = n;
 	return true;
 }
 
@@ -85,8 +91,56 @@ static bool parse_clients(struct app_config *c, char *v)
 	return true;
 }
 
+/* A numeric setting: its key, its bounds, and the one field it sets (u, u32 or i64). */
+struct num_setting {
+	const char *key;			/* as in the file */
+	uint64_t min, max;			/* inclusive */
+	unsigned *u;				/* the field, when unsigned */
+	uint32_t *u32;				/* the field, when uint32_t */
+	int64_t *i64;				/* the field, when int64_t */
+};
+
+/* The settings that depend on each other, checked once the whole file is read. */
+static bool config_consistent(const struct app_config *c, const char *path, char *why,
+			      size_t why_size)
+{
+	const struct ratelimit_config *rl = &c->code_limits;
+	if (rl->backoff_max < rl->backoff_base) {
+		snprintf(why, why_size,
+			 "%s: 'code_backoff_max' (%lld) must not be less than 'code_backoff_base' "
+			 "(%lld)",
+			 path, (long long)rl->backoff_max, (long long)rl->backoff_base);
+		return false;
+	}
+	/* The bounds in app_config_load and the check above imply the rules' own check; this
+	 * keeps the two from drifting apart. */
+	if (ratelimit_config_check(rl) != PA_OK) {
+		snprintf(why, why_size, "%s: the code_* settings do not fit together", path);
+		return false;
+	}
+	return true;
+}
+
 enum pa_err app_config_load(struct app_config *c, const char *path, char *why, size_t why_size)
 {
+	struct ratelimit_config *rl = &c->code_limits;
+	const struct num_setting nums[] = {
+		{"threads", 0, 256, .u = &c->threads},
+		{"argon2_passes", 1, 64, .u = &c->argon_ops},
+		{"argon2_memory_kib", 8, 1024 * 1024, .u = &c->argon_mem_kib},
+		{"password_attempts_per_ip", 1, RATELIMIT_EVENTS_MAX, .u = &c->ip_attempts},
+		{"password_attempts_window", 1, 86400, .u = &c->ip_window},
+		{"code_failures_per_signin", 1, 100, .u32 = &rl->signin_codes_max},
+		{"code_failures_per_account", 1, 1000, .u32 = &rl->lockout_failures},
+		{"code_failures_window", 60, 86400, .i64 = &rl->lockout_window},
+		{"code_lockout_duration", 60, 86400, .i64 = &rl->lockout_duration},
+		{"code_backoff_grace", 0, 100, .u32 = &rl->backoff_grace},
+		{"code_backoff_base", 1, 3600, .i64 = &rl->backoff_base},
+		{"code_backoff_max", 1, 86400, .i64 = &rl->backoff_max},
+		{"signin_lifetime", 60, 3600, .u = &c->signin_lifetime},
+		{"temporary_password_lifetime", 60, 7 * 86400, .u = &c->tmppass_lifetime},
+		{"reauth_window", 60, 86400, .u = &c->reauth_window},
+	};
 	FILE *f = fopen(path, "re");
 	if (!f) {
 		snprintf(why, why_size, "%s: %s", path, strerror(errno));
@@ -113,7 +167,31 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 		}
 		*eq = '\0';
 		char *k = trim(s), *v = trim(eq + 1);
+		const struct num_setting *num = NULL;
+		for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+			if (!strcmp(k, nums[i].key))
+				num = &nums[i];
 		bool ok;
+		if (num) {
+			uint64_t n;
+			ok = parse_number(v, &n) && n >= num->min && n <= num->max;
+			if (!ok) {
+				snprintf(why, why_size,
+					 "%s:%u: bad value for '%s': expected a whole number from "
+					 "%llu to %llu",
+					 path, lineno, k, (unsigned long long)num->min,
+					 (unsigned long long)num->max);
+				e = PA_ERR_INVALID_ARGUMENT;
+				break;
+			}
+			if (num->u)
+				*num->u = (unsigned)n;
+			else if (num->u32)
+				*num->u32 = (uint32_t)n;
+			else
+				*num->i64 = (int64_t)n;
+			continue;
+		}
 		if (!strcmp(k, "listen"))
 			ok = set_str(c->listen, sizeof(c->listen), v);
 		else if (!strcmp(k, "data"))
@@ -122,20 +200,10 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 			ok = set_str(c->store, sizeof(c->store), v);
 		else if (!strcmp(k, "issuer"))
 			ok = *v && set_str(c->issuer, sizeof(c->issuer), v);
-		else if (!strcmp(k, "threads"))
-			ok = parse_uint(v, 256, &c->threads);
 		else if (!strcmp(k, "self_registration"))
 			ok = parse_bool(v, &c->self_registration);
 		else if (!strcmp(k, "first_party_clients"))
 			ok = parse_clients(c, v);
-		else if (!strcmp(k, "argon2_passes"))
-			ok = parse_uint(v, 64, &c->argon_ops) && c->argon_ops >= 1;
-		else if (!strcmp(k, "argon2_memory_kib"))
-			ok = parse_uint(v, 1024 * 1024, &c->argon_mem_kib) && c->argon_mem_kib >= 8;
-		else if (!strcmp(k, "password_attempts_per_ip"))
-			ok = parse_uint(v, 32, &c->ip_attempts) && c->ip_attempts >= 1;
-		else if (!strcmp(k, "password_attempts_window"))
-			ok = parse_uint(v, 86400, &c->ip_window) && c->ip_window >= 1;
 		else {
 			snprintf(why, why_size, "%s:%u: unknown setting '%.60s'", path, lineno, k);
 			e = PA_ERR_INVALID_ARGUMENT;
@@ -148,6 +216,8 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 		}
 	}
 	fclose(f);
+	if (e == PA_OK && !config_consistent(c, path, why, why_size))
+		e = PA_ERR_INVALID_ARGUMENT;
 	return e;
 }
 
@@ -160,13 +230,39 @@ static bool first_account(void *arg, const struct store_account *acct)
 	return false;
 }
 
+/* A store location fit for messages: a password in it (scheme://user:PASSWORD@host, or
+ * ?password=PASSWORD) is replaced by "***". */
+static void redact_url(const char *loc, char *out, size_t size)
+{
+	const char *scheme = strstr(loc, "://");
+	const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+	const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+	if (colon)
+		snprintf(out, size, "%.*s:***%s", (int)(colon - loc), loc, at);
+	else
+		snprintf(out, size, "%s", loc);
+	char *q = strchr(out, '?');
+	for (char *p = q ? strstr(q, "password=") : NULL; p; p = strstr(p + 1, "password=")) {
+		if (p[-1] != '?' && p[-1] != '&')
+			continue;
+		char *v = p + 9, *end = strchr(v, '&');
+		size_t tail = end ? strlen(end) + 1 : 1;
+		if ((size_t)(v - out) + 3 + tail > size)
+			break;
+		memmove(v + 3, end ? end : v + strlen(v), tail);
+		memcpy(v, "***", 3);
+	}
+}
+
 enum pa_err app_open(struct app *a, char *why, size_t why_size)
 {
 	const char *w = NULL;
 	struct store_options so = {.location = a->cfg.store[0] ? a->cfg.store : a->cfg.data_dir};
 	enum pa_err e = store_open(&so, &a->store, &w);
 	if (e != PA_OK) {
-		snprintf(why, why_size, "store %s: %s", so.location, w ? w : pa_err_message(e));
+		char shown[sizeof(a->cfg.store)];
+		redact_url(so.location, shown, sizeof(shown));
+		snprintf(why, why_size, "store %s: %s", shown, w ? w : pa_err_message(e));
 		return e;
 	}
 	/* Keys may be made only while the store has no account: over existing data a missing

@@ -15,15 +15,15 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/ratelimit.h"
 #include "core/secretcode.h"
 #include "core/seal.h"
 #include "server/http.h"
 #include "store/store.h"
 
 #define APP_CLIENTS_MAX 16		/* first-party client names */
-#define APP_LOGIN_TTL 600		/* seconds a pending sign-in lives (DESIGN §4) */
-#define APP_LOGIN_FAILURES_MAX 5	/* wrong codes per sign-in before it ends (DESIGN §3) */
-#define APP_REAUTH_SECONDS 600		/* sensitive changes need the password this recently */
+#define APP_LOGIN_TTL 600		/* default signin_lifetime (DESIGN §4: 10 min) */
+#define APP_REAUTH_SECONDS 600		/* default reauth_window (DESIGN §3: 10 min) */
 #define APP_USERNAME_MAX 64		/* bytes */
 #define APP_PASSWORD_MAX 1024		/* bytes */
 
@@ -41,6 +41,12 @@ struct app_config {
 	unsigned argon_mem_kib;			/* Argon2id memory (m) */
 	unsigned ip_attempts;			/* password attempts per address per window */
 	unsigned ip_window;			/* seconds */
+	struct ratelimit_config code_limits;	/* wrong second-step codes: per sign-in, and the
+						 * account's backoff and lockout (DESIGN §3) */
+	unsigned signin_lifetime;		/* seconds a pending sign-in lives */
+	unsigned tmppass_lifetime;		/* seconds a temporary password lives */
+	unsigned reauth_window;			/* seconds after the password was entered that
+						 * sensitive changes are allowed */
 };
 
 struct app {
@@ -54,16 +60,20 @@ struct app {
 
 /* ---- configuration ---- */
 
-/* Defaults: 127.0.0.1:8080, ./pahara-data, first-party clients "web" and "app". */
+/* Defaults: 127.0.0.1:8080, ./pahara-data, first-party clients "web" and "app", and the
+ * DESIGN §3 numbers. */
 void app_config_defaults(struct app_config *c);
-/* Read a config file of "key = value" lines ('#' comments).  *why gets "FILE:LINE: problem"
- * in why (why_size bytes) on error. */
+/* Read a config file of "key = value" lines ('#' comments) over c.  Every number is checked
+ * against its bounds (docs/operations.md §4), and the settings that depend on each other
+ * against each other once the whole file is read.  On error why (why_size bytes) gets
+ * "FILE:LINE: problem" (or "FILE: problem" for two settings that do not fit together). */
 enum pa_err app_config_load(struct app_config *c, const char *path, char *why,
 			    size_t why_size) PA_MUST_CHECK;
 
 /* ---- life cycle ---- */
 
-/* Open the store and the key file (created 0600 on first run).  *why names a failure. */
+/* Install the throttling rules of a->cfg (limits_configure), open the store and the key file
+ * (created 0600 on first run).  *why names a failure. */
 enum pa_err app_open(struct app *a, char *why, size_t why_size) PA_MUST_CHECK;
 void app_close(struct app *a);
 

@@ -31,6 +31,7 @@ struct check {
 	char client[STORE_CLIENT_MAX + 1];
 	char service[STORE_NAME_MAX + 1];	/* for audit */
 	bool pre_checked;			/* totp: checked on the HTTP thread into pre */
+	enum pa_err pre_verdict;		/* and its verdict (fc.verdict is an output) */
 	struct totp_pre pre;			/* what to consume */
 	unsigned retry_after;			/* out: for PA_ERR_RATE_LIMITED */
 };
@@ -38,12 +39,15 @@ struct check {
 static enum pa_err check_tx(struct store_tx *tx, void *arg)
 {
 	struct check *c = arg;
+	/* Outputs start over: a store may run a tx fn again. */
+	if (c->pre_checked)
+		c->fc.verdict = c->pre_verdict;
 	struct store_audit au;
 	app_audit_init(&au, c->app, c->req, "check", c->acct.id, c->acct.name);
 	snprintf(au.client, sizeof(au.client), "service:%.55s", c->service);
 	snprintf(au.detail, sizeof(au.detail), "method=%s", c->method);
 	bool clean = false;
-	enum pa_err e = limits_account_check(tx, c->acct.id, c->fc.now, &c->retry_after, &clean);
+	enum pa_err e = limits_account_check(tx, c->app, c->acct.id, c->fc.now, &c->retry_after, &clean);
 	if (e == PA_ERR_RATE_LIMITED) {
 		c->fc.verdict = e;
 		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
@@ -57,7 +61,7 @@ static enum pa_err check_tx(struct store_tx *tx, void *arg)
 		return e;
 	if (c->fc.verdict == PA_OK) {
 		if (!clean)
-			e = limits_account_success(tx, c->acct.id);
+			e = limits_account_success(tx, c->app, c->acct.id);
 	} else {
 		snprintf(au.outcome, sizeof(au.outcome), "%s", pa_err_code(c->fc.verdict));
 		if (c->fc.verdict != PA_ERR_METHOD_UNAVAILABLE &&
@@ -164,6 +168,7 @@ static void check_start(struct http_req *req)
 			return;
 		}
 		c->pre_checked = true;
+		c->pre_verdict = c->fc.verdict;
 	}
 	store_submit(a->store, check_tx, c, check_done);
 }
@@ -348,11 +353,13 @@ void h_svc_totp_begin(struct http_req *req)
 {
 	struct store_service svc;
 	struct store_account acct;
+	struct totp_params p;
 	if (!app_auth_service(req, &svc) ||
-	    !service_account(req, &svc, http_req_param(req, "name"), &acct))
+	    !service_account(req, &svc, http_req_param(req, "name"), &acct) ||
+	    !factors_totp_params(req, &p))
 		return;
 	json_t *out = NULL;
-	enum pa_err e = factors_totp_begin(http_req_app(req), acct.id, acct.name, &out);
+	enum pa_err e = factors_totp_begin(http_req_app(req), acct.id, acct.name, &p, &out);
 	if (e == PA_ERR_CONFLICT) {
 		http_reply_error(req, 409, e, 0, "a code generator is already on for this account");
 		return;

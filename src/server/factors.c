@@ -3,7 +3,8 @@
  * temporary passwords.  The rule functions here run inside store transactions; the handlers
  * for managing factors with a session are at the end.
  *
- *   POST /v1/factors/totp            -> {secret, uri, qr_svg}      (pending until confirmed)
+ *   POST /v1/factors/totp            [{algorithm, digits}] -> {secret, uri, qr_svg, ...}
+ *                                    (pending until confirmed)
  *   POST /v1/factors/totp/confirm    {code} -> {backup_codes: [...]}
  *   GET  /v1/factors                 -> what is set up
  *   POST /v1/backup-codes            {count} -> {codes: [...]}
@@ -12,6 +13,7 @@
  *   GET  /v1/temporary-passwords     -> outstanding ones
  *   DELETE /v1/temporary-passwords/{id}
  */
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,27 +38,18 @@ bool factors_method_known(const char *method)
 
 /* ---- backup codes: store rows <-> core state ------------------------------------------- */
 
-static enum pa_err backup_load(struct store_tx *tx, int64_t account, struct backup_state *st)
+/*
+ * The store keeps every backup code an account had, not only the newest BACKUP_HISTORY_MAX that
+ * a core state holds: DESIGN §3 wants an old code answered "inactive", not "wrong", however
+ * long ago it was retired.  A state is made from the newest rows; an older code is found by
+ * its keyed hash (backup_check_older).
+ */
+
+static enum backup_status backup_core_status(enum store_backup_status s)
 {
-	struct store_backup rows[STORE_BACKUP_MAX];
-	size_t n = 0;
-	enum pa_err e = store_backup_list(tx, account, rows, STORE_BACKUP_MAX, &n);
-	if (e != PA_OK)
-		return e;
-	*st = (struct backup_state)BACKUP_STATE_INIT;
-	/* Keep the newest BACKUP_HISTORY_MAX rows: the older ones can only be inactive. */
-	size_t from = n > BACKUP_HISTORY_MAX ? n - BACKUP_HISTORY_MAX : 0;
-	for (size_t i = from; i < n; i++) {
-		struct backup_entry *be = &st->entries[st->count++];
-		be->generation = rows[i].generation;
-		be->status = rows[i].status == STORE_BACKUP_ACTIVE ? BACKUP_ACTIVE
-			     : rows[i].status == STORE_BACKUP_USED ? BACKUP_USED
-								   : BACKUP_RETIRED;
-		memcpy(be->hash, rows[i].hash, sizeof(be->hash));
-	}
-	if (n > 0)
-		st->next_generation = rows[n - 1].generation + 1;
-	return backup_state_valid(st) ? PA_OK : PA_ERR_INTERNAL;
+	return s == STORE_BACKUP_ACTIVE ? BACKUP_ACTIVE
+	       : s == STORE_BACKUP_USED ? BACKUP_USED
+					: BACKUP_RETIRED;
 }
 
 static enum store_backup_status backup_store_status(enum backup_status s)
@@ -66,8 +59,58 @@ static enum store_backup_status backup_store_status(enum backup_status s)
 				  : STORE_BACKUP_RETIRED;
 }
 
+static enum pa_err backup_load(struct store_tx *tx, int64_t account, struct backup_state *st)
+{
+	struct store_backup rows[BACKUP_HISTORY_MAX];
+	size_t n = 0;
+	enum pa_err e = store_backup_list(tx, account, rows, BACKUP_HISTORY_MAX, &n);
+	if (e != PA_OK)
+		return e;
+	*st = (struct backup_state)BACKUP_STATE_INIT;
+	for (size_t i = 0; i < n; i++) {
+		struct backup_entry *be = &st->entries[st->count++];
+		be->generation = rows[i].generation;
+		be->status = backup_core_status(rows[i].status);
+		memcpy(be->hash, rows[i].hash, sizeof(be->hash));
+	}
+	if (n > 0)
+		st->next_generation = rows[n - 1].generation + 1;
+	return backup_state_valid(st) ? PA_OK : PA_ERR_INTERNAL;
+}
+
+/* A code that is none of st's entries may be one of the account's older codes: then
+ * fc->verdict becomes what backup_check_history says (inactive).  st is full whenever the
+ * store has older rows, so an account with few codes costs no second read. */
+static enum pa_err backup_check_older(struct store_tx *tx, struct factor_check *fc,
+				      const struct backup_state *st)
+{
+	if (st->count < BACKUP_HISTORY_MAX)
+		return PA_OK;
+	uint8_t hash[SECRETCODE_HASH_BYTES];
+	if (backup_code_hash(fc->app->code_key, (uint64_t)fc->account, fc->code, hash) != PA_OK)
+		return PA_OK; /* not a backup code at all: it stays a wrong one */
+	struct store_backup row;
+	enum pa_err e = store_backup_find(tx, fc->account, hash, &row);
+	sodium_memzero(hash, sizeof(hash));
+	if (e == PA_ERR_NOT_FOUND || (e == PA_OK && row.generation >= st->entries[0].generation))
+		return PA_OK;
+	if (e != PA_OK)
+		return e;
+	enum pa_err v = backup_check_history(st, row.generation, backup_core_status(row.status));
+	if (v != PA_ERR_INACTIVE_BACKUP_CODE) {
+		fprintf(stderr,
+			"pahara: account %lld: backup code %u is active but older than the codes "
+			"in use\n",
+			(long long)fc->account, (unsigned)row.generation);
+		return PA_ERR_INTERNAL;
+	}
+	fc->verdict = v;
+	return PA_OK;
+}
+
 /* Write the changes from old to new: rows that left the active state, and new rows.  Each
- * change of an active row is conditional on its still being active, so a code is used once. */
+ * change of an active row is conditional on its still being active, so a code is used once.
+ * Rows the core dropped from its state stay in the store (backup_check_older). */
 static enum pa_err backup_save(struct store_tx *tx, int64_t account, const struct backup_state *old,
 			       const struct backup_state *nw, int64_t now)
 {
@@ -91,9 +134,20 @@ static enum pa_err backup_save(struct store_tx *tx, int64_t account, const struc
 		if (e != PA_OK)
 			return e;
 	}
-	/* History the core dropped: everything inactive below the oldest entry it kept. */
-	if (nw->count > 0)
-		return store_backup_trim(tx, account, nw->entries[0].generation);
+	/* The rules retire a code before they drop it, so an entry that was active in old is
+	 * still in nw; were it not, the row must not stay active behind the state's back. */
+	for (unsigned j = 0; j < old->count; j++) {
+		const struct backup_entry *oe = &old->entries[j];
+		bool kept = false;
+		for (unsigned i = 0; i < nw->count && !kept; i++)
+			kept = nw->entries[i].generation == oe->generation;
+		if (!kept && oe->status == BACKUP_ACTIVE) {
+			enum pa_err e = store_backup_set_status(tx, account, oe->generation,
+								STORE_BACKUP_RETIRED);
+			if (e != PA_OK)
+				return e;
+		}
+	}
 	return PA_OK;
 }
 
@@ -136,6 +190,8 @@ static enum pa_err verify_backup(struct store_tx *tx, struct factor_check *fc)
 	unsigned idx = 0;
 	fc->verdict = backup_check_code(&old, fc->app->code_key, (uint64_t)fc->account, fc->code,
 					&idx);
+	if (fc->verdict == PA_ERR_INVALID_CODE)
+		return backup_check_older(tx, fc, &old);
 	if (fc->verdict != PA_OK)
 		return PA_OK;
 	nw = old;
@@ -300,11 +356,11 @@ static enum pa_err tmppass_load(struct store_tx *tx, int64_t account, struct tmp
 
 /* ---- handlers (authenticated with a session) -------------------------------------------- */
 
-/* Require a session whose password was entered within APP_REAUTH_SECONDS. */
+/* Require a session whose password was entered within the reauth_window. */
 static bool recent_auth(struct http_req *req, const struct store_session *s)
 {
 	struct app *a = http_req_app(req);
-	if (app_now(a) - s->auth_at <= APP_REAUTH_SECONDS)
+	if (app_now(a) - s->auth_at <= a->cfg.reauth_window)
 		return true;
 	http_reply_error(req, 403, PA_ERR_REAUTH_REQUIRED, 0,
 			 "enter your password again (POST /v1/reauth) to make this change");
@@ -329,13 +385,59 @@ static enum pa_err totp_begin_tx(struct store_tx *tx, void *arg)
 	return store_totp_put(tx, tb->account, &tb->t);
 }
 
-enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name, json_t **out)
+/* DESIGN §3: the code generator is SHA-1, 6 digits, 30 s by default; SHA-256, SHA-512 and
+ * 8 digits may be chosen.  The period stays at 30 s: apps that ignore period= are common. */
+#define TOTP_DIGITS_LONG 8
+
+static const struct http_field totp_begin_fields[] = {
+	{"algorithm", HTTP_FIELD_STRING, false, 16, 0, 0},
+	/* Any integer passes here; the values allowed are checked below, with a clearer word. */
+	{"digits", HTTP_FIELD_INT, false, 0, LLONG_MIN, LLONG_MAX},
+	{NULL, 0, false, 0, 0, 0},
+};
+
+bool factors_totp_params(struct http_req *req, struct totp_params *p)
+{
+	*p = (struct totp_params)TOTP_PARAMS_INIT;
+	if (!http_req_body(req))
+		return true;
+	if (!http_check_fields(req, totp_begin_fields))
+		return false;
+	const char *alg = http_body_str(req, "algorithm");
+	if (alg) {
+		/* Exactly the otpauth spelling: what we answer is what we took. */
+		static const enum otp_alg algs[] = {OTP_SHA1, OTP_SHA256, OTP_SHA512};
+		const size_t nalgs = sizeof(algs) / sizeof(algs[0]);
+		size_t i = 0;
+		while (i < nalgs && strcmp(alg, otp_alg_name(algs[i])) != 0)
+			i++;
+		if (i == nalgs) {
+			http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
+					 "field 'algorithm' must be \"SHA1\", \"SHA256\" or "
+					 "\"SHA512\"");
+			return false;
+		}
+		p->alg = algs[i];
+	}
+	long long digits = http_body_int(req, "digits", OTP_DIGITS_DEFAULT);
+	if (digits != OTP_DIGITS_DEFAULT && digits != TOTP_DIGITS_LONG) {
+		http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
+				 "field 'digits' must be %d or %d", OTP_DIGITS_DEFAULT,
+				 TOTP_DIGITS_LONG);
+		return false;
+	}
+	p->digits = (unsigned)digits;
+	return true;
+}
+
+enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name,
+			       const struct totp_params *p, json_t **out)
 {
 	uint8_t secret[OTP_SECRET_DEFAULT];
 	randombytes_buf(secret, sizeof(secret));
 	struct totp_begin tb = {.app = a, .account = account};
-	tb.t.alg = OTP_SHA1;
-	tb.t.digits = OTP_DIGITS_DEFAULT;
+	tb.t.alg = (int)p->alg;
+	tb.t.digits = p->digits;
 	tb.t.period = OTP_PERIOD_DEFAULT;
 	tb.t.created_at = app_now(a);
 	enum pa_err e = seal_seal(a->keys, TOTP_PURPOSE, (uint64_t)account, secret, sizeof(secret),
@@ -352,6 +454,9 @@ enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name,
 	snprintf(u.account, sizeof(u.account), "%s", name);
 	memcpy(u.secret, secret, sizeof(secret));
 	u.secret_len = sizeof(secret);
+	u.alg = p->alg;
+	u.digits = p->digits;
+	u.period = OTP_PERIOD_DEFAULT;
 	char uri[OTPAUTH_URI_MAX + 1], b32[BASE32_ENCODED_LEN(OTP_SECRET_DEFAULT) + 1];
 	char *svg = NULL;
 	e = otpauth_build(&u, uri, sizeof(uri));
@@ -363,8 +468,8 @@ enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name,
 	sodium_memzero(secret, sizeof(secret));
 	if (e == PA_OK)
 		*out = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "secret", b32, "uri", uri,
-				 "qr_svg", svg, "algorithm", "SHA1", "digits", OTP_DIGITS_DEFAULT,
-				 "period", OTP_PERIOD_DEFAULT);
+				 "qr_svg", svg, "algorithm", otp_alg_name(p->alg), "digits",
+				 (int)p->digits, "period", OTP_PERIOD_DEFAULT);
 	sodium_memzero(uri, sizeof(uri));
 	sodium_memzero(b32, sizeof(b32));
 	if (svg) {
@@ -378,10 +483,12 @@ void h_totp_begin(struct http_req *req)
 {
 	struct store_session s;
 	struct store_account acct;
-	if (!app_auth_session(req, &s, &acct) || !recent_auth(req, &s))
+	struct totp_params p;
+	if (!app_auth_session(req, &s, &acct) || !recent_auth(req, &s) ||
+	    !factors_totp_params(req, &p))
 		return;
 	json_t *out = NULL;
-	enum pa_err e = factors_totp_begin(http_req_app(req), acct.id, acct.name, &out);
+	enum pa_err e = factors_totp_begin(http_req_app(req), acct.id, acct.name, &p, &out);
 	if (e == PA_ERR_CONFLICT) {
 		http_reply_error(req, 409, PA_ERR_CONFLICT, 0,
 				 "a code generator is already on; turn two-factor off first");
@@ -409,7 +516,7 @@ static enum pa_err totp_confirm_tx(struct store_tx *tx, void *arg)
 	struct factor_check *fc = &tc->fc;
 	struct store_audit au;
 	app_audit_init(&au, fc->app, tc->req, "factor.totp.confirm", fc->account, tc->name);
-	enum pa_err e = limits_account_check(tx, fc->account, fc->now, &tc->retry_after, NULL);
+	enum pa_err e = limits_account_check(tx, fc->app, fc->account, fc->now, &tc->retry_after, NULL);
 	if (e == PA_ERR_RATE_LIMITED) {
 		fc->verdict = e;
 		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
@@ -612,8 +719,8 @@ static enum pa_err tmppass_new_tx(struct store_tx *tx, void *arg)
 	enum pa_err e = tmppass_load(tx, tn->acct->id, &st);
 	if (e != PA_OK)
 		return e;
-	e = tmppass_create(&st, tn->app->code_key, (uint64_t)tn->acct->id, tn->now, tn->text,
-			   &tn->id);
+	e = tmppass_create_ttl(&st, tn->app->code_key, (uint64_t)tn->acct->id, tn->now,
+			       tn->app->cfg.tmppass_lifetime, tn->text, &tn->id);
 	if (e != PA_OK)
 		return e;
 	const struct tmppass_entry *te = &st.entries[st.count - 1];
@@ -652,7 +759,7 @@ void h_tmppass_create(struct http_req *req)
 		return;
 	}
 	json_t *body = json_pack("{s:i, s:s, s:I}", "id", (int)tn.id, "password", tn.text,
-				 "expires_at", (json_int_t)(tn.now + TMPPASS_TTL));
+				 "expires_at", (json_int_t)(tn.now + a->cfg.tmppass_lifetime));
 	sodium_memzero(tn.text, sizeof(tn.text));
 	http_reply_json(req, 200, body);
 }

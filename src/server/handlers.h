@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/otp.h"
 #include "server/app.h"
 #include "server/http.h"
 #include "store/store.h"
@@ -63,9 +64,20 @@ enum pa_err factors_tmppass_consume(struct store_tx *tx, struct app *a, int64_t 
 enum pa_err factors_backup_generate(struct store_tx *tx, struct app *a, int64_t account,
 				    unsigned n, int64_t now,
 				    struct backup_new_code codes[]) PA_MUST_CHECK;
-/* Turn the code generator on: seal a new secret and store it pending (unconfirmed). */
+/* What an enrolment may choose for a new code generator (DESIGN §3); the period is 30 s. */
+struct totp_params {
+	enum otp_alg alg;		/* OTP_SHA1 (default), OTP_SHA256 or OTP_SHA512 */
+	unsigned digits;		/* 6 (default) or 8 */
+};
+#define TOTP_PARAMS_INIT {.alg = OTP_SHA1, .digits = OTP_DIGITS_DEFAULT}
+/* Read the optional body {algorithm, digits} of an enrolment into p: the defaults when there
+ * is no body or a field is absent.  A bad body is answered with 400 (invalid_json,
+ * unknown_field, invalid_field) and false is returned: the handler just returns. */
+bool factors_totp_params(struct http_req *req, struct totp_params *p) PA_MUST_CHECK;
+/* Turn the code generator on: seal a new secret and store it pending (unconfirmed), made as
+ * p says; *out gets {secret, uri, qr_svg, algorithm, digits, period}. */
 enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name,
-			       json_t **out) PA_MUST_CHECK;
+			       const struct totp_params *p, json_t **out) PA_MUST_CHECK;
 /* Remove every second factor of account (code generator, backup codes, temporary
  * passwords) and turn two-factor off (recovery, turn-off). */
 enum pa_err factors_reset(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
@@ -90,7 +102,14 @@ enum pa_err session_create(struct store_tx *tx, struct app *a, int64_t account,
 /* Remove rows that no longer matter (see housekeep.c); *n gets how many. */
 enum pa_err app_housekeep(struct app *a, unsigned *n) PA_MUST_CHECK;
 
-/* ---- limits.c: throttling, with core/ratelimit.h rules and store counters ---- */
+/* ---- limits.c: throttling, with core/ratelimit.h rules and store counters ----
+ *
+ * The counters are stored in ratelimit's portable encoding.  One that does not decode is never
+ * taken for a fresh one: an account's is read as locked from now for code_lockout_duration,
+ * an address's as a full window from now; that reading replaces the bad blob in the store (so
+ * the refusal ends after one lockout or window) and is logged on stderr, and for an account
+ * audited as account.lockout.  So every function here but limits_ip_peek may write: call
+ * them in a write tx. */
 
 /* Count a password attempt from ip; PA_ERR_RATE_LIMITED (and *retry) when over the limit. */
 enum pa_err limits_ip_attempt(struct store_tx *tx, struct app *a, const char *ip, int64_t now,
@@ -102,13 +121,14 @@ enum pa_err limits_ip_peek(struct store_tx *tx, struct app *a, const char *ip, i
 enum pa_err limits_account_reset(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
 /* PA_ERR_RATE_LIMITED (and *retry) while the account backs off or is locked.  *clean (when
  * not NULL) tells whether there are no failures to forget, so a success need not write. */
-enum pa_err limits_account_check(struct store_tx *tx, int64_t account, int64_t now,
-				 unsigned *retry, bool *clean) PA_MUST_CHECK;
+enum pa_err limits_account_check(struct store_tx *tx, struct app *a, int64_t account,
+				 int64_t now, unsigned *retry, bool *clean) PA_MUST_CHECK;
 /* Count a wrong second-step code for account (backoff, lockout). */
 enum pa_err limits_account_fail(struct store_tx *tx, struct app *a, int64_t account,
 				int64_t now) PA_MUST_CHECK;
 /* A right code: the backoff starts over (the lockout window keeps its count). */
-enum pa_err limits_account_success(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
+enum pa_err limits_account_success(struct store_tx *tx, struct app *a,
+				   int64_t account) PA_MUST_CHECK;
 
 /* Whether name is a valid account name (1..APP_USERNAME_MAX of A-Z a-z 0-9 . _ @ + -). */
 bool app_username_ok(const char *name);

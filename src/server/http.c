@@ -3,8 +3,19 @@
  *   request life: access_handler() collects the body, routes, runs or dispatches the handler,
  *     and queues the reply once it exists; the reply may come from another thread, so a
  *     request is suspended until it does (struct http_req's lock and flags order that).
+ *   stopping: the server counts requests from their first byte to their reply's last, so that
+ *     http_stop() can wait for every reply to be written before it stops libmicrohttpd, and
+ *     never stops it while a connection is suspended (libmicrohttpd aborts the process then).
  *   pools: two small FIFO thread pools for blocking handlers.
  *   JSON: body parsing and field checks, error bodies.
+ *
+ * libmicrohttpd 0.9.75 (Debian 12) is what this is written against; two of its habits shape it:
+ *   - Its epoll loop, when one epoll_wait() returns a full batch (128 events), waits again, with
+ *     the full timeout, before handling them.  When 128 connections of one HTTP thread are ready
+ *     at once (all answered by one group commit, say), nothing else comes, and the thread
+ *     sleeps until a connection times out.  So the daemon runs its poll loop, which waits once.
+ *   - It decodes %XX in the path in place and hands over a C string, so a decoded %00 would end
+ *     the path early; unescape() keeps %00 as it is.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,6 +30,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/http.h"
@@ -33,68 +45,79 @@
  * the queue has been suspended (or will be, before it is answered — see req_dispatch).
  */
 struct pool_item {
-	struct http_req *req;	/* the request whose handler to run */
+	struct http_req *req;   /* the request whose handler to run */
 	struct pool_item *next; /* FIFO link */
 };
 
 struct pool {
-	pthread_mutex_t lock;	 /* guards everything below */
-	pthread_cond_t wake;	 /* signalled when an item is queued or on stop */
-	struct pool_item *head;	 /* next to run */
-	struct pool_item *tail;	 /* last queued */
-	bool stopping;		 /* set by pool_stop: threads exit once the queue is empty */
-	int nice;		 /* CPU priority for the threads (0 or positive = lower) */
-	unsigned nthreads;	 /* threads started */
-	pthread_t *threads;	 /* their ids */
+	pthread_mutex_t lock;   /* guards everything below */
+	pthread_cond_t wake;    /* signalled when an item is queued or on stop */
+	struct pool_item *head; /* next to run */
+	struct pool_item *tail; /* last queued */
+	bool stopping;          /* set by pool_stop: threads exit once the queue is empty */
+	int nice;               /* CPU priority for the threads (0 or positive = lower) */
+	unsigned nthreads;      /* threads started */
+	pthread_t *threads;     /* their ids */
 };
 
 /* ---- requests and the server ----------------------------------------------------------- */
 
 enum req_phase {
 	REQ_RECEIVING = 0, /* reading the body */
-	REQ_HANDLING,	   /* the handler has it */
-	REQ_ANSWERED,	   /* a reply exists (maybe not yet queued) */
-	REQ_QUEUED,	   /* the reply went to libmicrohttpd */
+	REQ_HANDLING,      /* the handler has it */
+	REQ_ANSWERED,      /* a reply exists (maybe not yet queued) */
+	REQ_QUEUED,        /* the reply went to libmicrohttpd */
 };
 
 struct http_req {
-	struct http_server *srv;		/* owner */
-	struct MHD_Connection *conn;		/* the connection it came on */
-	pthread_mutex_t lock;			/* orders the reply against suspension */
-	enum req_phase phase;			/* see enum */
-	bool suspended;				/* MHD_suspend_connection has been called */
-	char method[8];				/* "GET", "POST", ... */
-	char *path;				/* the URL path (owned) */
-	char *body;				/* collected body (owned) */
-	size_t body_len;			/* bytes in body */
-	size_t discarded;			/* body bytes over the cap that were dropped */
-	bool too_large;				/* the body went over HTTP_BODY_MAX */
-	json_t *json;				/* parsed body (owned) */
-	const struct http_route *route;		/* matched route */
-	unsigned nparams;			/* placeholders matched */
-	const char *param_names[HTTP_PARAMS_MAX];	/* into route->pattern, not NUL-ended */
-	size_t param_name_lens[HTTP_PARAMS_MAX];	/* their lengths */
+	struct http_server *srv;        /* owner */
+	struct MHD_Connection *conn;    /* the connection it came on */
+	pthread_mutex_t lock;           /* orders the reply against suspension */
+	enum req_phase phase;           /* see enum */
+	bool suspended;                 /* MHD_suspend_connection has been called */
+	bool parked;                    /* in srv->parked until libmicrohttpd takes it back */
+	char method[8];                 /* "GET", "POST", ... */
+	char *path;                     /* the URL path (owned) */
+	char *body;                     /* collected body (owned) */
+	size_t body_len;                /* bytes in body */
+	size_t discarded;               /* body bytes over the cap that were dropped */
+	bool too_large;                 /* the body went over HTTP_BODY_MAX */
+	json_t *json;                   /* parsed body (owned) */
+	const struct http_route *route; /* matched route */
+	unsigned nparams;               /* placeholders matched */
+	const char *param_names[HTTP_PARAMS_MAX];         /* into route->pattern, not NUL-ended */
+	size_t param_name_lens[HTTP_PARAMS_MAX];          /* their lengths */
 	char params[HTTP_PARAMS_MAX][HTTP_PARAM_MAX + 1]; /* decoded values */
-	char ip[HTTP_IP_MAX];			/* client address */
-	unsigned status;			/* reply status */
-	char *reply;				/* reply body (owned) */
-	size_t reply_len;			/* its length */
-	unsigned retry_after;			/* seconds, 0 = none */
-	char *cookies[HTTP_COOKIES_MAX];	/* Set-Cookie values (owned) */
-	unsigned ncookies;			/* how many */
-	char allow[64];				/* methods for a 405's Allow header */
+	char ip[HTTP_IP_MAX];                             /* client address */
+	unsigned status;                                  /* reply status */
+	char *reply;                                      /* reply body (owned) */
+	size_t reply_len;                                 /* its length */
+	unsigned retry_after;                             /* seconds, 0 = none */
+	char *cookies[HTTP_COOKIES_MAX];                  /* Set-Cookie values (owned) */
+	unsigned ncookies;                                /* how many */
+	char allow[64];                                   /* methods for a 405's Allow header */
 };
 
 struct http_server {
-	struct MHD_Daemon *daemon;		/* libmicrohttpd */
-	const struct http_route *routes;	/* route table */
-	void *app;				/* for handlers */
-	struct pool pool;			/* blocking handlers */
-	struct pool slow;			/* password hashing */
-	unsigned port;				/* bound port */
-	pthread_mutex_t lock;			/* guards inflight */
-	pthread_cond_t idle;			/* signalled when inflight drops to 0 */
-	unsigned inflight;			/* handlers that have not answered */
+	struct MHD_Daemon *daemon;       /* libmicrohttpd */
+	const struct http_route *routes; /* route table */
+	void *app;                       /* for handlers */
+	struct pool pool;                /* blocking handlers */
+	struct pool slow;                /* password hashing */
+	unsigned port;                   /* bound port */
+	/*
+	 * What http_stop() waits on.  Lock order: a request's lock, then this one.  A connection
+	 * is suspended only while its request is counted in parked, and becomes suspended only
+	 * while its request is also counted in handling: once both are 0 and no handler can
+	 * start, no connection is suspended and none will be.
+	 */
+	pthread_mutex_t lock; /* guards the counts and the two flags */
+	pthread_cond_t idle;  /* broadcast when a count drops to 0 */
+	unsigned handling;    /* dispatched requests not yet answered */
+	unsigned parked;      /* suspended connections not yet taken back */
+	unsigned open;        /* requests from first byte to reply written (or dropped) */
+	bool stopping;        /* http_stop() began: replies close their connections */
+	bool refusing;        /* and no handler starts: a request gets a 503 instead */
 };
 
 static void req_dispatch(struct http_req *req);
@@ -179,13 +202,22 @@ static void pool_stop(struct pool *p)
 
 /* ---- replies --------------------------------------------------------------------------- */
 
-static void inflight_add(struct http_server *s, int delta)
+/* Add delta to one of s's counts; wake http_stop() when it drops to 0. */
+static void srv_count(struct http_server *s, unsigned *count, int delta)
 {
 	pthread_mutex_lock(&s->lock);
-	s->inflight = (unsigned)((int)s->inflight + delta);
-	if (s->inflight == 0)
+	*count = (unsigned)((int)*count + delta);
+	if (*count == 0)
 		pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->lock);
+}
+
+static bool srv_stopping(struct http_server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool stopping = s->stopping;
+	pthread_mutex_unlock(&s->lock);
+	return stopping;
 }
 
 /*
@@ -211,7 +243,8 @@ static void req_answer(struct http_req *req, unsigned status, char *text, size_t
 	if (resume)
 		MHD_resume_connection(req->conn);
 	pthread_mutex_unlock(&req->lock);
-	inflight_add(srv, -1);
+	/* req may be gone now (written and freed by the HTTP thread): only srv from here on. */
+	srv_count(srv, &srv->handling, -1);
 }
 
 void http_reply_json(struct http_req *req, unsigned status, json_t *body)
@@ -220,15 +253,15 @@ void http_reply_json(struct http_req *req, unsigned status, json_t *body)
 	json_decref(body);
 	if (!text) {
 		static const char oom[] =
-			"{\"error\":{\"code\":\"out_of_memory\",\"message\":\"Out of memory.\"}}";
+		    "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"Out of memory.\"}}";
 		text = strdup(oom);
 		status = 500;
 	}
 	req_answer(req, status, text, text ? strlen(text) : 0);
 }
 
-void http_reply_error(struct http_req *req, unsigned status, enum pa_err err,
-		      unsigned retry_after, const char *message, ...)
+void http_reply_error(struct http_req *req, unsigned status, enum pa_err err, unsigned retry_after,
+                      const char *message, ...)
 {
 	char msg[512];
 	const char *m = pa_err_message(err);
@@ -258,8 +291,8 @@ void http_req_set_cookie(struct http_req *req, const char *cookie)
 
 static enum MHD_Result queue_reply(struct http_req *req)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(req->reply_len, req->reply,
-								 MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(req->reply_len, req->reply, MHD_RESPMEM_MUST_FREE);
 	if (!r)
 		return MHD_NO;
 	req->reply = NULL; /* libmicrohttpd frees it now */
@@ -275,6 +308,8 @@ static enum MHD_Result queue_reply(struct http_req *req)
 		MHD_add_response_header(r, "Allow", req->allow);
 	for (unsigned i = 0; i < req->ncookies; i++)
 		MHD_add_response_header(r, "Set-Cookie", req->cookies[i]);
+	if (srv_stopping(req->srv)) /* no more requests on this connection */
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result ret = MHD_queue_response(req->conn, req->status, r);
 	MHD_destroy_response(r);
 	req->phase = REQ_QUEUED;
@@ -299,8 +334,8 @@ static bool route_match(struct http_req *req, const char *pattern, const char *p
 			while (u[n] && u[n] != '/') {
 				char c = u[n];
 				bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-					  (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-					  c == '.' || c == '~' || c == '@' || c == '+';
+				          (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+				          c == '.' || c == '~' || c == '@' || c == '+';
 				if (!ok || n >= HTTP_PARAM_MAX)
 					return false;
 				n++;
@@ -405,10 +440,11 @@ bool http_check_fields(struct http_req *req, const struct http_field *fields)
 			size_t j = 0;
 			for (const unsigned char *k = (const unsigned char *)key;
 			     *k && j + 1 < sizeof(shown); k++)
-				shown[j++] = (*k >= 0x20 && *k < 0x7f && *k != '\'') ? (char)*k : '?';
+				shown[j++] =
+				    (*k >= 0x20 && *k < 0x7f && *k != '\'') ? (char)*k : '?';
 			shown[j] = '\0';
 			http_reply_error(req, 400, PA_ERR_FIELD_UNKNOWN, 0, "unknown field '%s'",
-					 shown);
+			                 shown);
 			return false;
 		}
 		switch (f->type) {
@@ -416,13 +452,13 @@ bool http_check_fields(struct http_req *req, const struct http_field *fields)
 			size_t max = f->max_len ? f->max_len : 256;
 			if (!json_is_string(val)) {
 				http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
-						 "field '%s' must be a string", f->name);
+				                 "field '%s' must be a string", f->name);
 				return false;
 			}
 			if (json_string_length(val) > max) {
 				http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
-						 "field '%s' is longer than %zu bytes", f->name,
-						 max);
+				                 "field '%s' is longer than %zu bytes", f->name,
+				                 max);
 				return false;
 			}
 			break;
@@ -430,20 +466,20 @@ bool http_check_fields(struct http_req *req, const struct http_field *fields)
 		case HTTP_FIELD_INT:
 			if (!json_is_integer(val)) {
 				http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
-						 "field '%s' must be an integer", f->name);
+				                 "field '%s' must be an integer", f->name);
 				return false;
 			}
 			if (json_integer_value(val) < f->min || json_integer_value(val) > f->max) {
 				http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
-						 "field '%s' must be between %lld and %lld",
-						 f->name, f->min, f->max);
+				                 "field '%s' must be between %lld and %lld",
+				                 f->name, f->min, f->max);
 				return false;
 			}
 			break;
 		case HTTP_FIELD_BOOL:
 			if (!json_is_boolean(val)) {
 				http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
-						 "field '%s' must be true or false", f->name);
+				                 "field '%s' must be true or false", f->name);
 				return false;
 			}
 			break;
@@ -452,7 +488,7 @@ bool http_check_fields(struct http_req *req, const struct http_field *fields)
 	for (const struct http_field *f = fields; f->name; f++) {
 		if (f->required && !json_object_get(req->json, f->name)) {
 			http_reply_error(req, 400, PA_ERR_FIELD_MISSING, 0,
-					 "field '%s' is required", f->name);
+			                 "field '%s' is required", f->name);
 			return false;
 		}
 	}
@@ -462,25 +498,25 @@ bool http_check_fields(struct http_req *req, const struct http_field *fields)
 /* Parse the collected body; on failure answer 400 and return false. */
 static bool parse_body(struct http_req *req)
 {
-	const char *ct = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-						     MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *ct =
+	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	if (req->body_len == 0) {
 		http_reply_error(req, 400, PA_ERR_BAD_JSON, 0,
-				 "this endpoint needs a JSON object body");
+		                 "this endpoint needs a JSON object body");
 		return false;
 	}
 	/* application/json, optionally with parameters ("; charset=utf-8"). */
 	size_t n = ct ? strcspn(ct, "; \t") : 0;
 	if (!ct || n != strlen("application/json") || strncasecmp(ct, "application/json", n)) {
 		http_reply_error(req, 415, PA_ERR_MEDIA_TYPE, 0,
-				 "the body must be sent as Content-Type: application/json");
+		                 "the body must be sent as Content-Type: application/json");
 		return false;
 	}
 	json_error_t jerr;
 	req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!req->json) {
 		http_reply_error(req, 400, PA_ERR_BAD_JSON, 0, "invalid JSON at byte %d: %s",
-				 jerr.position, jerr.text);
+		                 jerr.position, jerr.text);
 		return false;
 	}
 	if (!json_is_object(req->json)) {
@@ -495,7 +531,17 @@ static bool parse_body(struct http_req *req)
 /* Route, check, then run the handler here or hand it to a pool. */
 static void req_dispatch(struct http_req *req)
 {
-	inflight_add(req->srv, 1);
+	struct http_server *srv = req->srv;
+	pthread_mutex_lock(&srv->lock);
+	srv->handling++;
+	bool refusing = srv->refusing;
+	pthread_mutex_unlock(&srv->lock);
+	if (refusing) {
+		/* http_stop() no longer waits for handlers: this one must not start. */
+		http_reply_error(req, 503, PA_ERR_STORE, 1,
+		                 "the server is stopping; send the request again");
+		return;
+	}
 	bool path_known = false;
 	const struct http_route *r;
 	char *allow = req->allow;
@@ -511,20 +557,20 @@ static void req_dispatch(struct http_req *req)
 	if (!r->method) {
 		if (path_known)
 			http_reply_error(req, 405, PA_ERR_METHOD, 0,
-					 "%s is not allowed here; use %s", req->method, allow);
+			                 "%s is not allowed here; use %s", req->method, allow);
 		else
 			http_reply_error(req, 404, PA_ERR_ROUTE, 0, "no endpoint %s %.200s",
-					 req->method, req->path);
+			                 req->method, req->path);
 		return;
 	}
 	req->route = r;
 	req->allow[0] = '\0'; /* only a 405 names the allowed methods */
 	if (req->too_large) {
 		http_reply_error(req, 413, PA_ERR_BODY_TOO_LARGE, 0,
-				 "the body is larger than %d bytes", HTTP_BODY_MAX);
+		                 "the body is larger than %d bytes", HTTP_BODY_MAX);
 		return;
 	}
-	if (r->body) {
+	if (r->body || (r->body_optional && req->body_len > 0)) {
 		if (!parse_body(req))
 			return;
 	} else if (req->body_len > 0) {
@@ -548,7 +594,7 @@ static void req_dispatch(struct http_req *req)
 }
 
 static struct http_req *req_new(struct http_server *srv, struct MHD_Connection *conn,
-				const char *url, const char *method)
+                                const char *url, const char *method)
 {
 	struct http_req *req = calloc(1, sizeof(*req));
 	if (!req)
@@ -563,14 +609,15 @@ static struct http_req *req_new(struct http_server *srv, struct MHD_Connection *
 		return NULL;
 	}
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 		socklen_t sl = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							 : sizeof(struct sockaddr_in);
+		                                         : sizeof(struct sockaddr_in);
 		if (getnameinfo(sa, sl, req->ip, sizeof(req->ip), NULL, 0, NI_NUMERICHOST) != 0)
 			snprintf(req->ip, sizeof(req->ip), "unknown");
 	}
+	srv_count(srv, &srv->open, 1); /* until completed() */
 	return req;
 }
 
@@ -587,9 +634,9 @@ static void req_free(struct http_req *req)
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
-				      const char *method, const char *version,
-				      const char *upload_data, size_t *upload_data_size,
-				      void **con_cls)
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls)
 {
 	(void)version;
 	struct http_server *srv = cls;
@@ -601,10 +648,15 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 			return MHD_NO;
 		*con_cls = req;
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX)
 			req->too_large = true; /* answered once the (dropped) body is read */
 		return MHD_YES;
+	}
+	if (req->parked) {
+		/* Resumed: libmicrohttpd has the connection back among its active ones. */
+		req->parked = false;
+		srv_count(srv, &srv->parked, -1);
 	}
 	if (req->phase == REQ_RECEIVING && *upload_data_size > 0) {
 		size_t n = *upload_data_size;
@@ -634,7 +686,11 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	if (req->phase == REQ_ANSWERED) {
 		ret = queue_reply(req);
 	} else if (req->phase == REQ_HANDLING && !req->suspended) {
+		/* Counted before the handler can answer (it needs req->lock to), so that
+		 * http_stop() never sees handling and parked both at 0 while this is suspended. */
 		req->suspended = true;
+		req->parked = true;
+		srv_count(srv, &srv->parked, 1);
 		MHD_suspend_connection(conn);
 	}
 	pthread_mutex_unlock(&req->lock);
@@ -642,7 +698,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-		      enum MHD_RequestTerminationCode toe)
+                      enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
 	(void)conn;
@@ -650,10 +706,52 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct http_req *req = *con_cls;
 	if (req) {
 		/* A request that a handler still owns cannot complete: it is suspended until
-		 * answered, and libmicrohttpd does not end suspended connections. */
+		 * answered, and libmicrohttpd does not end suspended connections.  A resumed one
+		 * can end here without access_handler() seeing it again (the client left). */
+		struct http_server *srv = req->srv;
+		if (req->parked)
+			srv_count(srv, &srv->parked, -1);
 		req_free(req);
 		*con_cls = NULL;
+		srv_count(srv, &srv->open, -1);
 	}
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * MHD_OPTION_UNESCAPE_CALLBACK: decode %XX in place, as libmicrohttpd's own unescaper does,
+ * except "%00", which stays as it is.  libmicrohttpd hands the path over as a C string, so a
+ * decoded NUL would cut it short ("/v1/health%00junk" routed as "/v1/health"); kept, it matches
+ * no route (a placeholder takes no '%'), and the request is a 404.  Query arguments come
+ * through here too and keep their "%00" the same way.  Returns the new length.
+ */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	(void)conn;
+	char *w = s;
+	for (const char *r = s; *r;) {
+		int hi, lo;
+		if (r[0] == '%' && (hi = hex_digit(r[1])) >= 0 && (lo = hex_digit(r[2])) >= 0 &&
+		    (hi | lo) != 0) {
+			*w++ = (char)(hi << 4 | lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -720,27 +818,37 @@ enum pa_err http_start(const struct http_options *opt, struct http_server **out,
 	s->routes = opt->routes;
 	s->app = opt->app;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->idle, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* http_stop()'s deadline */
+	pthread_cond_init(&s->idle, &ca);
+	pthread_condattr_destroy(&ca);
 	if (pool_start(&s->pool, opt->pool_threads ? opt->pool_threads : 16, 0) != 0 ||
 	    pool_start(&s->slow, opt->slow_threads ? opt->slow_threads : (unsigned)ncpu, 10) != 0) {
 		*why = "cannot start worker threads";
 		return PA_ERR_NOMEM;
 	}
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-			 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+	/* poll(), not epoll: see the top of this file. */
+	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+	                 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
 	if (fam == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	unsigned threads = opt->threads ? opt->threads : (unsigned)ncpu;
+	/* A pool only for more than one thread: one is the daemon's own, and libmicrohttpd warns
+	 * that it ignores a pool of 1 (or of 0). */
+	struct MHD_OptionItem pool_opt[] = {
+	    {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
+	    {MHD_OPTION_END, 0, NULL},
+	};
 	s->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, access_handler, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-		MHD_OPTION_SOCK_ADDR,
-		(struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-		(unsigned)(opt->threads ? opt->threads : (unsigned)ncpu),
-		MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)(opt->connection_limit ? opt->connection_limit : 1024),
-		MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)(opt->timeout_seconds ? opt->timeout_seconds : 30),
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
-		(unsigned)1024, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, access_handler, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_ARRAY, pool_opt,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)(opt->connection_limit ? opt->connection_limit : 1024),
+	    MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)(opt->timeout_seconds ? opt->timeout_seconds : 30),
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+	    (unsigned)1024, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
 	if (!s->daemon) {
 		*why = "cannot listen on that address (in use, or not an address of this machine)";
 		pool_stop(&s->pool);
@@ -763,12 +871,33 @@ void http_stop(struct http_server *s)
 {
 	if (!s)
 		return;
-	MHD_quiesce_daemon(s->daemon);
+	/* libmicrohttpd stops polling the listen socket but leaves closing it to us. */
+	MHD_socket listener = MHD_quiesce_daemon(s->daemon);
 	pthread_mutex_lock(&s->lock);
-	while (s->inflight > 0)
+	/*
+	 * Serve what comes on the connections already open, each reply closing its connection,
+	 * until every request begun has its reply written; a client that is slow to send or to
+	 * read gets HTTP_STOP_DRAIN_SECONDS.
+	 */
+	s->stopping = true;
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += HTTP_STOP_DRAIN_SECONDS;
+	while (s->open > 0)
+		if (pthread_cond_timedwait(&s->idle, &s->lock, &deadline) == ETIMEDOUT)
+			break;
+	/*
+	 * Then no handler starts any more, and the ones running are waited for: each answers in
+	 * bounded time, and an answered connection is resumed at once.  After that no connection
+	 * is suspended, and none will be, when libmicrohttpd stops.
+	 */
+	s->refusing = true;
+	while (s->handling > 0 || s->parked > 0)
 		pthread_cond_wait(&s->idle, &s->lock);
 	pthread_mutex_unlock(&s->lock);
-	MHD_stop_daemon(s->daemon);
+	MHD_stop_daemon(s->daemon); /* closes idle keep-alive connections, and any late ones */
+	if (listener != MHD_INVALID_SOCKET)
+		close(listener);
 	pool_stop(&s->pool);
 	pool_stop(&s->slow);
 	pthread_mutex_destroy(&s->lock);

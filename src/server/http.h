@@ -1,7 +1,7 @@
 /*
  * http.h — Pahara's HTTP front: libmicrohttpd underneath, JSON in and out, strict limits.
  *
- * The server owns a libmicrohttpd daemon (internal thread pool, epoll) and two worker pools.
+ * The server owns a libmicrohttpd daemon (internal thread pool, poll) and two worker pools.
  * Requests are matched against a route table; a route says where its handler runs:
  *
  *   HTTP_RUN_INLINE  on the HTTP thread itself.  For handlers that never block: they read,
@@ -29,11 +29,12 @@
 
 #include "core/err.h"
 
-#define HTTP_BODY_MAX (64 * 1024)	/* bytes of request body accepted */
-#define HTTP_PARAMS_MAX 4		/* {placeholders} in one route */
-#define HTTP_PARAM_MAX 128		/* bytes in one path parameter */
-#define HTTP_IP_MAX 46			/* INET6_ADDRSTRLEN */
-#define HTTP_HEADER_VALUE_MAX 512	/* longest Authorization / User-Agent kept */
+#define HTTP_BODY_MAX (64 * 1024) /* bytes of request body accepted */
+#define HTTP_PARAMS_MAX 4         /* {placeholders} in one route */
+#define HTTP_PARAM_MAX 128        /* bytes in one path parameter */
+#define HTTP_IP_MAX 46            /* INET6_ADDRSTRLEN */
+#define HTTP_HEADER_VALUE_MAX 512 /* longest Authorization / User-Agent kept */
+#define HTTP_STOP_DRAIN_SECONDS 5 /* http_stop(): time left to open connections */
 
 struct http_server;
 struct http_req;
@@ -47,32 +48,40 @@ enum http_run {
 typedef void (*http_handler)(struct http_req *req);
 
 struct http_route {
-	const char *method;	/* "GET", "POST", "DELETE" */
-	const char *pattern;	/* "/v1/login/{id}/verify": a {name} matches one non-empty segment */
-	http_handler handler;	/* runs as run says */
-	enum http_run run;	/* where the handler runs */
-	bool body;		/* true: a JSON object body is required; false: no body allowed */
+	const char *method;   /* "GET", "POST", "DELETE" */
+	const char *pattern;  /* "/v1/login/{id}/verify": a {name} matches one non-empty segment */
+	http_handler handler; /* runs as run says */
+	enum http_run run;    /* where the handler runs */
+	bool body;            /* true: a JSON object body is required; false: no body allowed */
+	bool body_optional;   /* with body false: a JSON object body may still be sent;
+	                       * without one, http_req_body() is NULL */
 };
 
 struct http_options {
-	const char *listen;		/* "127.0.0.1:8080", "[::1]:8080" */
-	unsigned threads;		/* HTTP threads; 0 = number of CPUs */
-	unsigned pool_threads;		/* general pool; 0 = 16 */
-	unsigned slow_threads;		/* slow pool; 0 = number of CPUs */
-	unsigned connection_limit;	/* 0 = 1024 */
-	unsigned timeout_seconds;	/* idle connection timeout; 0 = 30 */
+	const char *listen;              /* "127.0.0.1:8080", "[::1]:8080" */
+	unsigned threads;                /* HTTP threads; 0 = number of CPUs */
+	unsigned pool_threads;           /* general pool; 0 = 16 */
+	unsigned slow_threads;           /* slow pool; 0 = number of CPUs */
+	unsigned connection_limit;       /* 0 = 1024 */
+	unsigned timeout_seconds;        /* idle connection timeout; 0 = 30 */
 	const struct http_route *routes; /* the table, ended by a route with method NULL */
-	void *app;			/* handed to handlers through http_req_app() */
+	void *app;                       /* handed to handlers through http_req_app() */
 };
 
 /* ---- life cycle ---- */
 
 /* Start listening and serving.  On failure, *why names the problem (static string). */
 enum pa_err http_start(const struct http_options *opt, struct http_server **out,
-		       const char **why) PA_MUST_CHECK;
+                       const char **why) PA_MUST_CHECK;
 /* The port actually bound (useful when listen asked for port 0). */
 unsigned http_port(const struct http_server *s);
-/* Stop accepting, wait for every request in flight to be answered, then stop. */
+/*
+ * Stop: accept no more connections; keep serving the ones open, each reply closing its
+ * connection, until every request begun has its reply written (at most
+ * HTTP_STOP_DRAIN_SECONDS: for clients slow to send or to read); then start no more handlers
+ * (a request gets 503 unavailable), wait for the ones running to answer, close every
+ * connection and free s.
+ */
 void http_stop(struct http_server *s);
 
 /* ---- reading a request (valid until the request is answered) ---- */
@@ -102,9 +111,8 @@ void http_reply_json(struct http_req *req, unsigned status, json_t *body);
  * NULL for pa_err_message(err); it is printf-style.  retry_after > 0 adds a Retry-After header
  * and "retry_after" to the error object.
  */
-void http_reply_error(struct http_req *req, unsigned status, enum pa_err err,
-		      unsigned retry_after, const char *message, ...)
-	__attribute__((format(printf, 5, 6)));
+void http_reply_error(struct http_req *req, unsigned status, enum pa_err err, unsigned retry_after,
+                      const char *message, ...) __attribute__((format(printf, 5, 6)));
 /* Add a Set-Cookie header to the reply to come (before replying). */
 void http_req_set_cookie(struct http_req *req, const char *cookie);
 
@@ -117,11 +125,11 @@ enum http_field_type {
 };
 
 struct http_field {
-	const char *name;		/* the key */
-	enum http_field_type type;	/* what its value must be */
-	bool required;			/* absent is an error */
-	size_t max_len;			/* strings: longest in bytes; 0 = 256 */
-	long long min, max;		/* integers: inclusive range */
+	const char *name;          /* the key */
+	enum http_field_type type; /* what its value must be */
+	bool required;             /* absent is an error */
+	size_t max_len;            /* strings: longest in bytes; 0 = 256 */
+	long long min, max;        /* integers: inclusive range */
 };
 
 /*

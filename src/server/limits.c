@@ -1,13 +1,24 @@
 /*
  * limits.c — throttling: the arithmetic is core/ratelimit.h's, the counters live in the store
- * (so that several nodes share them), and every change happens inside the caller's transaction.
+ * (so that several nodes share them) in ratelimit's portable encoding, and every change happens
+ * inside the caller's transaction.
+ *
+ * A stored counter that does not decode (damaged, or written by a build with a later format) is
+ * never read as a fresh one, which would unlock a locked account or reopen a full window.  It
+ * is read the strict way (ratelimit_account_assume_locked, ratelimit_window_assume_full), and
+ * that reading is written over the bad blob, so that the refusal lasts one lockout or one
+ * window rather than until someone repairs the row.  The operator hears of it on stderr, and
+ * an account's case is audited like any other lockout.
+ *
+ * Known gap: store_limit_get matches the blob size exactly and reports a row of another size
+ * as absent, so a blob of the wrong length cannot be told from no blob here; only blobs of the
+ * right length reach the decoder's checks (version, ranges).
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "core/ratelimit.h"
 #include "server/handlers.h"
-
-static const struct ratelimit_config account_cfg = RATELIMIT_CONFIG_DEFAULT;
 
 static void account_key(int64_t account, char key[STORE_LIMIT_KEY_MAX])
 {
@@ -19,6 +30,23 @@ static unsigned retry_seconds(int64_t r)
 	return r < 1 ? 1 : r > 86400 ? 86400 : (unsigned)r;
 }
 
+static int64_t later(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+/* ---- per address ------------------------------------------------------------------------- */
+
+static enum pa_err window_put(struct store_tx *tx, const char *key,
+			      const struct ratelimit_window *w, int64_t expires_at)
+{
+	uint8_t blob[RATELIMIT_WINDOW_ENCODED_SIZE];
+	enum pa_err e = ratelimit_window_encode(w, blob);
+	if (e != PA_OK)
+		return e;
+	return store_limit_put(tx, key, blob, sizeof(blob), expires_at);
+}
+
 static enum pa_err ip_window(struct store_tx *tx, struct app *a, const char *ip, int64_t now,
 			     unsigned *retry, bool take)
 {
@@ -27,10 +55,24 @@ static enum pa_err ip_window(struct store_tx *tx, struct app *a, const char *ip,
 	char key[STORE_LIMIT_KEY_MAX];
 	snprintf(key, sizeof(key), "ip:%s", ip);
 	struct ratelimit_window w = RATELIMIT_WINDOW_INIT;
+	uint8_t blob[RATELIMIT_WINDOW_ENCODED_SIZE];
 	bool found;
-	enum pa_err e = store_limit_get(tx, key, &w, sizeof(w), &found);
+	enum pa_err e = store_limit_get(tx, key, blob, sizeof(blob), &found);
 	if (e != PA_OK)
 		return e;
+	if (found && ratelimit_window_decode(&w, blob, sizeof(blob)) != PA_OK) {
+		ratelimit_window_assume_full(&w, &cfg, now);
+		/* A peek runs on a reader: the attempt that follows repairs the row. */
+		if (take) {
+			fprintf(stderr,
+				"pahara: address %s: malformed rate-limit state; treated as full "
+				"for %u s\n",
+				ip, a->cfg.ip_window);
+			e = window_put(tx, key, &w, now + cfg.window);
+			if (e != PA_OK)
+				return e;
+		}
+	}
 	int64_t r = 0;
 	e = take ? ratelimit_window_take(&w, &cfg, now, &r)
 		 : ratelimit_window_check(&w, &cfg, now, &r);
@@ -40,7 +82,7 @@ static enum pa_err ip_window(struct store_tx *tx, struct app *a, const char *ip,
 	}
 	if (e != PA_OK || !take)
 		return e;
-	return store_limit_put(tx, key, &w, sizeof(w), now + cfg.window);
+	return window_put(tx, key, &w, now + cfg.window);
 }
 
 enum pa_err limits_ip_attempt(struct store_tx *tx, struct app *a, const char *ip, int64_t now,
@@ -55,28 +97,102 @@ enum pa_err limits_ip_peek(struct store_tx *tx, struct app *a, const char *ip, i
 	return ip_window(tx, a, ip, now, retry, false);
 }
 
-enum pa_err limits_account_reset(struct store_tx *tx, int64_t account)
+/* ---- per account ------------------------------------------------------------------------- */
+
+static enum pa_err account_put(struct store_tx *tx, int64_t account,
+			       const struct ratelimit_account *st, int64_t expires_at)
 {
 	char key[STORE_LIMIT_KEY_MAX];
+	uint8_t blob[RATELIMIT_ACCOUNT_ENCODED_SIZE];
 	account_key(account, key);
-	struct ratelimit_account st = RATELIMIT_ACCOUNT_INIT;
-	return store_limit_put(tx, key, &st, sizeof(st), 0);
+	enum pa_err e = ratelimit_account_encode(st, blob);
+	if (e != PA_OK)
+		return e;
+	return store_limit_put(tx, key, blob, sizeof(blob), expires_at);
 }
 
-enum pa_err limits_account_check(struct store_tx *tx, int64_t account, int64_t now,
-				 unsigned *retry, bool *clean)
+/* When a row written at now may go (housekeeping): after the lockout, the backoff and the
+ * window it counts have all run out. */
+static int64_t account_expiry(const struct ratelimit_config *c, int64_t now)
+{
+	return now + later(c->lockout_window + c->lockout_duration, c->backoff_max);
+}
+
+/* An account.lockout audit record (who, when; no request: it is the account's event). */
+static enum pa_err audit_lockout(struct store_tx *tx, int64_t account, int64_t now,
+				 const char *detail)
+{
+	struct store_account acct;
+	enum pa_err e = store_account_by_id(tx, account, &acct);
+	if (e != PA_OK)
+		return e;
+	struct store_audit au;
+	memset(&au, 0, sizeof(au));
+	au.at = now;
+	au.account = account;
+	snprintf(au.account_name, sizeof(au.account_name), "%s", acct.name);
+	snprintf(au.event, sizeof(au.event), "account.lockout");
+	snprintf(au.outcome, sizeof(au.outcome), "locked");
+	snprintf(au.detail, sizeof(au.detail), "%s", detail);
+	return store_audit_add(tx, &au);
+}
+
+/* The account's counters into *st (fresh when there are none; *found says which).
+ * Errors: PA_ERR_RATELIMIT_FORMAT for a blob that does not decode (*st is then fresh). */
+static enum pa_err account_read(struct store_tx *tx, int64_t account,
+				struct ratelimit_account *st, bool *found)
 {
 	char key[STORE_LIMIT_KEY_MAX];
+	uint8_t blob[RATELIMIT_ACCOUNT_ENCODED_SIZE];
 	account_key(account, key);
-	struct ratelimit_account st = RATELIMIT_ACCOUNT_INIT;
+	*st = (struct ratelimit_account)RATELIMIT_ACCOUNT_INIT;
+	enum pa_err e = store_limit_get(tx, key, blob, sizeof(blob), found);
+	if (e != PA_OK || !*found)
+		return e;
+	return ratelimit_account_decode(st, blob, sizeof(blob));
+}
+
+/* As account_read, but a blob that does not decode gets the strict reading in *st, which
+ * replaces it in the store, and is logged and audited. */
+static enum pa_err account_load(struct store_tx *tx, const struct ratelimit_config *cfg,
+				int64_t account, int64_t now, struct ratelimit_account *st,
+				bool *found)
+{
+	enum pa_err e = account_read(tx, account, st, found);
+	if (e != PA_ERR_RATELIMIT_FORMAT)
+		return e;
+	ratelimit_account_assume_locked(st, cfg, now);
+	fprintf(stderr,
+		"pahara: account %lld: malformed rate-limit state; treated as locked until %lld\n",
+		(long long)account, (long long)st->locked_until);
+	e = account_put(tx, account, st, account_expiry(cfg, now));
+	if (e != PA_OK)
+		return e;
+	char detail[128];
+	snprintf(detail, sizeof(detail), "malformed rate-limit state; locked until %lld",
+		 (long long)st->locked_until);
+	return audit_lockout(tx, account, now, detail);
+}
+
+enum pa_err limits_account_reset(struct store_tx *tx, int64_t account)
+{
+	const struct ratelimit_account st = RATELIMIT_ACCOUNT_INIT;
+	return account_put(tx, account, &st, 0);
+}
+
+enum pa_err limits_account_check(struct store_tx *tx, struct app *a, int64_t account,
+				 int64_t now, unsigned *retry, bool *clean)
+{
+	const struct ratelimit_config *cfg = &a->cfg.code_limits;
+	struct ratelimit_account st;
 	bool found;
-	enum pa_err e = store_limit_get(tx, key, &st, sizeof(st), &found);
+	enum pa_err e = account_load(tx, cfg, account, now, &st, &found);
 	if (e != PA_OK)
 		return e;
 	int64_t r = 0;
 	if (clean)
 		*clean = !found || st.consecutive == 0;
-	e = ratelimit_check(&st, &account_cfg, now, &r);
+	e = ratelimit_check(&st, cfg, now, &r);
 	if (e == PA_ERR_RATE_LIMITED)
 		*retry = retry_seconds(r);
 	return e;
@@ -84,41 +200,34 @@ enum pa_err limits_account_check(struct store_tx *tx, int64_t account, int64_t n
 
 enum pa_err limits_account_fail(struct store_tx *tx, struct app *a, int64_t account, int64_t now)
 {
-	char key[STORE_LIMIT_KEY_MAX];
-	account_key(account, key);
-	struct ratelimit_account st = RATELIMIT_ACCOUNT_INIT;
+	const struct ratelimit_config *cfg = &a->cfg.code_limits;
+	struct ratelimit_account st;
 	bool found;
-	enum pa_err e = store_limit_get(tx, key, &st, sizeof(st), &found);
+	enum pa_err e = account_load(tx, cfg, account, now, &st, &found);
 	if (e != PA_OK)
 		return e;
-	bool locked = ratelimit_fail(&st, &account_cfg, now);
-	e = store_limit_put(tx, key, &st, sizeof(st), now + account_cfg.lockout_window +
-							      account_cfg.lockout_duration);
+	bool locked = ratelimit_fail(&st, cfg, now);
+	e = account_put(tx, account, &st, account_expiry(cfg, now));
 	if (e != PA_OK || !locked)
 		return e;
 	/* The failure that locks the account is a security event of its own. */
-	struct store_account acct;
-	e = store_account_by_id(tx, account, &acct);
-	if (e != PA_OK)
-		return e;
-	struct store_audit au;
-	app_audit_init(&au, a, NULL, "account.lockout", account, acct.name);
-	snprintf(au.outcome, sizeof(au.outcome), "locked");
-	snprintf(au.detail, sizeof(au.detail), "%u wrong codes within %lld s; locked until %lld",
-		 account_cfg.lockout_failures, (long long)account_cfg.lockout_window,
+	char detail[128];
+	snprintf(detail, sizeof(detail), "%u wrong codes within %lld s; locked until %lld",
+		 cfg->lockout_failures, (long long)cfg->lockout_window,
 		 (long long)st.locked_until);
-	return store_audit_add(tx, &au);
+	return audit_lockout(tx, account, now, detail);
 }
 
-enum pa_err limits_account_success(struct store_tx *tx, int64_t account)
+enum pa_err limits_account_success(struct store_tx *tx, struct app *a, int64_t account)
 {
-	char key[STORE_LIMIT_KEY_MAX];
-	account_key(account, key);
-	struct ratelimit_account st = RATELIMIT_ACCOUNT_INIT;
+	struct ratelimit_account st;
 	bool found;
-	enum pa_err e = store_limit_get(tx, key, &st, sizeof(st), &found);
+	enum pa_err e = account_read(tx, account, &st, &found);
+	/* A success never clears what cannot be read: the next check reads it the strict way. */
+	if (e == PA_ERR_RATELIMIT_FORMAT)
+		return PA_OK;
 	if (e != PA_OK || !found || st.consecutive == 0)
 		return e;
 	ratelimit_success(&st);
-	return store_limit_put(tx, key, &st, sizeof(st), st.window_start + account_cfg.lockout_window);
+	return account_put(tx, account, &st, st.window_start + a->cfg.code_limits.lockout_window);
 }

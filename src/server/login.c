@@ -48,6 +48,9 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 {
 	struct login_start *ls = arg;
 	struct app *a = ls->app;
+	/* Outputs start over: a store may run a tx fn again. */
+	ls->via_tmppass = false;
+	ls->second_step = false;
 	struct store_audit au;
 	app_audit_init(&au, a, ls->req, "login.password", ls->found ? ls->acct.id : 0,
 		       ls->username);
@@ -110,7 +113,7 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 		ls->backup_active = 0; /* backup codes are for first-party clients only */
 	struct store_login l = {.account = ls->acct.id,
 				.created_at = ls->now,
-				.expires_at = ls->now + APP_LOGIN_TTL};
+				.expires_at = ls->now + a->cfg.signin_lifetime};
 	snprintf(l.client, sizeof(l.client), "%s", ls->client);
 	snprintf(l.ip, sizeof(l.ip), "%s", http_req_ip(ls->req));
 	if (token_generate(TOKEN_ID, ls->token, sizeof(ls->token)) != PA_OK)
@@ -215,7 +218,7 @@ void h_login(struct http_req *req)
 		body = json_pack("{s:s, s:s, s:o, s:I}", "status", "second_step", "login_id",
 				 ls.token, "methods",
 				 login_methods_json(ls.has_totp, ls.backup_active), "expires_at",
-				 (json_int_t)(ls.now + APP_LOGIN_TTL));
+				 (json_int_t)(ls.now + a->cfg.signin_lifetime));
 	else
 		body = json_pack("{s:s, s:s}", "status", "signed_in", "session", ls.token);
 	sodium_memzero(ls.token, sizeof(ls.token));
@@ -263,7 +266,7 @@ static enum pa_err login_verify_tx(struct store_tx *tx, void *arg)
 		lv->verdict = PA_ERR_LOGIN_ENDED;
 		return PA_OK;
 	}
-	e = limits_account_check(tx, acct.id, lv->now, &lv->retry_after, NULL);
+	e = limits_account_check(tx, a, acct.id, lv->now, &lv->retry_after, NULL);
 	if (e == PA_ERR_RATE_LIMITED) {
 		lv->verdict = e;
 		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
@@ -289,7 +292,7 @@ static enum pa_err login_verify_tx(struct store_tx *tx, void *arg)
 		if (e == PA_OK)
 			e = store_login_end(tx, l.id, STORE_LOGIN_DONE, sid);
 		if (e == PA_OK)
-			e = limits_account_success(tx, acct.id);
+			e = limits_account_success(tx, a, acct.id);
 		if (e != PA_OK)
 			return e == PA_ERR_CONFLICT ? PA_ERR_STATE : e;
 		return store_audit_add(tx, &au);
@@ -301,7 +304,7 @@ static enum pa_err login_verify_tx(struct store_tx *tx, void *arg)
 	e = store_login_fail(tx, l.id, &lv->failures);
 	if (e != PA_OK)
 		return e;
-	if (lv->failures >= APP_LOGIN_FAILURES_MAX) {
+	if (lv->failures >= a->cfg.code_limits.signin_codes_max) {
 		e = store_login_end(tx, l.id, STORE_LOGIN_FAILED, 0);
 		if (e != PA_OK)
 			return e;
@@ -340,6 +343,7 @@ void h_login_verify(struct http_req *req)
 	}
 	token_hash(id, lv.id_hash);
 	lv.now = app_now(a);
+	unsigned codes_max = a->cfg.code_limits.signin_codes_max; /* DESIGN §3: wrong codes */
 	enum pa_err e = store_write(a->store, login_verify_tx, &lv);
 	if (e != PA_OK) {
 		app_fail(req, e);
@@ -363,7 +367,7 @@ void h_login_verify(struct http_req *req)
 	case PA_ERR_INVALID_CODE:
 	case PA_ERR_REPLAYED_CODE:
 	case PA_ERR_INACTIVE_BACKUP_CODE:
-		if (lv.failures >= APP_LOGIN_FAILURES_MAX) {
+		if (lv.failures >= codes_max) {
 			http_reply_error(req, 410, PA_ERR_LOGIN_ENDED, 0,
 					 "too many wrong codes; this sign-in has ended. Start again.");
 			return;
@@ -374,8 +378,7 @@ void h_login_verify(struct http_req *req)
 		}
 		http_reply_error(req, 401, PA_ERR_INVALID_CODE, 0,
 				 "the code is not valid (%u of %u attempts left)",
-				 APP_LOGIN_FAILURES_MAX - lv.failures,
-				 APP_LOGIN_FAILURES_MAX);
+				 codes_max - lv.failures, codes_max);
 		return;
 	default:
 		app_fail(req, lv.verdict);
@@ -423,7 +426,7 @@ void h_login_status(struct http_req *req)
 	http_reply_json(req, 200,
 			json_pack("{s:s, s:I, s:i}", "status", status, "expires_at",
 				  (json_int_t)l.expires_at, "attempts_left",
-				  (int)(l.failures >= APP_LOGIN_FAILURES_MAX
+				  (int)(l.failures >= a->cfg.code_limits.signin_codes_max
 						? 0
-						: APP_LOGIN_FAILURES_MAX - l.failures)));
+						: a->cfg.code_limits.signin_codes_max - l.failures)));
 }

@@ -171,6 +171,7 @@ struct settings {
 static enum pa_err settings_tx(struct store_tx *tx, void *arg)
 {
 	struct settings *st = arg;
+	st->limited = false; /* outputs start over: a store may run a tx fn again */
 	struct store_audit au;
 	app_audit_init(&au, st->app, st->req, st->event, st->acct->id, st->acct->name);
 	snprintf(au.outcome, sizeof(au.outcome), "%s", st->outcome);
@@ -180,7 +181,7 @@ static enum pa_err settings_tx(struct store_tx *tx, void *arg)
 	bool ok = strcmp(st->outcome, "ok") == 0;
 	enum pa_err e = limits_ip_attempt(tx, st->app, http_req_ip(st->req), now, &st->retry_after);
 	if (e == PA_OK && ok && st->turn_off)
-		e = limits_account_check(tx, st->acct->id, now, &st->retry_after, NULL);
+		e = limits_account_check(tx, st->app, st->acct->id, now, &st->retry_after, NULL);
 	if (e == PA_ERR_RATE_LIMITED) {
 		st->limited = true;
 		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");

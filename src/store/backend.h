@@ -36,6 +36,8 @@ struct store_ops {
 	enum pa_err (*totp_delete)(struct store_tx *tx, int64_t account);
 	enum pa_err (*backup_list)(struct store_tx *tx, int64_t account, struct store_backup *out,
 	                           size_t max, size_t *n);
+	enum pa_err (*backup_find)(struct store_tx *tx, int64_t account,
+	                           const uint8_t hash[STORE_HASH_LEN], struct store_backup *out);
 	enum pa_err (*backup_add)(struct store_tx *tx, int64_t account,
 	                          const struct store_backup *b);
 	enum pa_err (*backup_set_status)(struct store_tx *tx, int64_t account, uint32_t generation,
@@ -101,5 +103,12 @@ struct store_tx {
 /* SQLite: location is a directory; the database file is pahara.db inside it. */
 enum pa_err store_sqlite_open(const struct store_options *opt, struct store **out,
                               const char **why) PA_MUST_CHECK;
+/* PostgreSQL: location is a postgresql:// or postgres:// URL (libpq's syntax). */
+enum pa_err store_postgres_open(const struct store_options *opt, struct store **out,
+                                const char **why) PA_MUST_CHECK;
+
+/* store_write for a backend whose writes all go through its submit: submit, then wait for
+ * done (store.c). */
+enum pa_err store_write_by_submit(struct store *s, store_tx_fn fn, void *arg);
 
 #endif

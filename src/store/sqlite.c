@@ -42,6 +42,7 @@ enum stmt_id {
 	ST_TOTP_CONSUME,
 	ST_TOTP_DELETE,
 	ST_BACKUP_LIST,
+	ST_BACKUP_FIND,
 	ST_BACKUP_ADD,
 	ST_BACKUP_SET_STATUS,
 	ST_BACKUP_TRIM,
@@ -102,8 +103,11 @@ static const char *const stmt_sql[ST__COUNT] = {
                         "WHERE account_id = ?1 AND sealed = ?4 "
                         "AND (last_step IS NULL OR last_step < ?2)",
     [ST_TOTP_DELETE] = "DELETE FROM totp WHERE account_id = ?1",
-    [ST_BACKUP_LIST] = "SELECT generation, hash, status, created_at FROM backup_codes "
-                       "WHERE account_id = ?1 ORDER BY generation",
+    [ST_BACKUP_LIST] = "SELECT generation, hash, status, created_at FROM "
+                       "(SELECT * FROM backup_codes WHERE account_id = ?1 "
+                       "ORDER BY generation DESC LIMIT ?2) ORDER BY generation",
+    [ST_BACKUP_FIND] = "SELECT generation, hash, status, created_at FROM backup_codes "
+                       "WHERE account_id = ?1 AND hash = ?2",
     [ST_BACKUP_ADD] = "INSERT INTO backup_codes(account_id, generation, hash, status, "
                       "created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_BACKUP_SET_STATUS] = "UPDATE backup_codes SET status = ?3 "
@@ -268,7 +272,17 @@ struct sq_store {
 	pthread_key_t reader_key; /* thread -> its reader context */
 	struct sq_tx *readers;    /* every reader context, to close at the end */
 	int version;              /* schema version */
+	/* Checkpoints run on a thread of their own, so that the writer never stops a batch to
+	 * copy the WAL back into the database (and answers never wait for that). */
+	sqlite3 *ckpt_db;         /* its connection */
+	pthread_t ckpt_thread;    /* the checkpointer */
+	pthread_cond_t ckpt_wake; /* the WAL grew past CKPT_FRAMES, or stopping */
+	int wal_frames;           /* frames in the WAL after the last commit */
+	bool ckpt_started;        /* ckpt_thread runs */
 };
+
+#define CKPT_FRAMES 4096       /* checkpoint when the WAL holds this many pages (16 MiB) */
+#define CKPT_FRAMES_HARD 65536 /* past this the writer checkpoints itself (a stuck thread) */
 
 static void log_db(sqlite3 *db, const char *what)
 {
@@ -432,6 +446,46 @@ static void run_batch(struct sq_store *s, struct op *batch)
 	}
 }
 
+/* Called by SQLite on the writer's connection after each commit. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct sq_store *s = arg;
+	if (frames >= CKPT_FRAMES_HARD) {
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		return SQLITE_OK;
+	}
+	if (frames >= CKPT_FRAMES) {
+		pthread_mutex_lock(&s->lock);
+		s->wal_frames = frames;
+		pthread_cond_signal(&s->ckpt_wake);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+	struct sq_store *s = arg;
+	pthread_setname_np(pthread_self(), "pahara-ckpt");
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (s->wal_frames < CKPT_FRAMES && !s->stopping)
+			pthread_cond_wait(&s->ckpt_wake, &s->lock);
+		if (s->stopping)
+			break;
+		s->wal_frames = 0;
+		pthread_mutex_unlock(&s->lock);
+		/* PASSIVE: copies what no reader still needs, never blocks the writer.  Once all
+		 * is copied, the writer's next commit starts the WAL over from its beginning. */
+		if (sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+					      NULL) != SQLITE_OK)
+			log_db(s->ckpt_db, "checkpoint");
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
 static void *writer_main(void *arg)
 {
 	struct sq_store *s = arg;
@@ -505,8 +559,26 @@ static enum pa_err sq_open(const struct store_options *opt, struct store **out, 
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
 	pthread_key_create(&s->reader_key, reader_free);
+	pthread_cond_init(&s->ckpt_wake, NULL);
+	if (db_open(s->path, false, &s->ckpt_db) == 0 &&
+	    sqlite3_exec(s->writer.db, "PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL) ==
+		SQLITE_OK &&
+	    pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) == 0) {
+		s->ckpt_started = true;
+		sqlite3_wal_hook(s->writer.db, wal_hook, s);
+	} else {
+		/* SQLite's own checkpoints, in the writer, are the fallback. */
+		sqlite3_exec(s->writer.db, "PRAGMA wal_autocheckpoint = 1000", NULL, NULL, NULL);
+	}
 	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
 		*why = "cannot start the writer thread";
+		pthread_mutex_lock(&s->lock);
+		s->stopping = true;
+		pthread_cond_broadcast(&s->ckpt_wake);
+		pthread_mutex_unlock(&s->lock);
+		if (s->ckpt_started)
+			pthread_join(s->ckpt_thread, NULL);
+		sqlite3_close(s->ckpt_db);
 		tx_finalize(&s->writer);
 		free(s->path);
 		free(s);
@@ -524,8 +596,13 @@ static void sq_close(struct store *base)
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
 	pthread_cond_broadcast(&s->wake);
+	pthread_cond_broadcast(&s->ckpt_wake);
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->thread, NULL);
+	if (s->ckpt_started)
+		pthread_join(s->ckpt_thread, NULL);
+	sqlite3_close(s->ckpt_db);
+	pthread_cond_destroy(&s->ckpt_wake);
 	tx_finalize(&s->writer);
 	while (s->readers) {
 		struct sq_tx *r = s->readers;
@@ -610,47 +687,6 @@ static void sq_submit(struct store *base, store_tx_fn fn, void *arg, store_done_
 	s->tail = o;
 	pthread_cond_signal(&s->wake);
 	pthread_mutex_unlock(&s->lock);
-}
-
-struct sync_wait {
-	pthread_mutex_t lock; /* guards done */
-	pthread_cond_t cond;  /* signalled when done */
-	bool done;            /* the commit happened */
-	enum pa_err result;   /* its result */
-	store_tx_fn fn;       /* the caller's fn */
-	void *arg;            /* and its argument */
-};
-
-static enum pa_err sync_fn(struct store_tx *tx, void *arg)
-{
-	struct sync_wait *w = arg;
-	return w->fn(tx, w->arg);
-}
-
-static void sync_done(void *arg, enum pa_err result)
-{
-	struct sync_wait *w = arg;
-	pthread_mutex_lock(&w->lock);
-	w->result = result;
-	w->done = true;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
-static enum pa_err sq_write(struct store *base, store_tx_fn fn, void *arg)
-{
-	struct sq_store *s = (struct sq_store *)base;
-	struct sync_wait w = {.fn = fn, .arg = arg};
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.cond, NULL);
-	sq_submit(&s->base, sync_fn, &w, sync_done);
-	pthread_mutex_lock(&w.lock);
-	while (!w.done)
-		pthread_cond_wait(&w.cond, &w.lock);
-	pthread_mutex_unlock(&w.lock);
-	pthread_mutex_destroy(&w.lock);
-	pthread_cond_destroy(&w.cond);
-	return w.result;
 }
 
 /* ---- small helpers for the record functions -------------------------------------------- */
@@ -866,24 +902,46 @@ static enum pa_err sq_totp_delete(struct store_tx *base, int64_t account)
 
 /* ---- backup codes ---------------------------------------------------------------------- */
 
+static void row_backup(sqlite3_stmt *st, struct store_backup *b)
+{
+	b->generation = (uint32_t)sqlite3_column_int64(st, 0);
+	col_hash(st, 1, b->hash);
+	b->status = (enum store_backup_status)sqlite3_column_int(st, 2);
+	b->created_at = sqlite3_column_int64(st, 3);
+}
+
 static enum pa_err sq_backup_list(struct store_tx *base, int64_t account, struct store_backup *out,
                                   size_t max, size_t *n)
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_BACKUP_LIST);
 	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int64(st, 2, max > INT32_MAX ? INT32_MAX : (int64_t)max);
 	int rc;
 	*n = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
-		struct store_backup *b = &out[(*n)++];
-		b->generation = (uint32_t)sqlite3_column_int64(st, 0);
-		col_hash(st, 1, b->hash);
-		b->status = (enum store_backup_status)sqlite3_column_int(st, 2);
-		b->created_at = sqlite3_column_int64(st, 3);
-	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max)
+		row_backup(st, &out[(*n)++]);
 	bool ok = rc == SQLITE_ROW || step_ok(tx, st, rc);
 	sqlite3_reset(st);
 	return ok ? PA_OK : PA_ERR_STORE;
+}
+
+static enum pa_err sq_backup_find(struct store_tx *base, int64_t account,
+                                  const uint8_t hash[STORE_HASH_LEN], struct store_backup *out)
+{
+	struct sq_tx *tx = (struct sq_tx *)base;
+	PREP(tx, ST_BACKUP_FIND);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_blob(st, 2, hash, STORE_HASH_LEN, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		row_backup(st, out);
+		sqlite3_reset(st);
+		return PA_OK;
+	}
+	bool ok = step_ok(tx, st, rc);
+	sqlite3_reset(st);
+	return ok ? PA_ERR_NOT_FOUND : PA_ERR_STORE;
 }
 
 static enum pa_err sq_backup_add(struct store_tx *base, int64_t account,
@@ -1438,7 +1496,7 @@ static const struct store_ops sqlite_ops = {
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,
     .submit = sq_submit,
-    .write = sq_write,
+    .write = store_write_by_submit,
     .account_create = sq_account_create,
     .account_by_name = sq_account_by_name,
     .account_by_id = sq_account_by_id,
@@ -1451,6 +1509,7 @@ static const struct store_ops sqlite_ops = {
     .totp_consume = sq_totp_consume,
     .totp_delete = sq_totp_delete,
     .backup_list = sq_backup_list,
+    .backup_find = sq_backup_find,
     .backup_add = sq_backup_add,
     .backup_set_status = sq_backup_set_status,
     .backup_trim = sq_backup_trim,

@@ -2,6 +2,7 @@
  * store.c — store.h's functions, forwarded to the backend that opened the store
  * (backend.h).  The location decides the backend: a postgresql:// URL or a directory.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "store/backend.h"
@@ -14,11 +15,49 @@ static bool is_postgres(const char *location)
 
 enum pa_err store_open(const struct store_options *opt, struct store **out, const char **why)
 {
-	if (is_postgres(opt->location)) {
-		*why = "PostgreSQL is not supported by this build yet";
-		return PA_ERR_INVALID_ARGUMENT;
-	}
+	if (is_postgres(opt->location))
+		return store_postgres_open(opt, out, why);
 	return store_sqlite_open(opt, out, why);
+}
+
+struct sync_wait {
+	pthread_mutex_t lock; /* guards done */
+	pthread_cond_t cond;  /* signalled when done */
+	bool done;            /* the commit happened */
+	enum pa_err result;   /* its result */
+	store_tx_fn fn;       /* the caller's fn */
+	void *arg;            /* and its argument */
+};
+
+static enum pa_err sync_fn(struct store_tx *tx, void *arg)
+{
+	struct sync_wait *w = arg;
+	return w->fn(tx, w->arg);
+}
+
+static void sync_done(void *arg, enum pa_err result)
+{
+	struct sync_wait *w = arg;
+	pthread_mutex_lock(&w->lock);
+	w->result = result;
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+enum pa_err store_write_by_submit(struct store *s, store_tx_fn fn, void *arg)
+{
+	struct sync_wait w = {.fn = fn, .arg = arg};
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	s->ops->submit(s, sync_fn, &w, sync_done);
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	pthread_mutex_destroy(&w.lock);
+	pthread_cond_destroy(&w.cond);
+	return w.result;
 }
 
 void store_close(struct store *s)
@@ -118,6 +157,12 @@ enum pa_err store_backup_list(struct store_tx *tx, int64_t account, struct store
                               size_t max, size_t *n)
 {
 	return tx->ops->backup_list(tx, account, out, max, n);
+}
+
+enum pa_err store_backup_find(struct store_tx *tx, int64_t account,
+                              const uint8_t hash[STORE_HASH_LEN], struct store_backup *out)
+{
+	return tx->ops->backup_find(tx, account, hash, out);
 }
 
 enum pa_err store_backup_add(struct store_tx *tx, int64_t account, const struct store_backup *b)

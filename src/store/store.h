@@ -3,8 +3,8 @@
  *
  * Callers see records and two kinds of context:
  *
- *   reads     store_reader(s) gives the calling thread's read context (its own connection;
- *             every statement sees committed data).  Nothing to release.
+ *   reads     store_reader(s) gives the calling thread's read context (its own connection
+ *             while it reads; every statement sees committed data).  Nothing to release.
  *   writes    a store_tx_fn runs inside a write transaction: store_submit() runs it
  *             asynchronously and calls done once the transaction is durable (or failed);
  *             store_write() does the same and waits.  A tx fn may read and write through its
@@ -15,6 +15,15 @@
  * batches (group commit): with synchronous=FULL a flush covers a whole batch, not each
  * request, and done fires only after the flush.  A one-time code is consumed by a conditional
  * write inside a tx fn (store_totp_consume etc.), so it is used once however many requests race.
+ * The PostgreSQL store (postgres.c) does the same on each node, and the conditional writes
+ * hold across nodes too; throttling counters read in a tx fn (store_limit_get) stay locked
+ * for it until its transaction ends, so nodes never lose each other's counts.
+ *
+ * A tx fn may run more than once before done is called: the PostgreSQL store runs a batch
+ * again when it died of a deadlock or a serialization failure, or when its connection broke
+ * before COMMIT, and only the last run counts.  So a tx fn must have no effect outside its tx
+ * but on its own outputs, must set every output on each run (not rely on what an earlier run
+ * left in *arg), and must not take an output of an earlier run for an input.
  *
  * Every function returns PA_OK, PA_ERR_NOT_FOUND where it looks something up, PA_ERR_CONFLICT
  * where a uniqueness or condition fails, and PA_ERR_STORE when the database fails.
@@ -46,8 +55,9 @@ struct store_tx;
 
 struct store_options {
 	const char *location; /* a directory (SQLite file pahara.db inside) or postgresql://... */
-	unsigned batch_max;   /* most tx fns in one commit; 0 = 256 */
-	unsigned pool_size;   /* PostgreSQL connections per node; 0 = 8 */
+	unsigned batch_max;   /* most tx fns in one commit; 0 = 256 (PostgreSQL: 64 at most) */
+	unsigned pool_size;   /* PostgreSQL: the most connections a node holds (one writer, the
+	                       * rest shared by the threads that read); 0 = 8 */
 };
 
 /* Open (and create, and migrate to the newest schema) the store.  *why names a failure. */
@@ -146,9 +156,14 @@ struct store_backup {
 	int64_t created_at;              /* unix seconds */
 };
 
-/* Up to max rows of the account, oldest generation first; *n gets the count. */
+/* The newest max rows of the account (all of them when there are fewer), oldest generation
+ * first; *n gets the count. */
 enum pa_err store_backup_list(struct store_tx *tx, int64_t account, struct store_backup *out,
                               size_t max, size_t *n) PA_MUST_CHECK;
+/* The account's row whose hash is hash; PA_ERR_NOT_FOUND if there is none. */
+enum pa_err store_backup_find(struct store_tx *tx, int64_t account,
+                              const uint8_t hash[STORE_HASH_LEN],
+                              struct store_backup *out) PA_MUST_CHECK;
 /* Insert a new row (generation must be new for the account). */
 enum pa_err store_backup_add(struct store_tx *tx, int64_t account,
                              const struct store_backup *b) PA_MUST_CHECK;

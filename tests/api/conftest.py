@@ -9,13 +9,21 @@ HTTP to a real `pahara serve --test-clock` process:
   - every server is stopped with SIGTERM at the end and must exit 0 within 10 s with no
     sanitizer report on stderr.
 
+Stores: every test runs twice, once on SQLite (the store in --data DIR) and once on PostgreSQL
+(--store URL, a database of its own for each server, made on the server PAHARA_TEST_PG names;
+the key files stay in --data DIR).  `make api-tests` starts a private PostgreSQL for the run
+(scripts/pg.sh); without PAHARA_TEST_PG, as when pytest is run by hand, the PostgreSQL runs are
+skipped.  A test that reads the SQLite file itself is marked `sqlite_only`.
+
 Time: the server's clock is the real clock plus what the tests moved it by (POST
 /v1/test/clock).  TOTP codes are computed for the server's time, never for the test's.
 """
 
+import hashlib
 import json
 import os
 import pathlib
+import queue
 import secrets
 import select
 import signal
@@ -28,6 +36,8 @@ import pytest
 import requests
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+PG_URL = os.environ.get("PAHARA_TEST_PG", "")
+STORES = ("sqlite", "postgresql")
 
 # Fast Argon2id so that sign-ins cost milliseconds; the per-IP throttle is wide open except in
 # the test about it, which starts a server with its own settings.
@@ -66,17 +76,18 @@ def _env():
 
 def assert_error(r, status, code):
     """r is exactly the error `code` with `status`: body {"error":{"code","message"}} and,
-    for 429 only, "retry_after" (matching the Retry-After header).  Returns the inner object."""
+    for 429 and 503 only, "retry_after" (matching the Retry-After header).  Returns the inner
+    object."""
     assert r.status_code == status, f"expected {status} {code}, got {r.status_code}: {r.text}"
     assert r.headers.get("Content-Type", "").startswith("application/json"), r.headers
     body = json.loads(r.content, object_pairs_hook=_no_duplicates)
     assert isinstance(body, dict) and set(body) == {"error"}, r.text
     err = body["error"]
-    want = {"code", "message"} | ({"retry_after"} if status == 429 else set())
+    want = {"code", "message"} | ({"retry_after"} if status in (429, 503) else set())
     assert isinstance(err, dict) and set(err) == want, r.text
     assert err["code"] == code, r.text
     assert isinstance(err["message"], str) and err["message"].strip(), r.text
-    if status == 429:
+    if status in (429, 503):
         assert isinstance(err["retry_after"], int) and err["retry_after"] >= 1, r.text
         assert r.headers.get("Retry-After") == str(err["retry_after"]), r.headers
     return err
@@ -97,12 +108,15 @@ def _no_duplicates(pairs):
 
 
 class Server:
-    """One `pahara serve` process on 127.0.0.1:<free port> over data_dir."""
+    """One `pahara serve` process on 127.0.0.1:<free port> over data_dir (key files, and the
+    SQLite store unless store_url names a PostgreSQL database)."""
 
-    def __init__(self, workdir, config=None):
+    def __init__(self, workdir, config=None, store_url=None):
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = self.workdir / "data"
+        self.store_url = store_url
+        self.store_args = ["--store", store_url] if store_url else []
         self.config_path = self.workdir / "pahara.conf"
         cfg = dict(TEST_CONFIG)
         cfg.update(config or {})
@@ -122,7 +136,7 @@ class Server:
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
             [BIN, "serve", "--listen", "127.0.0.1:0", "--data", str(self.data_dir),
-             "--config", str(self.config_path), "--test-clock"],
+             *self.store_args, "--config", str(self.config_path), "--test-clock"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, env=_env())
         line = self._first_line(timeout=15)
         prefix = "pahara: listening on http://127.0.0.1:"
@@ -239,8 +253,8 @@ class Server:
 
     def admin(self, *args, check=True):
         """`pahara admin --data DIR --config CFG ARGS...` while the server runs."""
-        r = subprocess.run([BIN, "admin", "--data", str(self.data_dir), "--config",
-                            str(self.config_path), *args],
+        r = subprocess.run([BIN, "admin", "--data", str(self.data_dir), *self.store_args,
+                            "--config", str(self.config_path), *args],
                            capture_output=True, text=True, timeout=60, env=_env())
         for mark in SANITIZER_MARKS:
             assert mark not in r.stderr, r.stderr
@@ -277,6 +291,8 @@ class User:
         self.password = password
         self.service_key = service_key
         self.secret = None
+        self.totp_digits = 6             # the generator's parameters, as enrolled
+        self.totp_digest = hashlib.sha1
         self.last_step = -1  # the latest TOTP step handed out (maybe accepted)
         self.backup = {}     # generation -> code text
 
@@ -331,7 +347,8 @@ class User:
     # the code generator
 
     def code_at(self, t):
-        return pyotp.TOTP(self.secret).at(int(t))
+        return pyotp.TOTP(self.secret, digits=self.totp_digits,
+                          digest=self.totp_digest).at(int(t))
 
     def next_totp(self):
         """A code for a time step after every one handed out before (moving the server's
@@ -376,13 +393,91 @@ class User:
 # ---- fixtures ----------------------------------------------------------------------------
 
 
+class _Databases:
+    """Databases for the tests' servers on PG_URL's server, one each, as fresh as new.  A thread
+    makes them ahead of need (CREATE DATABASE writes and flushes a few MB), and empties the
+    database of a finished test (its schema dropped) for a later one, which costs far less."""
+
+    AHEAD = 2
+
+    def __init__(self, url):
+        self.url = url
+        self.ready = queue.Queue()  # URLs of empty databases
+        self.used = queue.Queue()   # URLs whose servers have stopped
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._fill, daemon=True)
+        self.thread.start()
+
+    def _pg(self, *args):
+        return subprocess.run([str(ROOT / "scripts/pg.sh"), *args], capture_output=True,
+                              text=True, timeout=60)
+
+    def _make(self):
+        """A new database's URL, or the error of the last of a few tries (handed to the test
+        that asks next).  A test may have the server down for a moment (test_postgres.py)."""
+        for attempt in range(10):
+            try:
+                r = self._pg("newdb", self.url)
+                if r.returncode == 0:
+                    return r.stdout.strip()
+                err = RuntimeError(r.stderr)
+            except Exception as e:
+                err = e
+            if self.stopping.wait(0.5 * (attempt + 1)):
+                break
+        return err
+
+    def _fill(self):
+        while not self.stopping.is_set():
+            try:
+                url = self.used.get(timeout=0.1)
+            except queue.Empty:
+                url = None
+            if url:
+                if self._pg("empty", url).returncode == 0:  # else it is left as it is
+                    self.ready.put(url)
+            elif self.ready.qsize() < self.AHEAD:
+                self.ready.put(self._make())
+
+    def get(self):
+        item = self.ready.get(timeout=120)
+        if isinstance(item, Exception):
+            pytest.fail(f"cannot make a PostgreSQL database on {self.url}: {item}")
+        return item
+
+    def done(self, url):
+        """url's servers have stopped: empty it for another test."""
+        self.used.put(url)
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(60)
+
+
+@pytest.fixture(scope="session")
+def _pg_databases():
+    """The maker of PostgreSQL databases, or None without PAHARA_TEST_PG."""
+    dbs = _Databases(PG_URL) if PG_URL else None
+    yield dbs
+    if dbs:
+        dbs.stop()
+
+
 class _Servers:
-    def __init__(self, base):
+    def __init__(self, base, store, databases):
         self.base = pathlib.Path(base)
+        self.store = store
+        self.databases = databases
+        self.databases_got = []
         self.all = []
 
-    def __call__(self, config=None, name=None):
-        s = Server(self.base / (name or f"srv{len(self.all)}"), config)
+    def __call__(self, config=None, name=None, store_url=None):
+        """A started server; store_url: on that PostgreSQL database (another node of a site)
+        instead of a fresh one."""
+        if store_url is None and self.store == "postgresql":
+            store_url = self.databases.get()
+            self.databases_got.append(store_url)
+        s = Server(self.base / (name or f"srv{len(self.all)}"), config, store_url=store_url)
         self.all.append(s)
         return s.start()
 
@@ -393,14 +488,37 @@ class _Servers:
                 s.stop()
             except BaseException as e:  # report every server, not only the first
                 errors.append(e)
+        for url in self.databases_got:  # every server on it has exited
+            self.databases.done(url)
+        self.databases_got = []
         if errors:
             raise errors[0]
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: the test reads the SQLite file itself")
+
+
+@pytest.fixture(scope="module", params=STORES)
+def store(request, _pg_databases):
+    """The kind of store of every server the test makes (each test runs on both)."""
+    if request.param == "postgresql" and not _pg_databases:
+        pytest.skip("PAHARA_TEST_PG names no PostgreSQL server (`make api-tests` starts one)")
+    return request.param
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if (callspec and callspec.params.get("store") == "postgresql"
+                and item.get_closest_marker("sqlite_only")):
+            item.add_marker(pytest.mark.skip(reason="reads the SQLite file itself"))
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, store, _pg_databases):
     """One server for the whole module; tests make their own accounts on it."""
-    servers = _Servers(tmp_path_factory.mktemp("api"))
+    servers = _Servers(tmp_path_factory.mktemp("api"), store, _pg_databases)
     s = servers(name="shared")
     yield s
     servers.stop_all()
@@ -421,9 +539,10 @@ def _fresh_ip_window(request):
 
 
 @pytest.fixture
-def make_server(tmp_path):
-    """make_server(config=None) -> a started server of this test's own."""
-    servers = _Servers(tmp_path)
+def make_server(tmp_path, store, _pg_databases):
+    """make_server(config=None, name=None, store_url=None) -> a started server of this test's
+    own."""
+    servers = _Servers(tmp_path, store, _pg_databases)
     yield servers
     servers.stop_all()
 

@@ -157,3 +157,77 @@ def test_backup_code_used_once_under_concurrent_requests(server, svc):
             assert_inactive(r)
         elif r.status_code != 200:
             assert_error(r, 429, "rate_limited")
+
+
+
+
+def _until_not_throttled(server, send):
+    """send() again after each 429, once its wait is over on the server's clock; send makes
+    its code afresh each time (a TOTP code would be stale after the wait)."""
+    r = send()
+    while r.status_code == 429:
+        server.advance(r.json()["error"]["retry_after"])
+        r = send()
+    return r
+
+
+def test_inactive_backup_code_told_apart_however_old(server, svc):
+    """Far more codes than a sign-in looks at in one go (the newest 20) and than the store
+    reads in one go (32): every used or retired one is still "no longer active", never a
+    wrong code, through sign-in and the service check alike."""
+    u = server.new_user(svc)
+    token = u.with_totp()                                  # 1
+    assert assert_ok(u.check("backup", u.backup[1])) == {"status": "ok"}
+    u.generate_backup(token, 5)                            # 2..6
+    lid = u.start()
+    assert assert_ok(u.verify(lid, "backup", u.backup[4]))["status"] == "signed_in"
+    for rnd in range(14):                                  # 7..76
+        body = u.generate_backup(token, 5)
+        if rnd % 3 == 0:  # now and then use the second newest: the older ones retire
+            g = body["generations"][3]
+            assert assert_ok(u.check("backup", u.backup[g])) == {"status": "ok"}
+    assert max(u.backup) == 76
+    active = assert_ok(server.get("/v1/backup-codes", token=token))
+    assert active == {"active": 5, "generations": list(range(72, 77))}, active
+
+    # Through sign-in: old codes are inactive, a code that never was is wrong, and neither
+    # changes anything.
+    lid = u.start()
+    first = assert_inactive(u.verify(lid, "backup", u.backup[1]))
+    for g in (2, 40):
+        assert assert_inactive(u.verify(lid, "backup", u.backup[g]))["message"] == \
+            first["message"]
+    never = "abcd-efgh-jkmn"
+    assert never not in u.backup.values()
+    assert_error(u.verify(lid, "backup", never), 401, "invalid_code")
+    assert assert_ok(server.get("/v1/backup-codes", token=token)) == active
+    assert assert_ok(u.verify(lid, "backup", u.backup[74]))["status"] == "signed_in"
+    assert assert_ok(server.get("/v1/backup-codes", token=token)) == {
+        "active": 2, "generations": [75, 76]}
+
+    # Through the service check: every code up to 74, used or retired, however old.
+    for g in range(1, 75):
+        assert assert_inactive(u.check("backup", u.backup[g]))["message"] == first["message"]
+    assert_error(u.check("backup", never), 401, "invalid_code")
+    assert_error(u.check("backup", "not a code"), 401, "invalid_code")
+    assert assert_ok(u.check("backup", u.backup[76])) == {"status": "ok"}
+    assert_inactive(u.check("backup", u.backup[75]))
+
+    # Two-factor off and on again (everything retired, the numbers go on): the old codes are
+    # still told apart.
+    lid = u.start()
+    r = _until_not_throttled(server, lambda: u.verify(lid, "totp", u.next_totp(),
+                                                      through_backoff=False))
+    token = assert_ok(r)["session"]
+    r = _until_not_throttled(server, lambda: server.post(
+        "/v1/twofactor/off", {"password": u.password, "method": "totp", "code": u.next_totp()},
+        token=token))
+    assert assert_ok(r) == {"status": "ok"}
+    old = dict(u.backup)
+    u.enable_totp(token)  # (files its first backup code under 1)
+    u.backup, new = old, u.backup[1]
+    assert assert_ok(server.get("/v1/backup-codes", token=token)) == {"active": 1,
+                                                                      "generations": [77]}
+    for g in (1, 50, 75, 76):
+        assert_inactive(u.check("backup", u.backup[g]))
+    assert assert_ok(u.check("backup", new)) == {"status": "ok"}

@@ -82,3 +82,27 @@ def test_self_registration_off_by_default(server, svc):
     assert_error(r, 403, "forbidden")
     # Nothing was made: the service can still create that name.
     assert server.post("/v1/service/accounts", {"username": name}, token=svc).status_code == 201
+
+
+def test_self_registration_when_turned_on(make_server):
+    s = make_server({"self_registration": "true", "password_attempts_per_ip": 20,
+                     "password_attempts_window": 600})
+    body = {"username": "newcomer", "password": "pw-fine-12345"}
+    r = s.post("/v1/accounts", body)
+    assert r.status_code == 201, r.text
+    assert r.json() == {"username": "newcomer"}
+    # The account signs in with its password, has two-factor off, and the event is audited.
+    assert assert_ok(s.post("/v1/login", dict(body, client="web")))["status"] == "signed_in"
+    assert "account.register" in s.admin("audit", "--user", "newcomer").stdout
+    # Taken names, bad names and missing passwords are refused, changing nothing.
+    assert_error(s.post("/v1/accounts", body), 409, "conflict")
+    assert_error(s.post("/v1/accounts", {"username": "a b", "password": "pw-fine-12345"}),
+                 400, "invalid_field")
+    assert_error(s.post("/v1/accounts", {"username": "nopw"}), 400, "missing_field")
+    assert_error(s.post("/v1/accounts", {"username": "short", "password": "x"}), 400,
+                 "password_policy")
+    assert "nopw" not in s.admin("user", "list").stdout
+    # It is an open door, so it counts against the address like a password check.
+    codes = [s.post("/v1/accounts", {"username": f"flood{i}", "password": "pw-fine-12345"})
+             .status_code for i in range(40)]
+    assert 429 in codes

@@ -730,9 +730,10 @@ def test_unsafe_key_file_is_a_system_failure(pahara, data):
     fails(admin(pahara, data, "user", "list"), "master.key", status=1)
 
 
-def test_postgresql_store_is_refused(pahara, data):
-    fails(admin(pahara, data, "user", "list", "--store", "postgresql://localhost/pahara"),
-          "PostgreSQL is not supported", status=1)
+def test_unreachable_postgresql_store_is_a_system_failure(pahara, data):
+    # Port 1 of this machine refuses at once.
+    fails(admin(pahara, data, "user", "list", "--store", "postgresql://127.0.0.1:1/pahara"),
+          "cannot connect to PostgreSQL", status=1)
 
 
 def test_write_error_is_reported(pahara_rel, data):
@@ -743,3 +744,13 @@ def test_write_error_is_reported(pahara_rel, data):
                                stderr=subprocess.PIPE, text=True)
         assert r.returncode == 1, args
         assert "cannot write the output" in r.stderr
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://bob:s3cret-pw@127.0.0.1:1/pahara",
+    "postgresql://127.0.0.1:1/pahara?user=bob&password=s3cret-pw&sslmode=disable",
+])
+def test_store_password_is_never_printed(pahara, data, url):
+    r = admin(pahara, data, "user", "list", "--store", url)
+    assert r.returncode == 1
+    assert "s3cret-pw" not in r.stderr and "***" in r.stderr

@@ -1,6 +1,8 @@
 /*
  * test_ratelimit.c — per-account backoff and lockout, the per-sign-in wrong-code limit, and the
- * sliding-window limiter, each DESIGN §3 rule in a test named after it, plus overflow safety.
+ * sliding-window limiter, each DESIGN §3 rule in a test named after it, plus overflow safety;
+ * and the stored form of the states (round trips, fixed golden bytes, malformed blobs refused
+ * and read the strict way).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -456,6 +458,355 @@ static void test_window_clock_stepped_back(void **state)
 	assert_int_equal(take(&w, &c, INT64_MAX), 0);
 }
 
+/* ---- the stored form ---------------------------------------------------------------------- */
+
+static void assert_account_equal(const struct ratelimit_account *a,
+                                 const struct ratelimit_account *b)
+{
+	assert_int_equal(a->consecutive, b->consecutive);
+	assert_int_equal(a->window_failures, b->window_failures);
+	assert_int_equal(a->window_start, b->window_start);
+	assert_int_equal(a->last_failure, b->last_failure);
+	assert_int_equal(a->locked_until, b->locked_until);
+}
+
+static void assert_window_equal(const struct ratelimit_window *a, const struct ratelimit_window *b)
+{
+	assert_int_equal(a->count, b->count);
+	assert_memory_equal(a->times, b->times, sizeof a->times);
+}
+
+/* A decode that must fail: the error, and nothing of the blob left in *st. */
+static void assert_account_refused(const uint8_t *in, size_t len)
+{
+	struct ratelimit_account st;
+
+	memset(&st, 0xa5, sizeof st);
+	assert_int_equal(ratelimit_account_decode(&st, in, len), PA_ERR_RATELIMIT_FORMAT);
+	assert_account_equal(&st, &(struct ratelimit_account)RATELIMIT_ACCOUNT_INIT);
+}
+
+static void assert_window_refused(const uint8_t *in, size_t len)
+{
+	struct ratelimit_window w;
+
+	memset(&w, 0xa5, sizeof w);
+	assert_int_equal(ratelimit_window_decode(&w, in, len), PA_ERR_RATELIMIT_FORMAT);
+	assert_window_equal(&w, &(struct ratelimit_window)RATELIMIT_WINDOW_INIT);
+}
+
+static void account_round_trip(const struct ratelimit_account *st)
+{
+	uint8_t blob[RATELIMIT_ACCOUNT_ENCODED_SIZE];
+	struct ratelimit_account back;
+
+	assert_int_equal(ratelimit_account_encode(st, blob), PA_OK);
+	assert_int_equal(blob[0], RATELIMIT_FORMAT_VERSION);
+	assert_int_equal(ratelimit_account_decode(&back, blob, sizeof blob), PA_OK);
+	assert_account_equal(&back, st);
+}
+
+static void window_round_trip(const struct ratelimit_window *w)
+{
+	uint8_t blob[RATELIMIT_WINDOW_ENCODED_SIZE];
+	struct ratelimit_window back;
+
+	assert_int_equal(ratelimit_window_encode(w, blob), PA_OK);
+	assert_int_equal(blob[0], RATELIMIT_FORMAT_VERSION);
+	assert_int_equal(ratelimit_window_decode(&back, blob, sizeof blob), PA_OK);
+	assert_window_equal(&back, w);
+}
+
+static void test_account_state_round_trips(void **state)
+{
+	struct ratelimit_account st = RATELIMIT_ACCOUNT_INIT;
+	int64_t now = T0;
+	unsigned i;
+
+	(void)state;
+	assert_int_equal(RATELIMIT_ACCOUNT_ENCODED_SIZE, 33);
+	account_round_trip(&st);
+	/* every state the rules pass through on the way to a lockout and beyond */
+	for (i = 0; i < 12; i++) {
+		fail_quietly(&st, &cfg, now);
+		account_round_trip(&st);
+		now += 37;
+	}
+	assert_true(st.locked_until > now);
+	ratelimit_success(&st);
+	account_round_trip(&st);
+	/* the extremes of every field */
+	st = (struct ratelimit_account){.consecutive = UINT32_MAX,
+	                                .window_failures = UINT32_MAX,
+	                                .window_start = 0,
+	                                .last_failure = INT64_MAX,
+	                                .locked_until = INT64_MAX};
+	account_round_trip(&st);
+}
+
+static void test_window_state_round_trips(void **state)
+{
+	struct ratelimit_window_config c = {.max_events = RATELIMIT_EVENTS_MAX, .window = 600};
+	struct ratelimit_window w = RATELIMIT_WINDOW_INIT;
+	unsigned i;
+
+	(void)state;
+	assert_int_equal(RATELIMIT_WINDOW_ENCODED_SIZE, 258);
+	window_round_trip(&w);
+	for (i = 0; i < RATELIMIT_EVENTS_MAX; i++) {
+		assert_int_equal(take(&w, &c, T0 + i / 3), 0);
+		window_round_trip(&w);
+	}
+	assert_int_equal(w.count, RATELIMIT_EVENTS_MAX);
+	assert_int_equal(take(&w, &c, T0 + 700), 0); /* the old ones age out: slots freed */
+	assert_int_equal(w.count, 1);
+	window_round_trip(&w);
+	w.times[0] = INT64_MAX;
+	window_round_trip(&w);
+}
+
+/* The format is fixed: these bytes are what every build, on every architecture, writes and
+ * reads.  A test that has to change here means stored states from before no longer read. */
+static void test_account_state_golden_bytes(void **state)
+{
+	static const uint8_t golden[RATELIMIT_ACCOUNT_ENCODED_SIZE] = {
+	    0x01,                                           /* version */
+	    0x00, 0x00, 0x00, 0x03,                         /* consecutive */
+	    0x00, 0x00, 0x00, 0x02,                         /* window_failures */
+	    0x00, 0x00, 0x00, 0x00, 0x65, 0x53, 0xf1, 0x00, /* window_start 1700000000 */
+	    0x00, 0x00, 0x00, 0x00, 0x65, 0x53, 0xf1, 0x3c, /* last_failure 1700000060 */
+	    0x00, 0x00, 0x00, 0x00, 0x65, 0x53, 0xf4, 0x84, /* locked_until 1700000900 */
+	};
+	static const uint8_t golden_order[RATELIMIT_ACCOUNT_ENCODED_SIZE] = {
+	    0x01, 0x01, 0x02, 0x03, 0x04, 0xa0, 0xb0, 0xc0, 0xd0, 0x00, 0x11,
+	    0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x00, 0x11, 0x22, 0x33, 0x44,
+	    0x55, 0x66, 0x78, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	};
+	const struct ratelimit_account st = {.consecutive = 3,
+	                                     .window_failures = 2,
+	                                     .window_start = 1700000000,
+	                                     .last_failure = 1700000060,
+	                                     .locked_until = 1700000900},
+	                               order = {.consecutive = 0x01020304,
+	                                        .window_failures = 0xa0b0c0d0,
+	                                        .window_start = 0x0011223344556677,
+	                                        .last_failure = 0x0011223344556678,
+	                                        .locked_until = INT64_MAX};
+	uint8_t blob[RATELIMIT_ACCOUNT_ENCODED_SIZE];
+	struct ratelimit_account back;
+
+	(void)state;
+	assert_int_equal(ratelimit_account_encode(&st, blob), PA_OK);
+	assert_memory_equal(blob, golden, sizeof golden);
+	assert_int_equal(ratelimit_account_decode(&back, golden, sizeof golden), PA_OK);
+	assert_account_equal(&back, &st);
+	assert_int_equal(ratelimit_account_encode(&order, blob), PA_OK);
+	assert_memory_equal(blob, golden_order, sizeof golden_order);
+	assert_int_equal(ratelimit_account_decode(&back, golden_order, sizeof golden_order), PA_OK);
+	assert_account_equal(&back, &order);
+}
+
+static void test_window_state_golden_bytes(void **state)
+{
+	static const uint8_t golden[RATELIMIT_WINDOW_ENCODED_SIZE] = {
+	    0x01,                                           /* version */
+	    0x02,                                           /* count */
+	    0x00, 0x00, 0x00, 0x00, 0x65, 0x53, 0xf1, 0x00, /* times[0] 1700000000 */
+	    0x00, 0x00, 0x00, 0x00, 0x65, 0x53, 0xf1, 0x2a, /* times[1] 1700000042 */
+	};                                                  /* times[2 .. 32): zero */
+	struct ratelimit_window w = {.count = 2, .times = {1700000000, 1700000042}}, back;
+	uint8_t blob[RATELIMIT_WINDOW_ENCODED_SIZE];
+
+	(void)state;
+	assert_int_equal(ratelimit_window_encode(&w, blob), PA_OK);
+	assert_memory_equal(blob, golden, sizeof golden);
+	assert_int_equal(ratelimit_window_decode(&back, golden, sizeof golden), PA_OK);
+	assert_window_equal(&back, &w);
+}
+
+static void test_malformed_account_state_refused(void **state)
+{
+	const struct ratelimit_account st = {.consecutive = 3,
+	                                     .window_failures = 2,
+	                                     .window_start = T0,
+	                                     .last_failure = T0 + 60,
+	                                     .locked_until = T0 + 900};
+	uint8_t good[RATELIMIT_ACCOUNT_ENCODED_SIZE + 1], bad[sizeof good];
+	unsigned i;
+
+	(void)state;
+	assert_int_equal(ratelimit_account_encode(&st, good), PA_OK);
+	good[RATELIMIT_ACCOUNT_ENCODED_SIZE] = 0;
+	/* length: empty, short, the raw C struct of earlier builds (32 bytes), long */
+	assert_account_refused(good, 0);
+	assert_account_refused(good, 1);
+	assert_account_refused(good, sizeof(struct ratelimit_account));
+	assert_account_refused(good, RATELIMIT_ACCOUNT_ENCODED_SIZE - 1);
+	assert_account_refused(good, RATELIMIT_ACCOUNT_ENCODED_SIZE + 1);
+	/* version: none, a later one, garbage */
+	static const uint8_t versions[] = {0x00, 0x02, 0x80, 0xff};
+	for (i = 0; i < sizeof versions; i++) {
+		memcpy(bad, good, sizeof good);
+		bad[0] = versions[i];
+		assert_account_refused(bad, RATELIMIT_ACCOUNT_ENCODED_SIZE);
+	}
+	/* a negative time in each time field (its sign bit set) */
+	for (i = 9; i < RATELIMIT_ACCOUNT_ENCODED_SIZE; i += 8) {
+		memcpy(bad, good, sizeof good);
+		bad[i] |= 0x80;
+		assert_account_refused(bad, RATELIMIT_ACCOUNT_ENCODED_SIZE);
+	}
+	/* a window that starts after its latest failure */
+	memcpy(bad, good, sizeof good);
+	bad[9 + 7] ^= 0xff; /* window_start's low byte: now past last_failure */
+	assert_account_refused(bad, RATELIMIT_ACCOUNT_ENCODED_SIZE);
+	/* ... which is fine once no window is open */
+	memset(bad + 5, 0, 4);
+	struct ratelimit_account back;
+	assert_int_equal(ratelimit_account_decode(&back, bad, RATELIMIT_ACCOUNT_ENCODED_SIZE),
+	                 PA_OK);
+}
+
+static void test_malformed_window_state_refused(void **state)
+{
+	struct ratelimit_window w = {.count = 3, .times = {T0, T0 + 1, T0 + 1}};
+	uint8_t good[RATELIMIT_WINDOW_ENCODED_SIZE + 1], bad[sizeof good];
+
+	(void)state;
+	assert_int_equal(ratelimit_window_encode(&w, good), PA_OK);
+	good[RATELIMIT_WINDOW_ENCODED_SIZE] = 0;
+	assert_window_refused(good, 0);
+	assert_window_refused(good,
+	                      sizeof(struct ratelimit_window)); /* earlier builds' raw struct */
+	assert_window_refused(good, RATELIMIT_WINDOW_ENCODED_SIZE - 1);
+	assert_window_refused(good, RATELIMIT_WINDOW_ENCODED_SIZE + 1);
+	memcpy(bad, good, sizeof good);
+	bad[0] = 2; /* version */
+	assert_window_refused(bad, RATELIMIT_WINDOW_ENCODED_SIZE);
+	memcpy(bad, good, sizeof good);
+	bad[1] = RATELIMIT_EVENTS_MAX + 1; /* count */
+	assert_window_refused(bad, RATELIMIT_WINDOW_ENCODED_SIZE);
+	bad[1] = 0xff;
+	assert_window_refused(bad, RATELIMIT_WINDOW_ENCODED_SIZE);
+	bad[1] = 2; /* the third time is now an unused slot, and not zero */
+	assert_window_refused(bad, RATELIMIT_WINDOW_ENCODED_SIZE);
+	memcpy(bad, good, sizeof good);
+	bad[2 + 8 * 2 + 6] -= 1; /* times[2] 256 s before times[1] */
+	assert_window_refused(bad, RATELIMIT_WINDOW_ENCODED_SIZE);
+	memcpy(bad, good, sizeof good);
+	bad[2] = 0x80; /* times[0] negative */
+	assert_window_refused(bad, RATELIMIT_WINDOW_ENCODED_SIZE);
+	memcpy(bad, good, sizeof good);
+	bad[1] = 4; /* a fourth event at time 0: before the third */
+	assert_window_refused(bad, RATELIMIT_WINDOW_ENCODED_SIZE);
+}
+
+/* The encoder makes nothing the decoder would refuse: such a state is an error, not a blob. */
+static void test_encode_refuses_states_out_of_range(void **state)
+{
+	struct ratelimit_account st = {
+	    .window_failures = 1, .window_start = T0, .last_failure = T0 - 1};
+	struct ratelimit_window w = {.count = 2, .times = {T0, T0 - 1}};
+	uint8_t a[RATELIMIT_ACCOUNT_ENCODED_SIZE], b[RATELIMIT_WINDOW_ENCODED_SIZE];
+	static const uint8_t zero[RATELIMIT_WINDOW_ENCODED_SIZE];
+
+	(void)state;
+	assert_int_equal(ratelimit_account_encode(&st, a), PA_ERR_RATELIMIT_FORMAT);
+	assert_memory_equal(a, zero, sizeof a);
+	st = (struct ratelimit_account){.locked_until = -1};
+	assert_int_equal(ratelimit_account_encode(&st, a), PA_ERR_RATELIMIT_FORMAT);
+	st = (struct ratelimit_account){.last_failure = INT64_MIN};
+	assert_int_equal(ratelimit_account_encode(&st, a), PA_ERR_RATELIMIT_FORMAT);
+	assert_int_equal(ratelimit_window_encode(&w, b), PA_ERR_RATELIMIT_FORMAT);
+	assert_memory_equal(b, zero, sizeof b);
+	w = (struct ratelimit_window){.count = RATELIMIT_EVENTS_MAX + 1};
+	assert_int_equal(ratelimit_window_encode(&w, b), PA_ERR_RATELIMIT_FORMAT);
+	w = (struct ratelimit_window){.count = 1, .times = {T0, T0}}; /* a stray unused time */
+	assert_int_equal(ratelimit_window_encode(&w, b), PA_ERR_RATELIMIT_FORMAT);
+	w = (struct ratelimit_window){.count = 1, .times = {-5}};
+	assert_int_equal(ratelimit_window_encode(&w, b), PA_ERR_RATELIMIT_FORMAT);
+}
+
+/* Random blobs: a decoder never reads past the length it is given, and whatever it accepts
+ * encodes back to the same bytes (one state, one blob). */
+static void test_decode_accepts_only_canonical_blobs(void **state)
+{
+	uint8_t in[RATELIMIT_WINDOW_ENCODED_SIZE], out[RATELIMIT_WINDOW_ENCODED_SIZE];
+	struct ratelimit_account st;
+	struct ratelimit_window w;
+	unsigned i, j, accepted = 0;
+
+	(void)state;
+	srand(7);
+	for (i = 0; i < 200000; i++) {
+		for (j = 0; j < sizeof in; j++)
+			in[j] = (uint8_t)rand();
+		/* bias towards blobs that get past the first checks */
+		in[0] = rand() % 4 ? RATELIMIT_FORMAT_VERSION : in[0];
+		for (j = 1; j < RATELIMIT_ACCOUNT_ENCODED_SIZE; j++)
+			if (rand() % 2)
+				in[j] &= 0x3f;
+		if (ratelimit_account_decode(&st, in, RATELIMIT_ACCOUNT_ENCODED_SIZE) == PA_OK) {
+			accepted++;
+			assert_int_equal(ratelimit_account_encode(&st, out), PA_OK);
+			assert_memory_equal(out, in, RATELIMIT_ACCOUNT_ENCODED_SIZE);
+		}
+		in[1] %= RATELIMIT_EVENTS_MAX + 2;
+		if (ratelimit_window_decode(&w, in, sizeof in) == PA_OK) {
+			assert_int_equal(ratelimit_window_encode(&w, out), PA_OK);
+			assert_memory_equal(out, in, sizeof in);
+		}
+	}
+	assert_true(accepted > 1000);
+}
+
+/* DESIGN §3 lockout: a stored state that cannot be read never unlocks the account.  It is
+ * read as locked from now, for one lockout, and the backoff after it is the lockout's. */
+static void test_malformed_state_never_unlocks(void **state)
+{
+	struct ratelimit_account st = RATELIMIT_ACCOUNT_INIT;
+	uint8_t blob[RATELIMIT_ACCOUNT_ENCODED_SIZE];
+	int64_t now = T0;
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < 10; i++)
+		(void)fail_when_allowed(&st, &now);
+	assert_true(wait_at(&st, now) > 256);
+	assert_int_equal(ratelimit_account_encode(&st, blob), PA_OK);
+	blob[0] = 0x7f; /* damaged (or written by a later build) */
+	assert_int_equal(ratelimit_account_decode(&st, blob, sizeof blob), PA_ERR_RATELIMIT_FORMAT);
+	/* Fresh would let the attacker go on at once; the strict reading does not. */
+	assert_int_equal(wait_at(&st, now), 0);
+	ratelimit_account_assume_locked(&st, &cfg, now);
+	assert_int_equal(wait_at(&st, now), cfg.lockout_duration);
+	assert_int_equal(wait_at(&st, now + cfg.lockout_duration - 1), 1);
+	account_round_trip(&st); /* and it is stored in place of the bad blob */
+	now += cfg.lockout_duration;
+	assert_int_equal(wait_at(&st, now), 0);
+	fail_quietly(&st, &cfg, now);
+	assert_int_equal(wait_at(&st, now),
+	                 ratelimit_backoff_delay(&cfg, cfg.lockout_failures + 1));
+	assert_true(wait_at(&st, now) > 2);
+}
+
+static void test_malformed_window_is_read_as_full(void **state)
+{
+	struct ratelimit_window_config c = RATELIMIT_PASSWORD_PER_IP_DEFAULT;
+	struct ratelimit_window w;
+
+	(void)state;
+	ratelimit_window_assume_full(&w, &c, T0);
+	window_round_trip(&w);
+	assert_int_equal(take(&w, &c, T0), c.window);
+	assert_int_equal(take(&w, &c, T0 + c.window - 1), 1);
+	assert_int_equal(take(&w, &c, T0 + c.window), 0);
+	c.max_events = RATELIMIT_EVENTS_MAX;
+	ratelimit_window_assume_full(&w, &c, T0);
+	assert_int_equal(w.count, RATELIMIT_EVENTS_MAX);
+	assert_int_equal(take(&w, &c, T0), c.window);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -475,6 +826,16 @@ int main(void)
 	    cmocka_unit_test(test_window_slides),
 	    cmocka_unit_test(test_window_never_exceeds_n_in_any_window),
 	    cmocka_unit_test(test_window_clock_stepped_back),
+	    cmocka_unit_test(test_account_state_round_trips),
+	    cmocka_unit_test(test_window_state_round_trips),
+	    cmocka_unit_test(test_account_state_golden_bytes),
+	    cmocka_unit_test(test_window_state_golden_bytes),
+	    cmocka_unit_test(test_malformed_account_state_refused),
+	    cmocka_unit_test(test_malformed_window_state_refused),
+	    cmocka_unit_test(test_encode_refuses_states_out_of_range),
+	    cmocka_unit_test(test_decode_accepts_only_canonical_blobs),
+	    cmocka_unit_test(test_malformed_state_never_unlocks),
+	    cmocka_unit_test(test_malformed_window_is_read_as_full),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

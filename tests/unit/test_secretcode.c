@@ -263,7 +263,8 @@ static void test_inactive_backup_code_told_apart_from_wrong_one(void **state)
 
 		assert_int_equal(check_text(&empty, c[0].text, &index), PA_ERR_INVALID_CODE);
 	}
-	/* codes pushed out of the history are forgotten: plainly wrong then */
+	/* codes pushed out of the state are not in it: the state alone says wrong, and the
+	 * store's history has to tell (test_inactive_backup_code_told_apart_however_old) */
 	{
 		struct backup_new_code more[BACKUP_ACTIVE_MAX];
 		unsigned i;
@@ -272,6 +273,147 @@ static void test_inactive_backup_code_told_apart_from_wrong_one(void **state)
 			gen(&st, 5, more);
 		assert_int_equal(check_text(&st, c[0].text, &index), PA_ERR_INVALID_CODE);
 	}
+}
+
+/* What the store keeps: every code's number, hash and status, long after a state dropped it. */
+struct history {
+	struct backup_entry by_gen[64]; /* indexed by generation */
+};
+
+/* Copy st's entries into the history (as backup_save writes them back). */
+static void remember(struct history *h, const struct backup_state *st)
+{
+	unsigned i;
+
+	for (i = 0; i < st->count; i++) {
+		assert_true(st->entries[i].generation < 64);
+		h->by_gen[st->entries[i].generation] = st->entries[i];
+	}
+}
+
+/* The answer for typed text: the state first, then the history older than the state. */
+static enum pa_err check_with_history(const struct backup_state *st, const struct history *h,
+                                      const char *text)
+{
+	uint8_t hash[SECRETCODE_HASH_BYTES];
+	unsigned index, g;
+	enum pa_err e = check_text(st, text, &index);
+
+	if (e != PA_ERR_INVALID_CODE)
+		return e;
+	if (backup_code_hash(key, ACCOUNT, text, hash) != PA_OK)
+		return PA_ERR_INVALID_CODE;
+	for (g = 1; g < st->entries[0].generation; g++)
+		if (memcmp(h->by_gen[g].hash, hash, sizeof hash) == 0)
+			return backup_check_history(st, g, h->by_gen[g].status);
+	return PA_ERR_INVALID_CODE;
+}
+
+static void test_inactive_backup_code_told_apart_however_old(void **state)
+{
+	struct backup_state st = BACKUP_STATE_INIT;
+	struct backup_new_code first[BACKUP_ACTIVE_MAX], later[BACKUP_ACTIVE_MAX];
+	char texts[64][BACKUP_CODE_TEXT_SIZE];
+	struct history h;
+	unsigned i, j;
+
+	(void)state;
+	memset(&h, 0, sizeof h);
+	memset(texts, 0, sizeof texts);
+	gen(&st, 5, first); /* 1..5 */
+	for (i = 0; i < 5; i++)
+		memcpy(texts[first[i].generation], first[i].text, BACKUP_CODE_TEXT_SIZE);
+	assert_int_equal(use_code(&st, first[2].text), PA_OK); /* 3 used, 1 and 2 retired */
+	remember(&h, &st);
+	for (i = 0; i < 10; i++) { /* 6..55: 4 and 5 retired by newer codes, then dropped */
+		gen(&st, 5, later);
+		for (j = 0; j < 5; j++)
+			memcpy(texts[later[j].generation], later[j].text, BACKUP_CODE_TEXT_SIZE);
+		remember(&h, &st);
+	}
+	assert_int_equal(st.entries[0].generation, 36);
+	for (i = 1; i < 36; i++) {
+		unsigned index;
+
+		/* the state forgot it ... */
+		assert_int_equal(check_text(&st, texts[i], &index), PA_ERR_INVALID_CODE);
+		/* ... the history tells it apart, whether used or retired */
+		assert_int_equal(check_with_history(&st, &h, texts[i]),
+		                 PA_ERR_INACTIVE_BACKUP_CODE);
+	}
+	for (i = 36; i < 51; i++)
+		assert_int_equal(check_with_history(&st, &h, texts[i]),
+		                 PA_ERR_INACTIVE_BACKUP_CODE);
+	for (i = 51; i < 56; i++)
+		assert_int_equal(check_with_history(&st, &h, texts[i]), PA_OK);
+	assert_int_equal(check_with_history(&st, &h, "zzzz-zzzz-zzzz"), PA_ERR_INVALID_CODE);
+	assert_int_equal(check_with_history(&st, &h, "not a code"), PA_ERR_INVALID_CODE);
+}
+
+static void test_backup_history_refuses_what_cannot_be(void **state)
+{
+	struct backup_state st = BACKUP_STATE_INIT, empty = BACKUP_STATE_INIT, bad;
+	struct backup_new_code c[BACKUP_ACTIVE_MAX];
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < 5; i++)
+		gen(&st, 5, c); /* 1..25, the state holds 6..25 */
+	assert_int_equal(st.entries[0].generation, 6);
+	assert_int_equal(backup_check_history(&st, 5, BACKUP_USED), PA_ERR_INACTIVE_BACKUP_CODE);
+	assert_int_equal(backup_check_history(&st, 1, BACKUP_RETIRED), PA_ERR_INACTIVE_BACKUP_CODE);
+	/* an old code cannot be active: active codes are always the newest */
+	assert_int_equal(backup_check_history(&st, 5, BACKUP_ACTIVE), PA_ERR_INVALID_ARGUMENT);
+	/* nor can the history hold a number the state has, or a later one, or 0 */
+	assert_int_equal(backup_check_history(&st, 6, BACKUP_USED), PA_ERR_INVALID_ARGUMENT);
+	assert_int_equal(backup_check_history(&st, 30, BACKUP_RETIRED), PA_ERR_INVALID_ARGUMENT);
+	assert_int_equal(backup_check_history(&st, 0, BACKUP_RETIRED), PA_ERR_INVALID_ARGUMENT);
+	assert_int_equal(backup_check_history(&st, 5, (enum backup_status)7),
+	                 PA_ERR_INVALID_ARGUMENT);
+	/* an empty state: below next_generation */
+	empty.next_generation = 9;
+	assert_int_equal(backup_check_history(&empty, 8, BACKUP_RETIRED),
+	                 PA_ERR_INACTIVE_BACKUP_CODE);
+	assert_int_equal(backup_check_history(&empty, 9, BACKUP_RETIRED), PA_ERR_INVALID_ARGUMENT);
+	/* a corrupt state */
+	bad = st;
+	bad.next_generation = 0;
+	assert_int_equal(backup_check_history(&bad, 1, BACKUP_RETIRED), PA_ERR_INVALID_ARGUMENT);
+}
+
+static void test_backup_code_hash_as_checked(void **state)
+{
+	struct backup_state st = BACKUP_STATE_INIT;
+	struct backup_new_code c[BACKUP_ACTIVE_MAX];
+	char norm[SECRETCODE_NORMAL_SIZE];
+	uint8_t h[SECRETCODE_HASH_BYTES], want[SECRETCODE_HASH_BYTES], zero[SECRETCODE_HASH_BYTES];
+	char loose[32];
+	unsigned i;
+
+	(void)state;
+	gen(&st, 1, c);
+	assert_int_equal(backup_code_hash(key, ACCOUNT, c[0].text, h), PA_OK);
+	assert_memory_equal(h, st.entries[0].hash, sizeof h);
+	assert_int_equal(secretcode_normalise(SECRETCODE_BACKUP, c[0].text, norm), PA_OK);
+	assert_int_equal(secretcode_hash(key, SECRETCODE_BACKUP, ACCOUNT, norm, want), PA_OK);
+	assert_memory_equal(h, want, sizeof h);
+	/* typed loosely: the same hash */
+	for (i = 0; c[0].text[i]; i++)
+		loose[i] = c[0].text[i] == '-' ? ' '
+		           : (c[0].text[i] >= 'a' && c[0].text[i] <= 'z')
+		               ? (char)(c[0].text[i] - 32)
+		               : c[0].text[i];
+	loose[i] = '\0';
+	assert_int_equal(backup_code_hash(key, ACCOUNT, loose, h), PA_OK);
+	assert_memory_equal(h, want, sizeof h);
+	/* not a code: refused, and nothing left in out */
+	memset(zero, 0, sizeof zero);
+	memset(h, 0xa5, sizeof h);
+	assert_int_equal(backup_code_hash(key, ACCOUNT, "not a code", h), PA_ERR_INVALID_CODE);
+	assert_memory_equal(h, zero, sizeof h);
+	memset(h, 0xa5, sizeof h);
+	assert_int_equal(backup_code_hash(key, ACCOUNT, "abcd-efgh-jkm", h), PA_ERR_INVALID_CODE);
+	assert_memory_equal(h, zero, sizeof h);
 }
 
 static void test_backup_code_usable_once(void **state)
@@ -633,6 +775,29 @@ static void test_tmppass_and_backup_codes_kept_apart(void **state)
 	assert_int_equal(backup_check(&bs, h, &index), PA_ERR_INVALID_CODE);
 }
 
+/* The server's configured lifetime replaces the default one hour, to the second. */
+static void test_tmppass_lifetime_configurable(void **state)
+{
+	struct tmppass_state st = TMPPASS_STATE_INIT;
+	char pw[TMPPASS_TEXT_SIZE];
+	uint32_t id;
+	unsigned index;
+
+	(void)state;
+	assert_int_equal(tmppass_create_ttl(&st, key, ACCOUNT, T0, 0, pw, &id),
+	                 PA_ERR_INVALID_ARGUMENT);
+	assert_int_equal(tmppass_create_ttl(&st, key, ACCOUNT, INT64_MAX - 599, 600, pw, &id),
+	                 PA_ERR_COUNTER);
+	assert_int_equal(st.count, 0);
+	assert_int_equal(tmppass_create_ttl(&st, key, ACCOUNT, T0, 600, pw, &id), PA_OK);
+	assert_int_equal(st.entries[0].expires_at, T0 + 600);
+	assert_int_equal(tp_check(&st, pw, T0 + 599, &index), PA_OK);
+	assert_int_equal(tp_check(&st, pw, T0 + 600, &index), PA_ERR_EXPIRED);
+	assert_int_equal(tmppass_create_ttl(&st, key, ACCOUNT, T0, 7 * 86400, pw, &id), PA_OK);
+	assert_int_equal(tp_check(&st, pw, T0 + TMPPASS_TTL, &index), PA_OK);
+	assert_int_equal(tp_check(&st, pw, T0 + 7 * 86400, &index), PA_ERR_EXPIRED);
+}
+
 static void test_tmppass_time_out_of_range(void **state)
 {
 	struct tmppass_state st = TMPPASS_STATE_INIT;
@@ -665,6 +830,9 @@ int main(void)
 	    cmocka_unit_test(test_at_most_five_backup_codes_active),
 	    cmocka_unit_test(test_accepting_code_k_retires_every_code_before_it),
 	    cmocka_unit_test(test_inactive_backup_code_told_apart_from_wrong_one),
+	    cmocka_unit_test(test_inactive_backup_code_told_apart_however_old),
+	    cmocka_unit_test(test_backup_history_refuses_what_cannot_be),
+	    cmocka_unit_test(test_backup_code_hash_as_checked),
 	    cmocka_unit_test(test_backup_code_usable_once),
 	    cmocka_unit_test(test_backup_code_typed_loosely_still_matches),
 	    cmocka_unit_test(test_backup_hash_bound_to_account),
@@ -681,6 +849,7 @@ int main(void)
 	    cmocka_unit_test(test_tmppass_bound_to_account),
 	    cmocka_unit_test(test_tmppass_and_backup_codes_kept_apart),
 	    cmocka_unit_test(test_tmppass_time_out_of_range),
+	    cmocka_unit_test(test_tmppass_lifetime_configurable),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

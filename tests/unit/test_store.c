@@ -976,10 +976,24 @@ static void test_backup_add_and_list_oldest_first(void **state)
 	assert_int_equal(backup_list(f, id, got, STORE_BACKUP_MAX), 3);
 	for (i = 0; i < 3; i++)
 		assert_backup_equal(&got[i], &rows[i]);
-	/* up to max rows, still the oldest */
+	/* up to max rows: the newest ones, oldest first */
 	assert_int_equal(backup_list(f, id, got, 2), 2);
-	assert_backup_equal(&got[0], &rows[0]);
-	assert_backup_equal(&got[1], &rows[1]);
+	assert_backup_equal(&got[0], &rows[1]);
+	assert_backup_equal(&got[1], &rows[2]);
+
+	/* found by hash, in this account only */
+	{
+		struct store_backup one;
+		struct store_tx *rd = store_reader(f->s);
+		assert_non_null(rd);
+		assert_int_equal(store_backup_find(rd, id, rows[2].hash, &one), PA_OK);
+		assert_backup_equal(&one, &rows[2]);
+		assert_int_equal(store_backup_find(rd, other, rows[2].hash, &one),
+				 PA_ERR_NOT_FOUND);
+		uint8_t none[STORE_HASH_LEN];
+		memset(none, 0x5a, sizeof(none));
+		assert_int_equal(store_backup_find(rd, id, none, &one), PA_ERR_NOT_FOUND);
+	}
 
 	/* a generation is new per account: again on the same one fails, elsewhere it is fine */
 	{

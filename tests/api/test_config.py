@@ -1,0 +1,270 @@
+"""The DESIGN §3 numbers in the configuration file (docs/operations.md §4): a server started
+with other values applies them, a bad value stops it before it starts, and the throttling
+counters are stored in their portable format (core/ratelimit.h), a malformed one never
+unlocking anything (those tests read and damage the SQLite file: sqlite_only)."""
+
+import sqlite3
+import struct
+import subprocess
+
+import pytest
+
+from conftest import BIN, TOTP_PERIOD, _env, assert_error, assert_ok
+
+
+def _wrong(u):
+    """A code that is not u's current one (nor one of the neighbouring steps)."""
+    t = u.s.now()
+    near = {u.code_at(t + d * TOTP_PERIOD) for d in (-1, 0, 1)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in near)
+
+
+def _audit(s, name):
+    return [ln.split("\t") for ln in s.admin("audit", "--user", name).stdout.splitlines()]
+
+
+# ---- the rules follow the configuration ------------------------------------------------
+
+
+def test_lowered_lockout_threshold_applies(make_server):
+    s = make_server(config={"code_failures_per_account": 3, "code_failures_window": 300,
+                            "code_lockout_duration": 600})
+    svc = s.service_key()
+    u = s.new_user(svc)
+    u.with_totp()
+    right = u.next_totp()  # (moves the clock past the enrolment's step first)
+    lid = u.start()
+    for _ in range(3):  # the backoff is waited out: only the lockout is under test
+        assert_error(u.verify(lid, "totp", _wrong(u)), 401, "invalid_code")
+
+    # The third wrong code locked the account, for the configured time.
+    err = assert_error(u.verify(lid, "totp", right, through_backoff=False), 429,
+                       "rate_limited")
+    assert 590 <= err["retry_after"] <= 600, err
+    assert_error(u.check("totp", right, through_backoff=False), 429, "rate_limited")
+    lockouts = [f for f in _audit(s, u.name) if len(f) > 6 and f[1] == "account.lockout"]
+    assert len(lockouts) == 1 and "3 wrong codes within 300 s" in lockouts[0][6], lockouts
+
+    s.advance(err["retry_after"])  # (the sign-in has expired meanwhile: a new one)
+    assert assert_ok(u.verify(u.start(), "totp", u.next_totp(), through_backoff=False)) \
+        ["status"] == "signed_in"
+
+
+def test_backoff_follows_the_configuration(make_server):
+    s = make_server(config={"code_backoff_grace": 0, "code_backoff_base": 7,
+                            "code_backoff_max": 20})
+    svc = s.service_key()
+    u = s.new_user(svc)
+    u.with_totp()
+    waits = []
+    for _ in range(4):
+        assert_error(u.check("totp", _wrong(u), through_backoff=False), 401, "invalid_code")
+        err = assert_error(u.check("totp", _wrong(u), through_backoff=False), 429,
+                           "rate_limited")
+        waits.append(err["retry_after"])
+        s.advance(err["retry_after"])
+    # No grace: a wait after the first failure already, doubling, capped at the maximum (less
+    # a second when the real clock ticked between the two requests).
+    assert all(w - 1 <= got <= w for got, w in zip(waits, [7, 14, 20, 20])), waits
+
+
+def test_wrong_codes_per_sign_in_follow_the_configuration(make_server):
+    s = make_server(config={"code_failures_per_signin": 2})
+    svc = s.service_key()
+    u = s.new_user(svc)
+    u.with_totp()
+    lid = u.start()
+    assert assert_ok(s.get(f"/v1/login/{lid}"))["attempts_left"] == 2
+    err = assert_error(u.verify(lid, "totp", _wrong(u)), 401, "invalid_code")
+    assert "1 of 2 attempts left" in err["message"], err
+    # The second wrong code is the last this sign-in takes.
+    assert_error(u.verify(lid, "totp", _wrong(u)), 410, "login_ended")
+    status = assert_ok(s.get(f"/v1/login/{lid}"))
+    assert status["status"] == "failed" and status["attempts_left"] == 0, status
+    assert_error(u.verify(lid, "totp", u.next_totp()), 410, "login_ended")
+
+
+def test_pending_sign_in_lifetime_follows_the_configuration(make_server):
+    s = make_server(config={"signin_lifetime": 120})
+    svc = s.service_key()
+    u = s.new_user(svc)
+    u.with_totp()
+    body = assert_ok(u.login())
+    assert abs(body["expires_at"] - (s.now() + 120)) <= 2, body
+    lid = body["login_id"]
+    assert abs(assert_ok(s.get(f"/v1/login/{lid}"))["expires_at"] - body["expires_at"]) == 0
+
+    s.advance(125)
+    assert assert_ok(s.get(f"/v1/login/{lid}"))["status"] == "expired"
+    assert_error(u.verify(lid, "totp", u.next_totp()), 410, "login_ended")
+
+
+def test_reauth_window_follows_the_configuration(make_server):
+    s = make_server(config={"reauth_window": 60})
+    svc = s.service_key()
+    u = s.new_user(svc)
+    token = u.session()
+    assert_ok(s.post("/v1/temporary-passwords", token=token))
+    s.advance(65)
+    assert_error(s.post("/v1/temporary-passwords", token=token), 403,
+                 "reauthentication_required")
+
+
+def test_temporary_password_lifetime_follows_the_configuration(make_server):
+    s = make_server(config={"temporary_password_lifetime": 120})
+    svc = s.service_key()
+    u = s.new_user(svc)
+    token = u.session()
+    tp = assert_ok(s.post("/v1/temporary-passwords", token=token))
+    assert abs(tp["expires_at"] - (s.now() + 120)) <= 2, tp
+    s.advance(125)
+    assert_error(u.login(client="mail-app", password=tp["password"]), 401,
+                 "invalid_credentials")
+
+
+def test_housekeeping_keeps_a_long_backoff(make_server):
+    """The counters' rows live as long as the longest configured wait, not just the lockout
+    window and duration: removing them early would end a backoff."""
+    s = make_server(config={"code_backoff_grace": 0, "code_backoff_base": 3600,
+                            "code_backoff_max": 3600, "code_failures_window": 600,
+                            "code_lockout_duration": 600})
+    svc = s.service_key()
+    u = s.new_user(svc)
+    u.with_totp()
+    assert_error(u.check("totp", _wrong(u), through_backoff=False), 401, "invalid_code")
+    s.advance(1800)  # past the window and the lockout duration, within the backoff
+    assert_ok(s.post("/v1/test/housekeep"))
+    err = assert_error(u.check("totp", u.next_totp(), through_backoff=False), 429,
+                       "rate_limited")
+    assert 1700 <= err["retry_after"] <= 1800, err
+
+
+# ---- a bad value stops the server --------------------------------------------------------
+
+
+@pytest.mark.parametrize("line,message", [
+    ("code_failures_per_account = 0",
+     "bad value for 'code_failures_per_account': expected a whole number from 1 to 1000"),
+    ("code_failures_per_signin = 5 codes",
+     "bad value for 'code_failures_per_signin': expected a whole number from 1 to 100"),
+    ("code_failures_window = 15m",
+     "bad value for 'code_failures_window': expected a whole number from 60 to 86400"),
+    ("code_lockout_duration = 86401",
+     "bad value for 'code_lockout_duration': expected a whole number from 60 to 86400"),
+    ("code_backoff_grace = -1",
+     "bad value for 'code_backoff_grace': expected a whole number from 0 to 100"),
+    ("code_backoff_base = 0",
+     "bad value for 'code_backoff_base': expected a whole number from 1 to 3600"),
+    ("code_backoff_max = 0x10",
+     "bad value for 'code_backoff_max': expected a whole number from 1 to 86400"),
+    ("signin_lifetime = 10",  # minutes meant: ten seconds would be no sign-in at all
+     "bad value for 'signin_lifetime': expected a whole number from 60 to 3600"),
+    ("temporary_password_lifetime = 99999999999999999999999",
+     "bad value for 'temporary_password_lifetime': expected a whole number from 60 to 604800"),
+    ("reauth_window = ",
+     "bad value for 'reauth_window': expected a whole number from 60 to 86400"),
+    ("password_attempts_per_ip = 33",
+     "bad value for 'password_attempts_per_ip': expected a whole number from 1 to 32"),
+])
+def test_bad_value_refuses_to_start(tmp_path, line, message):
+    conf = tmp_path / "pahara.conf"
+    conf.write_text(f"# throttling\nargon2_passes = 1\n{line}\n")
+    data = tmp_path / "data"
+    r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data", str(data),
+                        "--config", str(conf), "--test-clock"],
+                       capture_output=True, text=True, timeout=30, env=_env())
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout == ""
+    assert r.stderr.splitlines()[0] == f"pahara serve: {conf}:3: {message}", r.stderr
+    assert not data.exists()  # refused before anything was made
+
+
+def test_backoff_max_below_base_refuses_to_start(tmp_path):
+    conf = tmp_path / "pahara.conf"
+    conf.write_text("code_backoff_base = 1000\n")  # the default maximum is 900
+    r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data",
+                        str(tmp_path / "data"), "--config", str(conf)],
+                       capture_output=True, text=True, timeout=30, env=_env())
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert r.stderr.splitlines()[0] == (f"pahara serve: {conf}: 'code_backoff_max' (900) must "
+                                        "not be less than 'code_backoff_base' (1000)"), r.stderr
+
+
+# ---- the stored counters ---------------------------------------------------------------
+
+
+def _db(s):
+    db = sqlite3.connect(s.data_dir / "pahara.db", timeout=10, isolation_level=None)
+    return db
+
+
+def _row(s, pattern):
+    with _db(s) as db:
+        rows = db.execute("SELECT key, blob FROM limits WHERE key LIKE ?", (pattern,)).fetchall()
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+@pytest.mark.sqlite_only
+def test_counters_are_stored_in_the_portable_format(make_server):
+    s = make_server(config={"password_attempts_per_ip": 5, "password_attempts_window": 60})
+    svc = s.service_key()
+    u = s.new_user(svc)
+    u.with_totp()
+    assert_error(u.check("totp", _wrong(u), through_backoff=False), 401, "invalid_code")
+    _, blob = _row(s, "acct:%")
+    assert len(blob) == 33 and blob[0] == 1, blob.hex()
+    consecutive, window_failures, window_start, last_failure, locked_until = \
+        struct.unpack(">IIqqq", blob[1:])
+    assert (consecutive, window_failures, locked_until) == (1, 1, 0)
+    assert window_start == last_failure and abs(last_failure - s.now()) <= 2
+
+    _, blob = _row(s, "ip:%")  # the sign-in of with_totp
+    assert len(blob) == 258 and blob[0] == 1 and blob[1] >= 1, blob.hex()
+    times = struct.unpack(">32q", blob[2:])
+    assert all(t > 0 for t in times[:blob[1]]) and not any(times[blob[1]:]), times
+
+
+@pytest.mark.sqlite_only
+def test_malformed_account_state_locks_instead_of_unlocking(make_server):
+    s = make_server()
+    svc = s.service_key()
+    u = s.new_user(svc)
+    u.with_totp()
+    assert_error(u.check("totp", _wrong(u), through_backoff=False), 401, "invalid_code")
+    key, blob = _row(s, "acct:%")
+    # A later format version (or damage): this build cannot read it.
+    with _db(s) as db:
+        db.execute("UPDATE limits SET blob = ? WHERE key = ?", (b"\x02" + blob[1:], key))
+
+    right = u.next_totp()
+    err = assert_error(u.check("totp", right, through_backoff=False), 429, "rate_limited")
+    assert 890 <= err["retry_after"] <= 900, err  # one lockout of the default 15 minutes
+    lockouts = [f for f in _audit(s, u.name) if len(f) > 6 and f[1] == "account.lockout"]
+    assert len(lockouts) == 1 and "malformed rate-limit state" in lockouts[0][6], lockouts
+    assert "malformed rate-limit state" in s.stderr()
+    # The strict reading replaced the bad blob: one lockout, not a lock forever.
+    _, blob = _row(s, "acct:%")
+    assert len(blob) == 33 and blob[0] == 1, blob.hex()
+
+    s.advance(err["retry_after"])
+    assert assert_ok(u.check("totp", u.next_totp(), through_backoff=False)) == {"status": "ok"}
+    assert len([f for f in _audit(s, u.name) if f[1] == "account.lockout"]) == 1
+
+
+@pytest.mark.sqlite_only
+def test_malformed_address_state_is_a_full_window(make_server):
+    s = make_server(config={"password_attempts_per_ip": 5, "password_attempts_window": 60})
+    svc = s.service_key()
+    u = s.new_user(svc)
+    assert_ok(u.login(through_throttle=False))
+    key, blob = _row(s, "ip:%")
+    with _db(s) as db:
+        db.execute("UPDATE limits SET blob = ? WHERE key = ?",
+                   (blob[:1] + bytes([200]) + blob[2:], key))  # a count over 32
+
+    err = assert_error(u.login(through_throttle=False), 429, "rate_limited")
+    assert 55 <= err["retry_after"] <= 60, err
+    assert "malformed rate-limit state" in s.stderr()
+    s.advance(err["retry_after"])
+    assert assert_ok(u.login(through_throttle=False))["status"] == "signed_in"

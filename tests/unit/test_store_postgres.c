@@ -1,0 +1,452 @@
+/*
+ * test_store_postgres.c — what the PostgreSQL store (src/store/postgres.c) promises beyond the
+ * conformance test (test_store.c, which every store passes): several nodes on one database,
+ * schema migrations, batches run again after a deadlock, connections made again after the
+ * server dropped them, an append-only audit log, text that is not UTF-8.
+ *
+ * A "node" here is one more store_open on the same database.  Each test gets a database of its
+ * own, made on the server of PAHARA_TEST_STORE (a postgresql:// URL, as `make store-tests`
+ * gives) and dropped afterwards; without such a URL the test does nothing.
+ *
+ * Tx fns and done callbacks run on the stores' writer threads, where a failing cmocka assert
+ * must not jump: there they only record, and the test thread asserts.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core.h"
+#include "store/store.h"
+
+#define URL_MAX 512
+#define WAIT_SECONDS 20 /* the longest a tx fn waits for the other node's */
+
+/* ---- a database per test ----------------------------------------------------------------- */
+
+struct fixture {
+	char db[40];       /* the test's database */
+	char url[URL_MAX]; /* its URL */
+};
+
+static const char *server_url(void)
+{
+	const char *u = getenv("PAHARA_TEST_STORE");
+	if (u && (strncmp(u, "postgresql://", 13) == 0 || strncmp(u, "postgres://", 11) == 0))
+		return u;
+	return NULL;
+}
+
+/* Run sql on url's database; the result status must be want. */
+static void sql_on(const char *url, const char *sql, ExecStatusType want)
+{
+	PGconn *c = PQconnectdb(url);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != want)
+		print_error("%s: %s\n", sql, PQresultErrorMessage(r));
+	assert_int_equal(PQresultStatus(r), want);
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* The URL of database db on the server of base (whose path is a database name). */
+static void url_of(const char *base, const char *db, char *out, size_t size)
+{
+	const char *slash = strrchr(base, '/');
+	assert_non_null(slash);
+	assert_null(strchr(slash, '?'));
+	int n = snprintf(out, size, "%.*s/%s", (int)(slash - base), base, db);
+	assert_true(n > 0 && (size_t)n < size);
+}
+
+static int setup(void **state)
+{
+	const char *base = server_url();
+	struct fixture *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	snprintf(f->db, sizeof(f->db), "pgtest_%08x%08x", (unsigned)randombytes_random(),
+	         (unsigned)randombytes_random());
+	char sql[128];
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->db);
+	sql_on(base, sql, PGRES_COMMAND_OK);
+	url_of(base, f->db, f->url, sizeof(f->url));
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char sql[128];
+	snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", f->db);
+	sql_on(server_url(), sql, PGRES_COMMAND_OK);
+	free(f);
+	return 0;
+}
+
+static struct store *open_node(const struct fixture *f)
+{
+	struct store_options opt = {.location = f->url};
+	struct store *s = NULL;
+	const char *why = NULL;
+	enum pa_err e = store_open(&opt, &s, &why);
+	if (e != PA_OK)
+		print_error("store_open: %s\n", why ? why : "(no reason)");
+	assert_int_equal(e, PA_OK);
+	return s;
+}
+
+/* ---- migrations -------------------------------------------------------------------------- */
+
+struct opener {
+	const struct fixture *f; /* where */
+	struct store *s;         /* out */
+	enum pa_err e;           /* out */
+	const char *why;         /* out */
+};
+
+static void *open_thread(void *arg)
+{
+	struct opener *o = arg;
+	struct store_options opt = {.location = o->f->url};
+	o->e = store_open(&opt, &o->s, &o->why);
+	return NULL;
+}
+
+/* Nodes that start at once on an empty database: one migrates, the others wait for it. */
+static void test_nodes_starting_at_once_migrate_once(void **state)
+{
+	struct fixture *f = *state;
+	struct opener o[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		o[i] = (struct opener){.f = f};
+		assert_int_equal(pthread_create(&t[i], NULL, open_thread, &o[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 4; i++) {
+		if (o[i].e != PA_OK)
+			print_error("node %d: %s\n", i, o[i].why ? o[i].why : "");
+		assert_int_equal(o[i].e, PA_OK);
+		assert_true(store_schema_version(o[i].s) >= 1);
+		assert_int_equal(store_schema_version(o[i].s), store_schema_version(o[0].s));
+	}
+	for (int i = 0; i < 4; i++)
+		store_close(o[i].s);
+	/* One record per migration: no node applied one twice. */
+	PGconn *c = PQconnectdb(f->url);
+	PGresult *r = PQexec(c, "SELECT version FROM schema_migrations GROUP BY version "
+	                        "HAVING count(*) > 1");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_int_equal(PQntuples(r), 0);
+	PQclear(r);
+	PQfinish(c);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+	struct fixture *f = *state;
+	store_close(open_node(f));
+	sql_on(f->url, "INSERT INTO schema_migrations VALUES (100000, 0)", PGRES_COMMAND_OK);
+	struct store_options opt = {.location = f->url};
+	struct store *s = NULL;
+	const char *why = NULL;
+	assert_int_not_equal(store_open(&opt, &s, &why), PA_OK);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "newer"));
+}
+
+static void test_unreachable_server_fails_to_open(void **state)
+{
+	(void)state;
+	/* Port 1 on this machine: refused at once (connect_timeout covers silent hosts). */
+	struct store_options opt = {.location = "postgresql://postgres@127.0.0.1:1/x"};
+	struct store *s = NULL;
+	const char *why = NULL;
+	assert_int_equal(store_open(&opt, &s, &why), PA_ERR_STORE);
+	assert_non_null(why);
+}
+
+/* ---- the audit log ----------------------------------------------------------------------- */
+
+struct audit_in {
+	const struct store_audit *a; /* what to add */
+};
+
+static enum pa_err audit_tx(struct store_tx *tx, void *arg)
+{
+	return store_audit_add(tx, ((struct audit_in *)arg)->a);
+}
+
+struct audit_out {
+	struct store_audit got; /* the last listed */
+	unsigned n;             /* how many */
+};
+
+static bool audit_one(void *arg, const struct store_audit *a)
+{
+	struct audit_out *o = arg;
+	o->got = *a;
+	o->n++;
+	return true;
+}
+
+static void test_audit_rows_cannot_change_or_go(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_node(f);
+	struct store_audit a = {.at = 1700000000, .account = 7};
+	snprintf(a.event, sizeof(a.event), "test.event");
+	snprintf(a.outcome, sizeof(a.outcome), "ok");
+	/* Bytes that are not UTF-8 (a User-Agent may hold anything) are kept as '?'. */
+	snprintf(a.client, sizeof(a.client), "agent \xff\xfe 1 \xc3\xa9");
+	struct audit_in in = {.a = &a};
+	assert_int_equal(store_write(s, audit_tx, &in), PA_OK);
+	struct audit_out out = {0};
+	assert_int_equal(store_audit_list(store_reader(s), 7, 0, audit_one, &out), PA_OK);
+	assert_int_equal(out.n, 1);
+	assert_string_equal(out.got.client, "agent ?? 1 \xc3\xa9");
+	store_close(s);
+
+	sql_on(f->url, "UPDATE audit SET outcome = 'changed'", PGRES_FATAL_ERROR);
+	sql_on(f->url, "DELETE FROM audit", PGRES_FATAL_ERROR);
+	sql_on(f->url, "TRUNCATE audit", PGRES_FATAL_ERROR);
+}
+
+/* ---- two nodes, one database ------------------------------------------------------------- */
+
+/* A counter under key, read and written back in one tx fn (as limits.c does). */
+struct bump {
+	const char *key; /* which */
+	enum pa_err e;   /* out */
+};
+
+static enum pa_err bump_tx(struct store_tx *tx, void *arg)
+{
+	struct bump *b = arg;
+	uint64_t n = 0;
+	bool found;
+	enum pa_err e = store_limit_get(tx, b->key, &n, sizeof(n), &found);
+	if (e == PA_OK) {
+		n++;
+		e = store_limit_put(tx, b->key, &n, sizeof(n), INT64_MAX);
+	}
+	return e;
+}
+
+struct bumper {
+	struct store *s;   /* the node */
+	const char *key;   /* the counter */
+	unsigned times;    /* how often */
+	unsigned failures; /* out */
+};
+
+static void *bump_thread(void *arg)
+{
+	struct bumper *b = arg;
+	for (unsigned i = 0; i < b->times; i++) {
+		struct bump one = {.key = b->key};
+		if (store_write(b->s, bump_tx, &one) != PA_OK)
+			b->failures++;
+	}
+	return NULL;
+}
+
+static uint64_t counter(struct store *s, const char *key)
+{
+	uint64_t n = 0;
+	bool found = false;
+	assert_int_equal(store_limit_get(store_reader(s), key, &n, sizeof(n), &found), PA_OK);
+	assert_true(found);
+	return n;
+}
+
+/* Throttling counters are shared: the read-modify-writes of two nodes never lose one. */
+static void test_counters_lose_no_update_between_nodes(void **state)
+{
+	struct fixture *f = *state;
+	struct store *node[2] = {open_node(f), open_node(f)};
+	struct bumper b[6];
+	pthread_t t[6];
+	for (int i = 0; i < 6; i++) {
+		b[i] = (struct bumper){.s = node[i % 2], .key = "ip:192.0.2.1", .times = 25};
+		assert_int_equal(pthread_create(&t[i], NULL, bump_thread, &b[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(b[i].failures, 0);
+	}
+	assert_int_equal(counter(node[0], "ip:192.0.2.1"), 6 * 25);
+	store_close(node[0]);
+	store_close(node[1]);
+}
+
+/* Two tx fns that take two counters in opposite orders, each waiting (on its first run) until
+ * the other holds its first: PostgreSQL ends one as a deadlock, and its batch runs again. */
+struct crossing {
+	pthread_mutex_t lock; /* guards below */
+	pthread_cond_t cond;  /* holding changed */
+	unsigned holding;     /* fns that hold their first counter */
+	unsigned runs[2];     /* runs of each fn */
+	enum pa_err done[2];  /* done callbacks' results */
+	unsigned ndone;       /* how many came */
+	bool timed_out;       /* a fn gave up waiting */
+};
+
+struct crosser {
+	struct crossing *x; /* shared */
+	int me;             /* 0 or 1 */
+};
+
+static enum pa_err cross_tx(struct store_tx *tx, void *arg)
+{
+	struct crosser *c = arg;
+	struct crossing *x = c->x;
+	const char *keys[2] = {"acct:1", "acct:2"};
+	const char *first = keys[c->me], *second = keys[1 - c->me];
+	uint64_t n = 0;
+	bool found;
+	pthread_mutex_lock(&x->lock);
+	bool first_run = x->runs[c->me]++ == 0;
+	pthread_mutex_unlock(&x->lock);
+	enum pa_err e = store_limit_get(tx, first, &n, sizeof(n), &found);
+	if (e != PA_OK)
+		return e;
+	n++;
+	e = store_limit_put(tx, first, &n, sizeof(n), INT64_MAX);
+	if (e != PA_OK)
+		return e;
+	if (first_run) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += WAIT_SECONDS;
+		pthread_mutex_lock(&x->lock);
+		x->holding++;
+		pthread_cond_broadcast(&x->cond);
+		while (x->holding < 2 && !x->timed_out)
+			if (pthread_cond_timedwait(&x->cond, &x->lock, &until) == ETIMEDOUT)
+				x->timed_out = true;
+		pthread_mutex_unlock(&x->lock);
+	}
+	n = 0;
+	e = store_limit_get(tx, second, &n, sizeof(n), &found);
+	if (e != PA_OK)
+		return e;
+	n++;
+	return store_limit_put(tx, second, &n, sizeof(n), INT64_MAX);
+}
+
+static void cross_done(void *arg, enum pa_err result)
+{
+	struct crosser *c = arg;
+	pthread_mutex_lock(&c->x->lock);
+	c->x->done[c->me] = result;
+	c->x->ndone++;
+	pthread_cond_broadcast(&c->x->cond);
+	pthread_mutex_unlock(&c->x->lock);
+}
+
+static void test_deadlocked_batch_runs_again(void **state)
+{
+	struct fixture *f = *state;
+	struct store *node[2] = {open_node(f), open_node(f)};
+	struct crossing x = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	struct crosser c[2] = {{&x, 0}, {&x, 1}};
+	store_submit(node[0], cross_tx, &c[0], cross_done);
+	store_submit(node[1], cross_tx, &c[1], cross_done);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2 * WAIT_SECONDS;
+	pthread_mutex_lock(&x.lock);
+	while (x.ndone < 2 && pthread_cond_timedwait(&x.cond, &x.lock, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&x.lock);
+	assert_int_equal(x.ndone, 2);
+	assert_false(x.timed_out);
+	/* Both committed in the end; one of them ran twice. */
+	assert_int_equal(x.done[0], PA_OK);
+	assert_int_equal(x.done[1], PA_OK);
+	assert_int_equal(x.runs[0] + x.runs[1], 3);
+	/* Only the last run counted: each fn added one to each counter. */
+	assert_int_equal(counter(node[0], "acct:1"), 2);
+	assert_int_equal(counter(node[0], "acct:2"), 2);
+	store_close(node[0]);
+	store_close(node[1]);
+}
+
+/* ---- connections the server dropped ------------------------------------------------------ */
+
+struct account_in {
+	char name[32]; /* the new account */
+	int64_t id;    /* out */
+};
+
+static enum pa_err account_tx(struct store_tx *tx, void *arg)
+{
+	struct account_in *a = arg;
+	return store_account_create(tx, a->name, "", 0, 1700000000, &a->id);
+}
+
+static void test_dropped_connections_are_made_again(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_node(f);
+	struct store_tx *rd = store_reader(s);
+	struct account_in a = {.name = "before"};
+	struct store_account got;
+	/* The writer's connection and a reader's, with statements prepared on them. */
+	assert_int_equal(store_write(s, account_tx, &a), PA_OK);
+	assert_int_equal(store_account_by_name(rd, "before", &got), PA_OK);
+	for (int round = 0; round < 2; round++) {
+		sql_on(f->url,
+		       "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+		       "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+		       PGRES_TUPLES_OK);
+		/* Nothing had happened on them: the store makes new ones and prepares again. */
+		assert_int_equal(store_account_by_name(rd, "before", &got), PA_OK);
+		snprintf(a.name, sizeof(a.name), "after%d", round);
+		assert_int_equal(store_write(s, account_tx, &a), PA_OK);
+		assert_int_equal(store_read_begin(rd), PA_OK);
+		assert_int_equal(store_account_by_name(rd, a.name, &got), PA_OK);
+		store_read_end(rd);
+	}
+	store_close(s);
+}
+
+int main(void)
+{
+	if (pa_core_init() != PA_OK)
+		return 1;
+	if (!server_url()) {
+		printf("test_store_postgres: skipped: PAHARA_TEST_STORE is no postgresql:// URL "
+		       "(make store-tests runs it)\n");
+		return 0;
+	}
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_nodes_starting_at_once_migrate_once, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+	    cmocka_unit_test(test_unreachable_server_fails_to_open),
+	    cmocka_unit_test_setup_teardown(test_audit_rows_cannot_change_or_go, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_counters_lose_no_update_between_nodes, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_deadlocked_batch_runs_again, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dropped_connections_are_made_again, setup,
+	                                    teardown),
+	};
+	return cmocka_run_group_tests_name("PostgreSQL store", tests, NULL, NULL);
+}
