@@ -326,7 +326,11 @@ static void run(struct conn *conns, int n, double seconds)
 			if (r <= 0) {
 				if (r < 0 && (errno == EAGAIN || errno == EINTR))
 					continue;
-				fprintf(stderr, "loadgen: connection closed by the server\n");
+				fprintf(stderr,
+					"loadgen: a %s connection was closed by the server (%s; %zu "
+					"bytes of an answer read)\n",
+					c->kind == K_STORM ? "sign-in" : c->kind == K_CHECK ? "check" : "setup",
+					r < 0 ? strerror(errno) : "end of file", c->in_len);
 				exit(2);
 			}
 			c->in_len += (size_t)r;
@@ -450,12 +454,6 @@ int main(int argc, char **argv)
 			return 2;
 		for (int i = 0; i < n; i++)
 			conns[i] = (struct conn){.fd = connect_to(NULL), .kind = K_CHECK};
-		for (int i = 0; i < storm; i++) {
-			/* Each storm connection from its own loopback address, as a botnet would. */
-			char src[32];
-			snprintf(src, sizeof(src), "127.0.%d.%d", 1 + i / 250, 1 + i % 250);
-			conns[n + i] = (struct conn){.fd = connect_to(src), .kind = K_STORM};
-		}
 		/* First verifications alone, then (on a fresh 30 s step, so that every account
 		 * has unused steps again) the same with the storm's connections added. */
 		run(conns, n, secs);
@@ -465,6 +463,17 @@ int main(int argc, char **argv)
 			g.ok = g.bad = g.exhausted = 0;
 			g.nlat = 0;
 			sleep((unsigned)(30 - time(NULL) % 30));
+			/* New connections: the server closes ones idle as long as that sleep. */
+			for (int i = 0; i < n; i++) {
+				close(conns[i].fd);
+				conns[i] = (struct conn){.fd = connect_to(NULL), .kind = K_CHECK};
+			}
+			for (int i = 0; i < storm; i++) {
+				/* Each from its own loopback address, as a botnet's would be. */
+				char src[32];
+				snprintf(src, sizeof(src), "127.0.%d.%d", 1 + i / 250, 1 + i % 250);
+				conns[n + i] = (struct conn){.fd = connect_to(src), .kind = K_STORM};
+			}
 			run(conns, n + storm, secs);
 			report("verify during sign-in storm", secs);
 			g.bad += bad;
