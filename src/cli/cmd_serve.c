@@ -132,6 +132,8 @@ int cli_serve_main(int argc, char **argv)
 	struct http_options ho = {.listen = app.cfg.listen,
 	                          .threads = app.cfg.threads,
 	                          .routes = app_routes,
+	                          .proxies = app.cfg.trusted_proxies,
+	                          .nproxies = app.cfg.nproxies,
 	                          .app = &app};
 	struct http_server *srv = NULL;
 	const char *w = NULL;

@@ -78,6 +78,21 @@ static bool parse_bool(const char *v, bool *out)
 	return true;
 }
 
+/* "ADDR, ADDR": IP addresses, kept in the form inet_ntop gives (what the server compares). */
+static bool parse_proxies(struct app_config *c, char *v)
+{
+	c->nproxies = 0;
+	for (char *save = NULL, *t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		t = trim(t);
+		if (!*t || c->nproxies >= APP_PROXIES_MAX ||
+		    !http_ip_normalize(t, c->trusted_proxies[c->nproxies],
+				       sizeof(c->trusted_proxies[0])))
+			return false;
+		c->nproxies++;
+	}
+	return true;
+}
+
 static bool parse_clients(struct app_config *c, char *v)
 {
 	c->nclients = 0;
@@ -204,6 +219,8 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 			ok = parse_bool(v, &c->self_registration);
 		else if (!strcmp(k, "first_party_clients"))
 			ok = parse_clients(c, v);
+		else if (!strcmp(k, "trusted_proxies"))
+			ok = parse_proxies(c, v);
 		else {
 			snprintf(why, why_size, "%s:%u: unknown setting '%.60s'", path, lineno, k);
 			e = PA_ERR_INVALID_ARGUMENT;

@@ -22,6 +22,7 @@
 #include "store/store.h"
 
 #define APP_CLIENTS_MAX 16		/* first-party client names */
+#define APP_PROXIES_MAX 16 /* trusted_proxies entries */
 #define APP_LOGIN_TTL 600		/* default signin_lifetime (DESIGN §4: 10 min) */
 #define APP_REAUTH_SECONDS 600		/* default reauth_window (DESIGN §3: 10 min) */
 #define APP_USERNAME_MAX 64		/* bytes */
@@ -34,6 +35,8 @@ struct app_config {
 	char issuer[64];			/* shown in authenticator apps */
 	unsigned threads;			/* HTTP threads, 0 = CPUs */
 	bool self_registration;			/* POST /v1/accounts without a service key */
+	unsigned nproxies;			/* entries in trusted_proxies */
+	char trusted_proxies[APP_PROXIES_MAX][46]; /* addresses whose X-Forwarded-For is believed */
 	unsigned nclients;			/* entries in first_party */
 	char first_party[APP_CLIENTS_MAX][STORE_CLIENT_MAX + 1]; /* clients that may use backup codes */
 	bool test_clock;			/* POST /v1/test/clock; test builds only */

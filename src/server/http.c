@@ -101,6 +101,8 @@ struct http_req {
 struct http_server {
 	struct MHD_Daemon *daemon;       /* libmicrohttpd */
 	const struct http_route *routes; /* route table */
+	const char (*proxies)[46];       /* trusted proxies (canonical addresses) */
+	unsigned nproxies;
 	void *app;                       /* for handlers */
 	struct pool pool;                /* blocking handlers */
 	struct pool slow;                /* password hashing */
@@ -593,6 +595,66 @@ static void req_dispatch(struct http_req *req)
 	http_reply_error(req, 503, PA_ERR_NOMEM, 1, NULL);
 }
 
+bool http_ip_normalize(const char *text, char *out, size_t size)
+{
+	unsigned char bin[sizeof(struct in6_addr)];
+	char t[64];
+	if (snprintf(t, sizeof(t), "%s", text) >= (int)sizeof(t))
+		return false;
+	if (inet_pton(AF_INET, t, bin) == 1)
+		return inet_ntop(AF_INET, bin, out, (socklen_t)size) != NULL;
+	if (inet_pton(AF_INET6, t, bin) == 1)
+		return inet_ntop(AF_INET6, bin, out, (socklen_t)size) != NULL;
+	return false;
+}
+
+static bool is_proxy(const struct http_server *srv, const char *ip)
+{
+	for (unsigned i = 0; i < srv->nproxies; i++)
+		if (strcmp(srv->proxies[i], ip) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Behind trusted proxies the client is the right-most address of X-Forwarded-For that is not
+ * a trusted proxy (each proxy appends the address it was called from; anything to the left of
+ * that may be the client's own invention).  ip is the peer; it changes only when the peer is
+ * a trusted proxy and the header holds such an address.
+ */
+static void client_behind_proxy(const struct http_server *srv, struct MHD_Connection *conn,
+				char *ip, size_t size)
+{
+	if (!is_proxy(srv, ip))
+		return;
+	const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
+	if (!xff || strlen(xff) > HTTP_HEADER_VALUE_MAX)
+		return;
+	size_t n = strlen(xff);
+	while (n > 0) {
+		size_t from = n, to = n; /* the segment after the last comma before n */
+		while (from > 0 && xff[from - 1] != ',')
+			from--;
+		size_t next = from > 0 ? from - 1 : 0; /* the segment before: up to its comma */
+		while (from < to && (xff[from] == ' ' || xff[from] == '\t'))
+			from++;
+		while (to > from && (xff[to - 1] == ' ' || xff[to - 1] == '\t'))
+			to--;
+		char one[64], canon[46];
+		if (to - from >= sizeof(one))
+			return;
+		memcpy(one, xff + from, to - from);
+		one[to - from] = '\0';
+		if (!http_ip_normalize(one, canon, sizeof(canon)))
+			return; /* not an address: believe nothing further left */
+		if (!is_proxy(srv, canon)) {
+			snprintf(ip, size, "%s", canon);
+			return;
+		}
+		n = next;
+	}
+}
+
 static struct http_req *req_new(struct http_server *srv, struct MHD_Connection *conn,
                                 const char *url, const char *method)
 {
@@ -617,6 +679,7 @@ static struct http_req *req_new(struct http_server *srv, struct MHD_Connection *
 		if (getnameinfo(sa, sl, req->ip, sizeof(req->ip), NULL, 0, NI_NUMERICHOST) != 0)
 			snprintf(req->ip, sizeof(req->ip), "unknown");
 	}
+	client_behind_proxy(srv, conn, req->ip, sizeof(req->ip));
 	srv_count(srv, &srv->open, 1); /* until completed() */
 	return req;
 }
@@ -816,6 +879,8 @@ enum pa_err http_start(const struct http_options *opt, struct http_server **out,
 	if (!s)
 		return PA_ERR_NOMEM;
 	s->routes = opt->routes;
+	s->proxies = opt->proxies;
+	s->nproxies = opt->nproxies;
 	s->app = opt->app;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_t ca;

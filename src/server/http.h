@@ -65,8 +65,14 @@ struct http_options {
 	unsigned connection_limit;       /* 0 = 1024 */
 	unsigned timeout_seconds;        /* idle connection timeout; 0 = 30 */
 	const struct http_route *routes; /* the table, ended by a route with method NULL */
+	const char (*proxies)[46];       /* peers whose X-Forwarded-For names the client */
+	unsigned nproxies;               /* how many */
 	void *app;                       /* handed to handlers through http_req_app() */
 };
+
+/* Write the IPv4 or IPv6 address text in canonical form (inet_ntop's) to out; false if text
+ * is not an address. */
+bool http_ip_normalize(const char *text, char *out, size_t size);
 
 /* ---- life cycle ---- */
 

@@ -1,0 +1,64 @@
+"""Behind a reverse proxy (nginx in front of several nodes): the client's address comes from
+X-Forwarded-For, but only when the peer is a proxy named in `trusted_proxies`."""
+
+import subprocess
+
+import pytest
+
+from conftest import BIN, _env, assert_error
+
+
+def _ip_of_last_event(s, user):
+    line = s.admin("audit", "--user", user).stdout.splitlines()[-1]
+    return line.split("\t")[4]
+
+
+def _login(s, user, xff=None):
+    headers = {"X-Forwarded-For": xff} if xff else {}
+    return s.post("/v1/login", {"username": user, "password": "pw-wrong-123", "client": "web"},
+                  headers=headers)
+
+
+def test_forwarded_for_is_ignored_unless_the_peer_is_trusted(make_server):
+    s = make_server({"password_attempts_per_ip": 20, "password_attempts_window": 600})
+    u = s.new_user(s.service_key(), password="pw-right-123")
+    _login(s, u.name, "203.0.113.7")
+    assert _ip_of_last_event(s, u.name) == "127.0.0.1"
+
+
+@pytest.mark.parametrize("xff,seen", [
+    ("203.0.113.7", "203.0.113.7"),
+    ("198.51.100.1, 203.0.113.7", "203.0.113.7"),    # what the client wrote is left of it
+    ("203.0.113.7, 127.0.0.1", "203.0.113.7"),       # a trusted hop is skipped
+    ("2001:DB8::0:1", "2001:db8::1"),                # kept in canonical form
+    ("evil, 203.0.113.7", "203.0.113.7"),
+    ("203.0.113.7, not-an-address", "127.0.0.1"),    # garbage: the proxy itself
+    ("", "127.0.0.1"),
+])
+def test_trusted_proxy_names_the_client(make_server, xff, seen):
+    s = make_server({"trusted_proxies": "127.0.0.1, ::1", "password_attempts_per_ip": 20,
+                     "password_attempts_window": 600})
+    u = s.new_user(s.service_key(), password="pw-right-123")
+    assert_error(_login(s, u.name, xff), 401, "invalid_credentials")
+    assert _ip_of_last_event(s, u.name) == seen
+
+
+def test_each_client_behind_the_proxy_has_its_own_password_limit(make_server):
+    s = make_server({"trusted_proxies": "127.0.0.1", "password_attempts_per_ip": 3,
+                     "password_attempts_window": 600})
+    u = s.new_user(s.service_key(), password="pw-right-123")
+    codes = [_login(s, u.name, "203.0.113.7").status_code for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+    # Someone else behind the same proxy is not throttled by that.
+    assert _login(s, u.name, "203.0.113.8").status_code == 401
+
+
+@pytest.mark.parametrize("value", ["example.com", "10.0.0.0/8", "1.2.3.4, fe80::1%eth0", "300.1.1.1"])
+def test_bad_trusted_proxies_refuse_to_start(tmp_path, value):
+    conf = tmp_path / "pahara.conf"
+    conf.write_text(f"trusted_proxies = {value}\n")
+    r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data", str(tmp_path / "d"),
+                        "--config", str(conf)], capture_output=True, text=True, timeout=30,
+                       env=_env())
+    assert r.returncode == 2, r.stderr
+    assert "trusted_proxies" in r.stderr
