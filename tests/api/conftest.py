@@ -337,6 +337,15 @@ class User:
         return self._retry(lambda: self.s.post("/v1/check", body, token=self.service_key),
                            through_backoff)
 
+    def lock_out(self, failures=10):
+        """Wrong codes, waiting out each backoff, until the account is locked (DESIGN §3:
+        `failures` wrong codes within the window); returns the lockout's retry_after."""
+        for _ in range(failures):
+            assert_error(self.check("totp", "000004"), 401, "invalid_code")
+        r = self.check("totp", self.next_totp(), through_backoff=False)
+        assert_error(r, 429, "rate_limited")
+        return r.json()["error"]["retry_after"]
+
     def _retry(self, send, through_backoff):
         r = send()
         while through_backoff and r.status_code == 429:
