@@ -9,7 +9,8 @@ set -eu
 RUN_PKGS="make gcc pkg-config libc6-dev libsodium-dev libssl-dev libjansson-dev
 libmicrohttpd-dev libsqlite3-dev libpq-dev libqrencode-dev libcurl4-openssl-dev"
 CHECK_PKGS="$RUN_PKGS clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest
-python3-pyotp python3-requests oathtool zbar-tools librsvg2-bin valgrind sqlite3 postgresql"
+python3-pyotp python3-requests oathtool zbar-tools librsvg2-bin valgrind sqlite3 postgresql
+nginx-light openssl"
 BENCH_PKGS="$RUN_PKGS liboath-dev wrk nginx-light postgresql"
 
 case "${1:-run}" in
