@@ -141,6 +141,8 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 	struct ratelimit_config *rl = &c->code_limits;
 	const struct num_setting nums[] = {
 		{"threads", 0, 256, .u = &c->threads},
+		{"store_connections", 0, 256, .u = &c->store_connections},
+		{"store_writers", 0, 8, .u = &c->store_writers},
 		{"argon2_passes", 1, 64, .u = &c->argon_ops},
 		{"argon2_memory_kib", 8, 1024 * 1024, .u = &c->argon_mem_kib},
 		{"password_attempts_per_ip", 1, RATELIMIT_EVENTS_MAX, .u = &c->ip_attempts},
@@ -274,7 +276,9 @@ static void redact_url(const char *loc, char *out, size_t size)
 enum pa_err app_open(struct app *a, char *why, size_t why_size)
 {
 	const char *w = NULL;
-	struct store_options so = {.location = a->cfg.store[0] ? a->cfg.store : a->cfg.data_dir};
+	struct store_options so = {.location = a->cfg.store[0] ? a->cfg.store : a->cfg.data_dir,
+				   .pool_size = a->cfg.store_connections,
+				   .writers = a->cfg.store_writers};
 	enum pa_err e = store_open(&so, &a->store, &w);
 	if (e != PA_OK) {
 		char shown[sizeof(a->cfg.store)];

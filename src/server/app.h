@@ -34,6 +34,8 @@ struct app_config {
 	char store[512];			/* "" = SQLite in data_dir, or postgresql://... */
 	char issuer[64];			/* shown in authenticator apps */
 	unsigned threads;			/* HTTP threads, 0 = CPUs */
+	unsigned store_connections;		/* PostgreSQL: connections per node, 0 = 8 */
+	unsigned store_writers;			/* PostgreSQL: writer connections, 0 = 2 */
 	bool self_registration;			/* POST /v1/accounts without a service key */
 	unsigned nproxies;			/* entries in trusted_proxies */
 	char trusted_proxies[APP_PROXIES_MAX][46]; /* addresses whose X-Forwarded-For is believed */

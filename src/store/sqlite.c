@@ -234,6 +234,11 @@ static const char *const migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit "
     "  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
+    /* 2: indexes for housekeeping's deletes (PostgreSQL's 2 also adds a function that only it
+     * needs: SQLite's single writer reads its counters without a lock). */
+    "CREATE INDEX limits_expires ON limits(expires_at);"
+    "CREATE INDEX logins_expires ON logins(expires_at);"
+    "CREATE INDEX sessions_revoked ON sessions(revoked_at) WHERE revoked_at <> 0;",
 };
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -56,8 +56,10 @@ struct store_tx;
 struct store_options {
 	const char *location; /* a directory (SQLite file pahara.db inside) or postgresql://... */
 	unsigned batch_max;   /* most tx fns in one commit; 0 = 256 (PostgreSQL: 64 at most) */
-	unsigned pool_size;   /* PostgreSQL: the most connections a node holds (one writer, the
-	                       * rest shared by the threads that read); 0 = 8 */
+	unsigned pool_size;   /* PostgreSQL: the most connections a node holds (the writers',
+	                       * the rest shared by the threads that read); 0 = 8 */
+	unsigned writers;     /* PostgreSQL: writer connections, each running its own batches
+	                       * (at most 8, and fewer than pool_size); 0 = 2 */
 };
 
 /* Open (and create, and migrate to the newest schema) the store.  *why names a failure. */
