@@ -462,19 +462,30 @@ bool app_auth_session(struct http_req *req, struct store_session *out,
 	return true;
 }
 
-bool app_auth_service(struct http_req *req, struct store_service *out)
+bool app_service_key(struct http_req *req, uint8_t h[TOKEN_HASH_BYTES])
 {
-	struct app *a = http_req_app(req);
 	const char *tok = bearer(req);
 	if (!tok || !token_valid(TOKEN_SESSION, tok)) {
 		http_reply_error(req, 401, PA_ERR_UNAUTHENTICATED, 0,
 				 "send 'Authorization: Bearer KEY' with a service key");
 		return false;
 	}
-	uint8_t h[TOKEN_HASH_BYTES];
 	token_hash(tok, h);
+	return true;
+}
+
+bool app_auth_service(struct http_req *req, struct store_service *out)
+{
+	struct app *a = http_req_app(req);
+	uint8_t h[TOKEN_HASH_BYTES];
+	if (!app_service_key(req, h))
+		return false;
 	struct store_tx *rd = store_reader(a->store);
-	enum pa_err e = rd ? store_service_by_key(rd, h, out) : PA_ERR_STORE;
+	return app_service_found(req, rd ? store_service_by_key(rd, h, out) : PA_ERR_STORE, out);
+}
+
+bool app_service_found(struct http_req *req, enum pa_err e, const struct store_service *out)
+{
 	if (e == PA_OK && out->disabled)
 		e = PA_ERR_NOT_FOUND;
 	if (e == PA_ERR_NOT_FOUND) {

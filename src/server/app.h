@@ -18,6 +18,7 @@
 #include "core/ratelimit.h"
 #include "core/secretcode.h"
 #include "core/seal.h"
+#include "core/token.h"
 #include "server/http.h"
 #include "store/store.h"
 
@@ -103,6 +104,12 @@ bool app_auth_session(struct http_req *req, struct store_session *out,
 		      struct store_account *acct) PA_MUST_CHECK;
 /* The caller's service (Authorization: Bearer SERVICE_KEY).  On failure answers 401. */
 bool app_auth_service(struct http_req *req, struct store_service *out) PA_MUST_CHECK;
+/* app_auth_service in two halves, for a caller that reads the service with other things: the
+ * key the request presents, hashed into h (else 401); then e, the outcome of looking the
+ * service up by h, and what it found (else 401 or 503). */
+bool app_service_key(struct http_req *req, uint8_t h[TOKEN_HASH_BYTES]) PA_MUST_CHECK;
+bool app_service_found(struct http_req *req, enum pa_err e,
+		       const struct store_service *svc) PA_MUST_CHECK;
 
 /* The route table (routes.c). */
 extern const struct http_route app_routes[];

@@ -46,8 +46,22 @@ static enum pa_err check_tx(struct store_tx *tx, void *arg)
 	app_audit_init(&au, c->app, c->req, "check", c->acct.id, c->acct.name);
 	snprintf(au.client, sizeof(au.client), "service:%.55s", c->service);
 	snprintf(au.detail, sizeof(au.detail), "method=%s", c->method);
+	enum pa_err e;
+	if (c->pre_checked && c->pre_verdict == PA_OK) {
+		/* An account with no throttling counter cannot be throttled, and a success leaves
+		 * none: consume the step if there is none, else decide the long way below (which
+		 * also tells a replay). */
+		char key[STORE_LIMIT_KEY_MAX];
+		limits_account_key(c->acct.id, key);
+		e = store_totp_consume_unthrottled(tx, c->acct.id, &c->pre.t, c->pre.step,
+						   c->pre.drift, key);
+		if (e == PA_OK)
+			return store_audit_add(tx, &au);
+		if (e != PA_ERR_CONFLICT)
+			return e;
+	}
 	bool clean = false;
-	enum pa_err e = limits_account_check(tx, c->app, c->acct.id, c->fc.now, &c->retry_after, &clean);
+	e = limits_account_check(tx, c->app, c->acct.id, c->fc.now, &c->retry_after, &clean);
 	if (e == PA_ERR_RATE_LIMITED) {
 		c->fc.verdict = e;
 		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
@@ -98,6 +112,12 @@ static const struct http_field check_fields[] = {
 	{NULL, 0, false, 0, 0, 0},
 };
 
+/* Answer 404 for an account this service did not make (or that does not exist). */
+static void no_such_account(struct http_req *req, const char *name)
+{
+	http_reply_error(req, 404, PA_ERR_NOT_FOUND, 0, "this service has no account '%.64s'", name);
+}
+
 /* The account named name, if this service made it; else answers 404 and returns false. */
 static bool service_account(struct http_req *req, const struct store_service *svc,
 			    const char *name, struct store_account *acct)
@@ -108,7 +128,7 @@ static bool service_account(struct http_req *req, const struct store_service *sv
 	if (e == PA_OK && acct->service_id != svc->id)
 		e = PA_ERR_NOT_FOUND;
 	if (e == PA_ERR_NOT_FOUND) {
-		http_reply_error(req, 404, e, 0, "this service has no account '%.64s'", name);
+		no_such_account(req, name);
 		return false;
 	}
 	if (e != PA_OK) {
@@ -118,27 +138,27 @@ static bool service_account(struct http_req *req, const struct store_service *sv
 	return true;
 }
 
-static void check_start(struct http_req *req)
+static void check_start(struct http_req *req, const struct store_check_read *cr)
 {
-	struct store_service svc;
-	if (!app_auth_service(req, &svc) || !http_check_fields(req, check_fields))
+	const struct store_service *svc = &cr->service;
+	const char *name = http_body_str(req, "username");
+	if (!cr->has_account || cr->account.service_id != svc->id) {
+		no_such_account(req, name);
 		return;
+	}
 	struct app *a = http_req_app(req);
 	struct check *c = calloc(1, sizeof(*c));
 	if (!c) {
 		app_fail(req, PA_ERR_NOMEM);
 		return;
 	}
-	if (!service_account(req, &svc, http_body_str(req, "username"), &c->acct)) {
-		free(c);
-		return;
-	}
+	c->acct = cr->account;
 	const char *client = http_body_str(req, "client");
 	snprintf(c->method, sizeof(c->method), "%s", http_body_str(req, "method"));
 	snprintf(c->code, sizeof(c->code), "%s", http_body_str(req, "code"));
 	/* The service's own pages are first-party unless it names another client. */
 	snprintf(c->client, sizeof(c->client), "%s", client ? client : a->cfg.first_party[0]);
-	snprintf(c->service, sizeof(c->service), "%s", svc.name);
+	snprintf(c->service, sizeof(c->service), "%s", svc->name);
 	if (!factors_method_known(c->method)) {
 		free(c);
 		http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
@@ -159,9 +179,10 @@ static void check_start(struct http_req *req)
 				      .client = c->client,
 				      .now = app_now(a)};
 	if (strcmp(c->method, "totp") == 0) {
-		/* The hot path: read, unseal and verify here, on a reader; the writer only re-checks
-		 * the lockout, consumes the step (if the row is unchanged) and writes the audit. */
-		enum pa_err e = factors_totp_check(store_reader(a->store), &c->fc, false, &c->pre);
+		/* The hot path: unseal and verify here, off the writer, which only re-checks the
+		 * lockout, consumes the step (if the row is unchanged) and writes the audit. */
+		enum pa_err e = factors_totp_check_read(cr->has_totp ? &cr->totp : NULL, &c->fc,
+							false, &c->pre);
 		if (e != PA_OK) {
 			free(c);
 			app_fail(req, e);
@@ -175,15 +196,18 @@ static void check_start(struct http_req *req)
 
 void h_check(struct http_req *req)
 {
-	/* The service, the account and its generator are read in one snapshot. */
+	/* The service, the account and its generator are read in one statement. */
 	struct app *a = http_req_app(req);
-	struct store_tx *rd = store_reader(a->store);
-	if (!rd || store_read_begin(rd) != PA_OK) {
-		app_fail(req, PA_ERR_STORE);
+	uint8_t h[TOKEN_HASH_BYTES];
+	if (!app_service_key(req, h) || !http_check_fields(req, check_fields))
 		return;
-	}
-	check_start(req);
-	store_read_end(rd);
+	struct store_tx *rd = store_reader(a->store);
+	struct store_check_read cr;
+	enum pa_err e = rd ? store_check_read(rd, h, http_body_str(req, "username"), &cr)
+			   : PA_ERR_STORE;
+	if (app_service_found(req, e, &cr.service))
+		check_start(req, &cr);
+	sodium_memzero(&cr, sizeof(cr));
 }
 
 /* ---- account management by a service ------------------------------------------------- */

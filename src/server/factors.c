@@ -228,16 +228,24 @@ static enum pa_err totp_key(struct app *a, int64_t account, const struct store_t
 enum pa_err factors_totp_check(struct store_tx *tx, struct factor_check *fc, bool want_pending,
 			       struct totp_pre *pre)
 {
+	struct store_totp t;
+	enum pa_err e = store_totp_get(tx, fc->account, &t);
+	if (e != PA_OK && e != PA_ERR_NOT_FOUND)
+		return e;
+	return factors_totp_check_read(e == PA_OK ? &t : NULL, fc, want_pending, pre);
+}
+
+enum pa_err factors_totp_check_read(const struct store_totp *known, struct factor_check *fc,
+				    bool want_pending, struct totp_pre *pre)
+{
 	struct store_totp *t = &pre->t;
-	enum pa_err e = store_totp_get(tx, fc->account, t);
-	if (e == PA_ERR_NOT_FOUND || (e == PA_OK && t->confirmed == want_pending)) {
+	if (!known || known->confirmed == want_pending) {
 		fc->verdict = PA_ERR_METHOD_UNAVAILABLE;
 		return PA_OK;
 	}
-	if (e != PA_OK)
-		return e;
+	*t = *known;
 	struct otp_key key;
-	e = totp_key(fc->app, fc->account, t, &key);
+	enum pa_err e = totp_key(fc->app, fc->account, t, &key);
 	if (e != PA_OK) {
 		otp_key_wipe(&key);
 		fprintf(stderr, "pahara: account %lld: TOTP secret does not open: %s\n",

@@ -44,6 +44,9 @@ struct totp_pre {
 };
 enum pa_err factors_totp_check(struct store_tx *tx, struct factor_check *fc, bool want_pending,
 			       struct totp_pre *pre) PA_MUST_CHECK;
+/* As factors_totp_check, with the generator already read: t, or NULL for none. */
+enum pa_err factors_totp_check_read(const struct store_totp *t, struct factor_check *fc,
+				    bool want_pending, struct totp_pre *pre) PA_MUST_CHECK;
 /* Consume pre's step when fc->verdict is PA_OK; a replay (or a changed generator) turns the
  * verdict into PA_ERR_REPLAYED_CODE. */
 enum pa_err factors_totp_consume(struct store_tx *tx, struct factor_check *fc,
@@ -121,6 +124,8 @@ enum pa_err limits_ip_peek(struct store_tx *tx, struct app *a, const char *ip, i
 enum pa_err limits_account_reset(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
 /* PA_ERR_RATE_LIMITED (and *retry) while the account backs off or is locked.  *clean (when
  * not NULL) tells whether there are no failures to forget, so a success need not write. */
+/* The store_limit_put key of an account's throttling counter. */
+void limits_account_key(int64_t account, char key[STORE_LIMIT_KEY_MAX]);
 enum pa_err limits_account_check(struct store_tx *tx, struct app *a, int64_t account,
 				 int64_t now, unsigned *retry, bool *clean) PA_MUST_CHECK;
 /* Count a wrong second-step code for account (backoff, lockout). */

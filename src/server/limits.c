@@ -20,7 +20,7 @@
 #include "core/ratelimit.h"
 #include "server/handlers.h"
 
-static void account_key(int64_t account, char key[STORE_LIMIT_KEY_MAX])
+void limits_account_key(int64_t account, char key[STORE_LIMIT_KEY_MAX])
 {
 	snprintf(key, STORE_LIMIT_KEY_MAX, "acct:%lld", (long long)account);
 }
@@ -104,7 +104,7 @@ static enum pa_err account_put(struct store_tx *tx, int64_t account,
 {
 	char key[STORE_LIMIT_KEY_MAX];
 	uint8_t blob[RATELIMIT_ACCOUNT_ENCODED_SIZE];
-	account_key(account, key);
+	limits_account_key(account, key);
 	enum pa_err e = ratelimit_account_encode(st, blob);
 	if (e != PA_OK)
 		return e;
@@ -144,7 +144,7 @@ static enum pa_err account_read(struct store_tx *tx, int64_t account,
 {
 	char key[STORE_LIMIT_KEY_MAX];
 	uint8_t blob[RATELIMIT_ACCOUNT_ENCODED_SIZE];
-	account_key(account, key);
+	limits_account_key(account, key);
 	*st = (struct ratelimit_account)RATELIMIT_ACCOUNT_INIT;
 	enum pa_err e = store_limit_get(tx, key, blob, sizeof(blob), found);
 	if (e != PA_OK || !*found)

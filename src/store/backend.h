@@ -33,6 +33,9 @@ struct store_ops {
 	enum pa_err (*totp_put)(struct store_tx *tx, int64_t account, const struct store_totp *t);
 	enum pa_err (*totp_consume)(struct store_tx *tx, int64_t account,
 	                            const struct store_totp *t, int64_t step, int drift);
+	enum pa_err (*totp_consume_unthrottled)(struct store_tx *tx, int64_t account,
+	                                        const struct store_totp *t, int64_t step, int drift,
+	                                        const char *limit_key);
 	enum pa_err (*totp_delete)(struct store_tx *tx, int64_t account);
 	enum pa_err (*backup_list)(struct store_tx *tx, int64_t account, struct store_backup *out,
 	                           size_t max, size_t *n);
@@ -77,13 +80,15 @@ struct store_ops {
 	enum pa_err (*service_add)(struct store_tx *tx, struct store_service *s);
 	enum pa_err (*service_by_key)(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
 	                              struct store_service *out);
+	enum pa_err (*check_read)(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
+	                          const char *name, struct store_check_read *out);
 	enum pa_err (*service_list)(struct store_tx *tx,
 	                            bool (*fn)(void *arg, const struct store_service *s),
 	                            void *arg);
 	enum pa_err (*dump)(struct store_tx *tx, const struct store_table *t,
-			    bool (*fn)(void *arg, const struct store_value *row), void *arg);
+	                    bool (*fn)(void *arg, const struct store_value *row), void *arg);
 	enum pa_err (*load)(struct store_tx *tx, const struct store_table *t,
-			    const struct store_value *row);
+	                    const struct store_value *row);
 	enum pa_err (*load_finish)(struct store_tx *tx);
 	enum pa_err (*purge)(struct store_tx *tx, int64_t now, int64_t logins_before,
 	                     int64_t sessions_before, unsigned *n);

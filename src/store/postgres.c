@@ -83,6 +83,7 @@ enum stmt_id {
 	ST_TOTP_GET,
 	ST_TOTP_PUT,
 	ST_TOTP_CONSUME,
+	ST_TOTP_CONSUME_UNTHROTTLED,
 	ST_TOTP_DELETE,
 	ST_BACKUP_LIST,
 	ST_BACKUP_FIND,
@@ -111,6 +112,7 @@ enum stmt_id {
 	ST_LIMIT_PUT,
 	ST_SERVICE_ADD,
 	ST_SERVICE_BY_KEY,
+	ST_CHECK_READ,
 	ST_SERVICE_LIST,
 	ST_PURGE_LIMITS,
 	ST_PURGE_LOGINS,
@@ -150,6 +152,12 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_TOTP_CONSUME] = "UPDATE totp SET last_step = $2, drift = $3, confirmed = true "
                         "WHERE account_id = $1 AND sealed = $4 "
                         "AND (last_step IS NULL OR last_step < $2)",
+    /* A counter another writer has not committed yet is not seen: that writer's verdict
+     * then comes after this one, which changed no counter. */
+    [ST_TOTP_CONSUME_UNTHROTTLED] = "UPDATE totp SET last_step = $2, drift = $3, confirmed = true "
+                                    "WHERE account_id = $1 AND sealed = $4 "
+                                    "AND (last_step IS NULL OR last_step < $2) "
+                                    "AND NOT EXISTS (SELECT 1 FROM limits WHERE key = $5)",
     [ST_TOTP_DELETE] = "DELETE FROM totp WHERE account_id = $1",
     [ST_BACKUP_LIST] = "SELECT generation, hash, status, created_at FROM "
                        "(SELECT generation, hash, status, created_at FROM backup_codes "
@@ -207,6 +215,12 @@ static const char *const stmt_sql[ST__COUNT] = {
                        "VALUES ($1, $2, false, $3) ON CONFLICT DO NOTHING RETURNING id",
     [ST_SERVICE_BY_KEY] = "SELECT id, name, key_hash, disabled, created_at FROM services "
                           "WHERE key_hash = $1",
+    [ST_CHECK_READ] = "SELECT s.id, s.name, s.key_hash, s.disabled, s.created_at, "
+                      "a.id, a.name, a.pwhash, a.disabled, a.twofactor, a.created_at, "
+                      "a.service_id, t.sealed, t.alg, t.digits, t.period, t.confirmed, "
+                      "t.last_step, t.drift, t.created_at FROM services s "
+                      "LEFT JOIN accounts a ON a.name = $2 "
+                      "LEFT JOIN totp t ON t.account_id = a.id WHERE s.key_hash = $1",
     [ST_SERVICE_LIST] = "SELECT id, name, key_hash, disabled, created_at FROM services "
                         "ORDER BY name",
     [ST_PURGE_LIMITS] = "DELETE FROM limits WHERE expires_at < $1",
@@ -1503,15 +1517,21 @@ static void pg_submit(struct store *base, store_tx_fn fn, void *arg, store_done_
 
 #define TX(base) ((struct pg_tx *)(base))
 
+/* An account from row i's columns c..c+6. */
+static void row_account_at(const PGresult *r, int i, int c, struct store_account *a)
+{
+	a->id = col_int(r, i, c);
+	col_text(r, i, c + 1, a->name, sizeof(a->name));
+	col_text(r, i, c + 2, a->pwhash, sizeof(a->pwhash));
+	a->disabled = col_int(r, i, c + 3) != 0;
+	a->twofactor = col_int(r, i, c + 4) != 0;
+	a->created_at = col_int(r, i, c + 5);
+	a->service_id = col_int(r, i, c + 6);
+}
+
 static void row_account(const PGresult *r, int i, struct store_account *a)
 {
-	a->id = col_int(r, i, 0);
-	col_text(r, i, 1, a->name, sizeof(a->name));
-	col_text(r, i, 2, a->pwhash, sizeof(a->pwhash));
-	a->disabled = col_int(r, i, 3) != 0;
-	a->twofactor = col_int(r, i, 4) != 0;
-	a->created_at = col_int(r, i, 5);
-	a->service_id = col_int(r, i, 6);
+	row_account_at(r, i, 0, a);
 }
 
 /* Run a statement that returns one row at most: PA_ERR_NOT_FOUND when it returned none. */
@@ -1629,6 +1649,26 @@ static enum pa_err pg_account_list(struct store_tx *base,
 
 /* ---- TOTP ------------------------------------------------------------------------------ */
 
+/* A code generator from row i's columns c..c+7.  false: the sealed secret is too long. */
+static bool row_totp_at(const PGresult *r, int i, int c, struct store_totp *out)
+{
+	memset(out, 0, sizeof(*out));
+	size_t n = (size_t)PQgetlength(r, i, c);
+	if (n > sizeof(out->sealed))
+		return false;
+	memcpy(out->sealed, PQgetvalue(r, i, c), n);
+	out->sealed_len = n;
+	out->alg = (int)col_int(r, i, c + 1);
+	out->digits = (unsigned)col_int(r, i, c + 2);
+	out->period = (unsigned)col_int(r, i, c + 3);
+	out->confirmed = col_int(r, i, c + 4) != 0;
+	out->has_last = !PQgetisnull(r, i, c + 5);
+	out->last_step = col_int(r, i, c + 5);
+	out->drift = (int)col_int(r, i, c + 6);
+	out->created_at = col_int(r, i, c + 7);
+	return true;
+}
+
 static enum pa_err pg_totp_get(struct store_tx *base, int64_t account, struct store_totp *out)
 {
 	struct q_params p = {0};
@@ -1637,24 +1677,9 @@ static enum pa_err pg_totp_get(struct store_tx *base, int64_t account, struct st
 	enum pa_err e = run_one(TX(base), ST_TOTP_GET, &p, &r);
 	if (e != PA_OK)
 		return e;
-	memset(out, 0, sizeof(*out));
-	size_t n = (size_t)PQgetlength(r, 0, 0);
-	if (n > sizeof(out->sealed)) {
-		PQclear(r);
-		return PA_ERR_STORE;
-	}
-	memcpy(out->sealed, PQgetvalue(r, 0, 0), n);
-	out->sealed_len = n;
-	out->alg = (int)col_int(r, 0, 1);
-	out->digits = (unsigned)col_int(r, 0, 2);
-	out->period = (unsigned)col_int(r, 0, 3);
-	out->confirmed = col_int(r, 0, 4) != 0;
-	out->has_last = !PQgetisnull(r, 0, 5);
-	out->last_step = col_int(r, 0, 5);
-	out->drift = (int)col_int(r, 0, 6);
-	out->created_at = col_int(r, 0, 7);
+	bool ok = row_totp_at(r, 0, 0, out);
 	PQclear(r);
-	return PA_OK;
+	return ok ? PA_OK : PA_ERR_STORE;
 }
 
 static enum pa_err pg_totp_put(struct store_tx *base, int64_t account, const struct store_totp *t)
@@ -1684,6 +1709,19 @@ static enum pa_err pg_totp_consume(struct store_tx *base, int64_t account,
 	p_int(&p, drift);
 	p_bytes(&p, t->sealed, t->sealed_len);
 	return run_change(TX(base), ST_TOTP_CONSUME, &p, true, NULL);
+}
+
+static enum pa_err pg_totp_consume_unthrottled(struct store_tx *base, int64_t account,
+                                               const struct store_totp *t, int64_t step, int drift,
+                                               const char *limit_key)
+{
+	struct q_params p = {0};
+	p_int(&p, account);
+	p_int(&p, step);
+	p_int(&p, drift);
+	p_bytes(&p, t->sealed, t->sealed_len);
+	p_text(&p, limit_key);
+	return run_change(TX(base), ST_TOTP_CONSUME_UNTHROTTLED, &p, true, NULL);
 }
 
 static enum pa_err pg_totp_delete(struct store_tx *base, int64_t account)
@@ -2035,6 +2073,7 @@ static enum pa_err pg_limit_put(struct store_tx *base, const char *key, const vo
 
 static void row_service(const PGresult *r, int i, struct store_service *s)
 {
+	/* pg_check_read relies on these being columns 0..4. */
 	s->id = col_int(r, i, 0);
 	col_text(r, i, 1, s->name, sizeof(s->name));
 	col_hash(r, i, 2, s->key_hash);
@@ -2062,6 +2101,29 @@ static enum pa_err pg_service_by_key(struct store_tx *base, const uint8_t hash[S
 		row_service(r, 0, out);
 	PQclear(r);
 	return e;
+}
+
+static enum pa_err pg_check_read(struct store_tx *base, const uint8_t hash[STORE_HASH_LEN],
+                                 const char *name, struct store_check_read *out)
+{
+	struct q_params p = {0};
+	p_bytes(&p, hash, STORE_HASH_LEN);
+	p_text(&p, name);
+	memset(out, 0, sizeof(*out));
+	PGresult *r;
+	enum pa_err e = run_one(TX(base), ST_CHECK_READ, &p, &r);
+	if (e != PA_OK)
+		return e;
+	row_service(r, 0, &out->service);
+	bool ok = true;
+	out->has_account = !PQgetisnull(r, 0, 5);
+	if (out->has_account)
+		row_account_at(r, 0, 5, &out->account);
+	out->has_totp = !PQgetisnull(r, 0, 12);
+	if (out->has_totp)
+		ok = row_totp_at(r, 0, 12, &out->totp);
+	PQclear(r);
+	return ok ? PA_OK : PA_ERR_STORE;
 }
 
 static enum pa_err pg_service_list(struct store_tx *base,
@@ -2320,6 +2382,7 @@ static const struct store_ops postgres_ops = {
     .totp_get = pg_totp_get,
     .totp_put = pg_totp_put,
     .totp_consume = pg_totp_consume,
+    .totp_consume_unthrottled = pg_totp_consume_unthrottled,
     .totp_delete = pg_totp_delete,
     .backup_list = pg_backup_list,
     .backup_find = pg_backup_find,
@@ -2347,6 +2410,7 @@ static const struct store_ops postgres_ops = {
     .limit_put = pg_limit_put,
     .service_add = pg_service_add,
     .service_by_key = pg_service_by_key,
+    .check_read = pg_check_read,
     .service_list = pg_service_list,
     .dump = pg_dump,
     .load = pg_load,

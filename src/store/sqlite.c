@@ -40,6 +40,7 @@ enum stmt_id {
 	ST_TOTP_GET,
 	ST_TOTP_PUT,
 	ST_TOTP_CONSUME,
+	ST_TOTP_CONSUME_UNTHROTTLED,
 	ST_TOTP_DELETE,
 	ST_BACKUP_LIST,
 	ST_BACKUP_FIND,
@@ -67,6 +68,7 @@ enum stmt_id {
 	ST_LIMIT_PUT,
 	ST_SERVICE_ADD,
 	ST_SERVICE_BY_KEY,
+	ST_CHECK_READ,
 	ST_SERVICE_LIST,
 	ST_PURGE_LIMITS,
 	ST_PURGE_LOGINS,
@@ -102,6 +104,10 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_TOTP_CONSUME] = "UPDATE totp SET last_step = ?2, drift = ?3, confirmed = 1 "
                         "WHERE account_id = ?1 AND sealed = ?4 "
                         "AND (last_step IS NULL OR last_step < ?2)",
+    [ST_TOTP_CONSUME_UNTHROTTLED] = "UPDATE totp SET last_step = ?2, drift = ?3, confirmed = 1 "
+                                    "WHERE account_id = ?1 AND sealed = ?4 "
+                                    "AND (last_step IS NULL OR last_step < ?2) "
+                                    "AND NOT EXISTS (SELECT 1 FROM limits WHERE key = ?5)",
     [ST_TOTP_DELETE] = "DELETE FROM totp WHERE account_id = ?1",
     [ST_BACKUP_LIST] = "SELECT generation, hash, status, created_at FROM "
                        "(SELECT * FROM backup_codes WHERE account_id = ?1 "
@@ -152,6 +158,12 @@ static const char *const stmt_sql[ST__COUNT] = {
                        "VALUES (?1, ?2, 0, ?3)",
     [ST_SERVICE_BY_KEY] = "SELECT id, name, key_hash, disabled, created_at FROM services "
                           "WHERE key_hash = ?1",
+    [ST_CHECK_READ] = "SELECT s.id, s.name, s.key_hash, s.disabled, s.created_at, "
+                      "a.id, a.name, a.pwhash, a.disabled, a.twofactor, a.created_at, "
+                      "a.service_id, t.sealed, t.alg, t.digits, t.period, t.confirmed, "
+                      "t.last_step, t.drift, t.created_at FROM services s "
+                      "LEFT JOIN accounts a ON a.name = ?2 "
+                      "LEFT JOIN totp t ON t.account_id = a.id WHERE s.key_hash = ?1",
     [ST_SERVICE_LIST] = "SELECT id, name, key_hash, disabled, created_at FROM services "
                         "ORDER BY name",
     [ST_PURGE_LIMITS] = "DELETE FROM limits WHERE expires_at < ?1",
@@ -736,15 +748,21 @@ static enum pa_err exec_change(struct sq_tx *tx, sqlite3_stmt *st, bool want_cha
 
 /* ---- accounts -------------------------------------------------------------------------- */
 
+/* An account from columns c..c+6. */
+static void row_account_at(sqlite3_stmt *st, int c, struct store_account *a)
+{
+	a->id = sqlite3_column_int64(st, c);
+	col_text(st, c + 1, a->name, sizeof(a->name));
+	col_text(st, c + 2, a->pwhash, sizeof(a->pwhash));
+	a->disabled = sqlite3_column_int(st, c + 3) != 0;
+	a->twofactor = sqlite3_column_int(st, c + 4) != 0;
+	a->created_at = sqlite3_column_int64(st, c + 5);
+	a->service_id = sqlite3_column_int64(st, c + 6);
+}
+
 static void row_account(sqlite3_stmt *st, struct store_account *a)
 {
-	a->id = sqlite3_column_int64(st, 0);
-	col_text(st, 1, a->name, sizeof(a->name));
-	col_text(st, 2, a->pwhash, sizeof(a->pwhash));
-	a->disabled = sqlite3_column_int(st, 3) != 0;
-	a->twofactor = sqlite3_column_int(st, 4) != 0;
-	a->created_at = sqlite3_column_int64(st, 5);
-	a->service_id = sqlite3_column_int64(st, 6);
+	row_account_at(st, 0, a);
 }
 
 static enum pa_err sq_account_create(struct store_tx *base, const char *name, const char *pwhash,
@@ -839,6 +857,27 @@ static enum pa_err sq_account_list(struct store_tx *base,
 
 /* ---- TOTP ------------------------------------------------------------------------------ */
 
+/* A code generator from columns c..c+7.  false: the sealed secret is missing or too long. */
+static bool row_totp_at(sqlite3_stmt *st, int c, struct store_totp *out)
+{
+	memset(out, 0, sizeof(*out));
+	int n = sqlite3_column_bytes(st, c);
+	const void *b = sqlite3_column_blob(st, c);
+	if (n < 0 || (size_t)n > sizeof(out->sealed) || !b)
+		return false;
+	memcpy(out->sealed, b, (size_t)n);
+	out->sealed_len = (size_t)n;
+	out->alg = sqlite3_column_int(st, c + 1);
+	out->digits = (unsigned)sqlite3_column_int(st, c + 2);
+	out->period = (unsigned)sqlite3_column_int(st, c + 3);
+	out->confirmed = sqlite3_column_int(st, c + 4) != 0;
+	out->has_last = sqlite3_column_type(st, c + 5) != SQLITE_NULL;
+	out->last_step = sqlite3_column_int64(st, c + 5);
+	out->drift = sqlite3_column_int(st, c + 6);
+	out->created_at = sqlite3_column_int64(st, c + 7);
+	return true;
+}
+
 static enum pa_err sq_totp_get(struct store_tx *base, int64_t account, struct store_totp *out)
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
@@ -847,25 +886,9 @@ static enum pa_err sq_totp_get(struct store_tx *base, int64_t account, struct st
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW)
 		return step_ok(tx, st, rc) ? PA_ERR_NOT_FOUND : PA_ERR_STORE;
-	memset(out, 0, sizeof(*out));
-	int n = sqlite3_column_bytes(st, 0);
-	const void *b = sqlite3_column_blob(st, 0);
-	if (n < 0 || (size_t)n > sizeof(out->sealed) || !b) {
-		sqlite3_reset(st);
-		return PA_ERR_STORE;
-	}
-	memcpy(out->sealed, b, (size_t)n);
-	out->sealed_len = (size_t)n;
-	out->alg = sqlite3_column_int(st, 1);
-	out->digits = (unsigned)sqlite3_column_int(st, 2);
-	out->period = (unsigned)sqlite3_column_int(st, 3);
-	out->confirmed = sqlite3_column_int(st, 4) != 0;
-	out->has_last = sqlite3_column_type(st, 5) != SQLITE_NULL;
-	out->last_step = sqlite3_column_int64(st, 5);
-	out->drift = sqlite3_column_int(st, 6);
-	out->created_at = sqlite3_column_int64(st, 7);
+	bool ok = row_totp_at(st, 0, out);
 	sqlite3_reset(st);
-	return PA_OK;
+	return ok ? PA_OK : PA_ERR_STORE;
 }
 
 static enum pa_err sq_totp_put(struct store_tx *base, int64_t account, const struct store_totp *t)
@@ -896,6 +919,20 @@ static enum pa_err sq_totp_consume(struct store_tx *base, int64_t account,
 	sqlite3_bind_int64(st, 2, step);
 	sqlite3_bind_int(st, 3, drift);
 	sqlite3_bind_blob(st, 4, t->sealed, (int)t->sealed_len, SQLITE_STATIC);
+	return exec_change(tx, st, true);
+}
+
+static enum pa_err sq_totp_consume_unthrottled(struct store_tx *base, int64_t account,
+                                               const struct store_totp *t, int64_t step, int drift,
+                                               const char *limit_key)
+{
+	struct sq_tx *tx = (struct sq_tx *)base;
+	PREP(tx, ST_TOTP_CONSUME_UNTHROTTLED);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int64(st, 2, step);
+	sqlite3_bind_int(st, 3, drift);
+	sqlite3_bind_blob(st, 4, t->sealed, (int)t->sealed_len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, limit_key, -1, SQLITE_STATIC);
 	return exec_change(tx, st, true);
 }
 
@@ -1270,6 +1307,7 @@ static enum pa_err sq_limit_put(struct store_tx *base, const char *key, const vo
 
 static void row_service(sqlite3_stmt *st, struct store_service *s)
 {
+	/* store_check_read relies on these being columns 0..4. */
 	s->id = sqlite3_column_int64(st, 0);
 	col_text(st, 1, s->name, sizeof(s->name));
 	col_hash(st, 2, s->key_hash);
@@ -1302,6 +1340,29 @@ static enum pa_err sq_service_by_key(struct store_tx *base, const uint8_t hash[S
 	row_service(st, out);
 	sqlite3_reset(st);
 	return PA_OK;
+}
+
+static enum pa_err sq_check_read(struct store_tx *base, const uint8_t hash[STORE_HASH_LEN],
+                                 const char *name, struct store_check_read *out)
+{
+	struct sq_tx *tx = (struct sq_tx *)base;
+	PREP(tx, ST_CHECK_READ);
+	sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	memset(out, 0, sizeof(*out));
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return step_ok(tx, st, rc) ? PA_ERR_NOT_FOUND : PA_ERR_STORE;
+	row_service(st, &out->service);
+	bool ok = true;
+	out->has_account = sqlite3_column_type(st, 5) != SQLITE_NULL;
+	if (out->has_account)
+		row_account_at(st, 5, &out->account);
+	out->has_totp = sqlite3_column_type(st, 12) != SQLITE_NULL;
+	if (out->has_totp)
+		ok = row_totp_at(st, 12, &out->totp);
+	sqlite3_reset(st);
+	return ok ? PA_OK : PA_ERR_STORE;
 }
 
 static enum pa_err sq_service_list(struct store_tx *base,
@@ -1514,6 +1575,7 @@ static const struct store_ops sqlite_ops = {
     .totp_get = sq_totp_get,
     .totp_put = sq_totp_put,
     .totp_consume = sq_totp_consume,
+    .totp_consume_unthrottled = sq_totp_consume_unthrottled,
     .totp_delete = sq_totp_delete,
     .backup_list = sq_backup_list,
     .backup_find = sq_backup_find,
@@ -1541,6 +1603,7 @@ static const struct store_ops sqlite_ops = {
     .limit_put = sq_limit_put,
     .service_add = sq_service_add,
     .service_by_key = sq_service_by_key,
+    .check_read = sq_check_read,
     .service_list = sq_service_list,
     .dump = sq_dump,
     .load = sq_load,

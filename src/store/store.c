@@ -148,6 +148,19 @@ enum pa_err store_totp_consume(struct store_tx *tx, int64_t account, const struc
 	return tx->ops->totp_consume(tx, account, t, step, drift);
 }
 
+enum pa_err store_totp_consume_unthrottled(struct store_tx *tx, int64_t account,
+                                           const struct store_totp *t, int64_t step, int drift,
+                                           const char *limit_key)
+{
+	return tx->ops->totp_consume_unthrottled(tx, account, t, step, drift, limit_key);
+}
+
+enum pa_err store_check_read(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
+                             const char *name, struct store_check_read *out)
+{
+	return tx->ops->check_read(tx, hash, name, out);
+}
+
 enum pa_err store_totp_delete(struct store_tx *tx, int64_t account)
 {
 	return tx->ops->totp_delete(tx, account);

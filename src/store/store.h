@@ -141,6 +141,13 @@ enum pa_err store_totp_put(struct store_tx *tx, int64_t account,
  * before; else PA_ERR_CONFLICT. */
 enum pa_err store_totp_consume(struct store_tx *tx, int64_t account, const struct store_totp *t,
                                int64_t step, int drift) PA_MUST_CHECK;
+/* As store_totp_consume, and only while no throttling counter is stored under limit_key
+ * (store_limit_put): PA_ERR_CONFLICT when there is one, or when store_totp_consume would
+ * refuse.  A verification of an account with no counter (it never failed, or its counter was
+ * purged) so consumes its step without reading the counter first. */
+enum pa_err store_totp_consume_unthrottled(struct store_tx *tx, int64_t account,
+                                           const struct store_totp *t, int64_t step, int drift,
+                                           const char *limit_key) PA_MUST_CHECK;
 enum pa_err store_totp_delete(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
 
 /* ---- backup codes ---- */
@@ -294,6 +301,22 @@ enum pa_err store_service_by_key(struct store_tx *tx, const uint8_t hash[STORE_H
 enum pa_err store_service_list(struct store_tx *tx,
                                bool (*fn)(void *arg, const struct store_service *s),
                                void *arg) PA_MUST_CHECK;
+
+/* ---- the verification hot path ---- */
+
+/* What POST /v1/check reads, in one statement (so it needs no snapshot): the service whose
+ * key hashes to hash, the account named name and that account's code generator. */
+struct store_check_read {
+	struct store_service service; /* the service */
+	bool has_account;             /* an account of that name exists (of any service) */
+	struct store_account account; /* it */
+	bool has_totp;                /* it has a code generator (pending or confirmed) */
+	struct store_totp totp;       /* that */
+};
+
+/* PA_ERR_NOT_FOUND: no service has that key (then nothing else is read). */
+enum pa_err store_check_read(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
+                             const char *name, struct store_check_read *out) PA_MUST_CHECK;
 
 /* ---- moving a store (pahara admin export / import) ---- */
 

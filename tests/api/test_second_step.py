@@ -177,6 +177,25 @@ def test_backoff_between_wrong_codes(make_server):
     assert assert_ok(u.verify(lid2, "totp", right, through_backoff=False))
 
 
+def test_check_of_an_account_with_a_counter_still_applies_it(make_server):
+    """/v1/check consumes the step of an account that has no throttling counter without
+    reading one; an account with a counter is checked the long way: its backoff holds even
+    for the right code, which then passes once."""
+    s = make_server()
+    svc = s.service_key()
+    u = s.new_user(svc)
+    u.with_totp()
+    right = u.next_totp()
+    for _ in range(3):
+        assert_error(u.check("totp", "000001", through_backoff=False), 401, "invalid_code")
+    err = assert_error(u.check("totp", right, through_backoff=False), 429, "rate_limited")
+    s.advance(err["retry_after"])
+    assert assert_ok(u.check("totp", right, through_backoff=False)) == {"status": "ok"}
+    assert_error(u.check("totp", right, through_backoff=False), 401, "invalid_code")
+    # The success cleared the backoff; the counter's row stays, and the next step passes.
+    assert assert_ok(u.check("totp", u.next_totp(), through_backoff=False)) == {"status": "ok"}
+
+
 def test_pending_sign_in_expires_after_ten_minutes(make_server):
     s = make_server()
     svc = s.service_key()

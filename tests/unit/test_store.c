@@ -175,6 +175,7 @@ enum call_op {
 	CALL_ACCOUNT_SET_TWOFACTOR,
 	CALL_TOTP_PUT,
 	CALL_TOTP_CONSUME,
+	CALL_TOTP_CONSUME_UNTHROTTLED,
 	CALL_TOTP_DELETE,
 	CALL_BACKUP_ADD,
 	CALL_BACKUP_SET_STATUS,
@@ -231,6 +232,9 @@ static enum pa_err call_fn(struct store_tx *tx, void *arg)
 		return store_totp_put(tx, c->account, c->in);
 	case CALL_TOTP_CONSUME:
 		return store_totp_consume(tx, c->account, c->in, c->at, c->value);
+	case CALL_TOTP_CONSUME_UNTHROTTLED:
+		return store_totp_consume_unthrottled(tx, c->account, c->in, c->at, c->value,
+		                                      c->text);
 	case CALL_TOTP_DELETE:
 		return store_totp_delete(tx, c->account);
 	case CALL_BACKUP_ADD:
@@ -324,6 +328,18 @@ static enum pa_err w_totp_consume(struct store *s, int64_t account, const struct
                                   int64_t step, int drift)
 {
 	return run(s, c_totp_consume(account, t, step, drift));
+}
+
+static enum pa_err w_totp_consume_unthrottled(struct store *s, int64_t account,
+                                              const struct store_totp *t, int64_t step, int drift,
+                                              const char *limit_key)
+{
+	return run(s, (struct call){.op = CALL_TOTP_CONSUME_UNTHROTTLED,
+	                            .account = account,
+	                            .in = t,
+	                            .at = step,
+	                            .value = drift,
+	                            .text = limit_key});
 }
 
 static enum pa_err w_totp_delete(struct store *s, int64_t account)
@@ -871,6 +887,112 @@ static void test_totp_consume_accepts_a_step_once(void **state)
 	want.last_step = 1005;
 	want.drift = -1;
 	assert_totp_equal(&got, &want);
+}
+
+/* The unthrottled consume: as store_totp_consume while the account has no counter, refused
+ * (and nothing recorded) while it has one, whatever the counter holds. */
+static void test_totp_consume_unthrottled_only_without_a_counter(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id = new_account(f, "unthrottled");
+	char key[STORE_LIMIT_KEY_MAX], other[STORE_LIMIT_KEY_MAX];
+	const uint8_t blob[4] = {0};
+	struct store_totp t, got, want, other_t;
+
+	uniq(f, "acct-key", key, sizeof key);
+	uniq(f, "other-key", other, sizeof other);
+	totp_sample(&t, 80);
+	assert_int_equal(w_totp_put(f->s, id, &t), PA_OK);
+	t = totp_get(f, id);
+
+	/* no counter: consumed, as store_totp_consume would; another key's counter is no matter */
+	assert_int_equal(w_limit_put(f->s, other, blob, sizeof blob, T0 + 3600), PA_OK);
+	assert_int_equal(w_totp_consume_unthrottled(f->s, id, &t, 1000, 1, key), PA_OK);
+	got = totp_get(f, id);
+	want = t;
+	want.confirmed = true;
+	want.has_last = true;
+	want.last_step = 1000;
+	want.drift = 1;
+	assert_totp_equal(&got, &want);
+
+	/* a replay, or a generator that changed since: refused */
+	assert_int_equal(w_totp_consume_unthrottled(f->s, id, &t, 1000, 0, key), PA_ERR_CONFLICT);
+	other_t = t;
+	other_t.sealed[0] ^= 1;
+	assert_int_equal(w_totp_consume_unthrottled(f->s, id, &other_t, 1001, 0, key),
+	                 PA_ERR_CONFLICT);
+	got = totp_get(f, id);
+	assert_totp_equal(&got, &want);
+
+	/* with a counter under the key (even an all-zero one): refused, nothing recorded */
+	assert_int_equal(w_limit_put(f->s, key, blob, sizeof blob, T0 + 3600), PA_OK);
+	assert_int_equal(w_totp_consume_unthrottled(f->s, id, &t, 1001, 0, key), PA_ERR_CONFLICT);
+	got = totp_get(f, id);
+	assert_totp_equal(&got, &want);
+	/* and the ordinary consume still takes that step */
+	assert_int_equal(w_totp_consume(f->s, id, &t, 1001, 0), PA_OK);
+}
+
+/* store_check_read: the service, the account and its generator, or as much as exists. */
+static void test_check_read_finds_what_exists(void **state)
+{
+	struct fixture *f = *state;
+	struct store_service svc, got_svc;
+	struct store_check_read cr;
+	struct store_totp t;
+	char name[STORE_NAME_MAX + 1], bare[STORE_NAME_MAX + 1], missing[STORE_NAME_MAX + 1];
+	uint8_t unknown[STORE_HASH_LEN];
+	int64_t id = 0, bare_id = 0;
+
+	memset(&svc, 0, sizeof svc);
+	uniq(f, "checker", svc.name, sizeof svc.name);
+	rand_hash(svc.key_hash);
+	svc.created_at = T0;
+	assert_int_equal(w_service_add(f->s, &svc), PA_OK);
+	assert_int_equal(store_service_by_key(f->rd, svc.key_hash, &got_svc), PA_OK);
+	uniq(f, "checked", name, sizeof name);
+	uniq(f, "bare", bare, sizeof bare);
+	uniq(f, "missing", missing, sizeof missing);
+	assert_int_equal(w_account_create(f->s, name, "", svc.id, T0, &id), PA_OK);
+	assert_int_equal(w_account_create(f->s, bare, "", 0, T0, &bare_id), PA_OK);
+	totp_sample(&t, 72);
+	assert_int_equal(w_totp_put(f->s, id, &t), PA_OK);
+	t = totp_get(f, id);
+
+	/* everything */
+	assert_int_equal(store_check_read(f->rd, svc.key_hash, name, &cr), PA_OK);
+	assert_int_equal(cr.service.id, got_svc.id);
+	assert_string_equal(cr.service.name, got_svc.name);
+	assert_memory_equal(cr.service.key_hash, got_svc.key_hash, STORE_HASH_LEN);
+	assert_false(cr.service.disabled);
+	assert_true(cr.has_account);
+	{
+		struct store_account want = account_by_id(f, id);
+		assert_int_equal(cr.account.id, want.id);
+		assert_string_equal(cr.account.name, want.name);
+		assert_int_equal(cr.account.service_id, svc.id);
+		assert_int_equal(cr.account.created_at, want.created_at);
+	}
+	assert_true(cr.has_totp);
+	assert_totp_equal(&cr.totp, &t);
+
+	/* an account (of another service) without a generator */
+	assert_int_equal(store_check_read(f->rd, svc.key_hash, bare, &cr), PA_OK);
+	assert_true(cr.has_account);
+	assert_int_equal(cr.account.id, bare_id);
+	assert_int_equal(cr.account.service_id, 0);
+	assert_false(cr.has_totp);
+
+	/* no such account */
+	assert_int_equal(store_check_read(f->rd, svc.key_hash, missing, &cr), PA_OK);
+	assert_int_equal(cr.service.id, svc.id);
+	assert_false(cr.has_account);
+	assert_false(cr.has_totp);
+
+	/* no such service, whatever the name */
+	rand_hash(unknown);
+	assert_int_equal(store_check_read(f->rd, unknown, name, &cr), PA_ERR_NOT_FOUND);
 }
 
 /* A code checked against a generator that has since been replaced or removed is not used. */
@@ -2187,6 +2309,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_account_list_in_name_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_put_get_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_consume_accepts_a_step_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_totp_consume_unthrottled_only_without_a_counter,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_check_read_finds_what_exists, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_consume_refuses_replaced_generator, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_consume_once_under_race, setup, teardown),
