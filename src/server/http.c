@@ -936,8 +936,19 @@ void http_stop(struct http_server *s)
 {
 	if (!s)
 		return;
-	/* libmicrohttpd stops polling the listen socket but leaves closing it to us. */
+	/*
+	 * Refuse new connections from now on.  A connection the kernel accepted during the stop
+	 * would be reset at its end, and a proxy that sent a request on it cannot know whether the
+	 * request was acted on (nginx answers 502); a refused connection it safely tries on another
+	 * node.  libmicrohttpd stops polling the listen socket and leaves it to us, but its threads
+	 * may use the descriptor until MHD_stop_daemon() returns, so it is closed only then.  Shut
+	 * down, it stops listening now: Linux answers a connection attempt with RST, and resets
+	 * the connections still in the accept queue (libmicrohttpd had not taken them yet).
+	 */
 	MHD_socket listener = MHD_quiesce_daemon(s->daemon);
+	if (listener != MHD_INVALID_SOCKET && shutdown(listener, SHUT_RDWR) != 0) {
+		/* Not fatal: connections are then taken by the kernel and reset at the end. */
+	}
 	pthread_mutex_lock(&s->lock);
 	/*
 	 * Serve what comes on the connections already open, each reply closing its connection,

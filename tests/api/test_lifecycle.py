@@ -213,6 +213,73 @@ def test_sigterm_serves_open_connections_then_closes_them(make_server):
     s.stop()  # exits 0 within 10 s, no sanitizer report
 
 
+def _send_head_expecting_100(port, head):
+    """A connection that has sent head with Expect: 100-continue and got 100 Continue back:
+    the server has begun that request (the handler sees it before libmicrohttpd says 100),
+    whichever of its HTTP threads took the connection."""
+    c = socket.create_connection(("127.0.0.1", port), timeout=30)
+    c.sendall(head.replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n"))
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = c.recv(1)  # one byte at a time: nothing past the interim answer
+        assert chunk, f"connection closed after {buf!r}"
+        buf += chunk
+    assert buf.startswith(b"HTTP/1.1 100 "), buf
+    return c
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_sigterm_refuses_new_connections_while_it_drains(make_server, threads):
+    """Once the stop has begun, a new connection is refused at once (a proxy sends a refused
+    request to another node; one accepted and then reset it can only answer 502), while the
+    requests begun before it still get their whole answers: a sign-in still hashing, and a
+    check whose body has not come yet (which keeps the drain open until it does)."""
+    s = make_server(config={"argon2_memory_kib": 32 * 1024, "argon2_passes": 2,
+                            "threads": threads})
+    svc = s.service_key()
+    u = s.new_user(svc)
+    check = json.dumps({"username": u.name, "method": "backup", "code": "aaaa-bbbb-cccc"})
+    login = json.dumps({"username": "nobody", "password": "pw-wrong-123", "client": "web"})
+    health = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", s.port), timeout=30) as idle:
+        idle.sendall(health)
+        assert _read_answer(idle)[0] == 200
+        half = _send_head_expecting_100(s.port, (
+            f"POST /v1/check HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {svc}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(check)}\r\n\r\n").encode())
+        hashing = _send_head_expecting_100(s.port, (
+            f"POST /v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(login)}\r\n\r\n").encode())
+        hashing.sendall(login.encode())
+        s.proc.send_signal(signal.SIGTERM)
+        # An answer with Connection: close shows the stop has begun.
+        for _ in range(500):
+            idle.sendall(health)
+            status, head, _ = _read_answer(idle)
+            assert status == 200, head
+            if "\r\nconnection: close" in head:
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("no answer said Connection: close after SIGTERM")
+        # The check's missing body holds the drain open (for up to 5 s): the server is still
+        # running, and refuses every new connection.
+        assert s.proc.poll() is None
+        for _ in range(20):
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", s.port), timeout=5).close()
+        half.sendall(check.encode())
+        status, head, answer = _read_answer(half)
+        assert status == 409 and b'"method_unavailable"' in answer, (head, answer)
+        assert "\r\nconnection: close" in head, head
+        assert half.recv(65536) == b""
+        half.close()
+        a = _read_all(hashing)
+        assert a.startswith(b"HTTP/1.1 401 ") and a.endswith(b"}"), a
+        assert b'"invalid_credentials"' in a
+    s.stop()  # exits 0 within 10 s, no sanitizer report
+
+
 def test_restart_keeps_accounts_and_sessions(make_server):
     s = make_server()
     svc = s.service_key()
