@@ -82,11 +82,12 @@ enum pa_err http_start(const struct http_options *opt, struct http_server **out,
 /* The port actually bound (useful when listen asked for port 0). */
 unsigned http_port(const struct http_server *s);
 /*
- * Stop: accept no more connections; keep serving the ones open, each reply closing its
- * connection, until every request begun has its reply written (at most
- * HTTP_STOP_DRAIN_SECONDS: for clients slow to send or to read); then start no more handlers
- * (a request gets 503 unavailable), wait for the ones running to answer, close every
- * connection and free s.
+ * Stop: refuse new connections at once (the listening socket is shut down: a connection
+ * attempt is reset, and so is one still waiting to be accepted); keep serving the connections
+ * already accepted, each reply closing its connection, until every request begun has its
+ * reply written (at most HTTP_STOP_DRAIN_SECONDS: for clients slow to send or to read); then
+ * start no more handlers (a request gets 503 unavailable), wait for the ones running to
+ * answer, close every connection and free s.
  */
 void http_stop(struct http_server *s);
 

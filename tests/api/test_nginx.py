@@ -47,7 +47,8 @@ pytestmark = pytest.mark.skipif(not os.path.exists(NGINX),
 def site_config(text, *, prefix, https_port, http_port, cert, key, nodes):
     """The example with its "# SITE" lines rewritten for this test: nginx's own files under
     prefix, both servers on 127.0.0.1 and the given ports, the test's certificate, and one
-    `server` line per node address in the upstream (in place of the example's)."""
+    `server` line per node address in the upstream (in place of the example's, with the first
+    one's parameters)."""
     out, nodes_done, marked = [], False, 0
     for line in text.splitlines():
         if not line.rstrip().endswith("# SITE"):
@@ -77,7 +78,7 @@ def site_config(text, *, prefix, https_port, http_port, cert, key, nodes):
         elif d == "ssl_certificate_key":
             new = [f"ssl_certificate_key {key};"]
         elif d == "server":  # the upstream's nodes
-            new = [] if nodes_done else [f"server {n};" for n in nodes]
+            new = [] if nodes_done else [" ".join(["server", n, *args[1:]]) + ";" for n in nodes]
             nodes_done = True
         else:
             raise AssertionError(f"{EXAMPLE}: a SITE line this test does not know: {line!r}")
@@ -98,7 +99,8 @@ def free_ports(n):
             s.close()
 
 
-LOG_LINE = re.compile(r'"(?P<method>\S+) (?P<path>\S+) [^"]*" (?P<status>\d+) .*'
+# The request line; one that nginx refused as too long is logged as far as nginx read it.
+LOG_LINE = re.compile(r'"(?P<method>\S+) (?P<path>[^" ]+)[^"]*" (?P<status>\d+) .*'
                       r'upstream="(?P<upstream>[^"]*)"')
 
 
@@ -418,8 +420,9 @@ def test_a_stopped_node_is_passed_over(site, store):
     assert len(log) >= 13, log
     assert all(e["status"] == "200" for e in log), log
     assert all(e["upstream"].split(", ")[-1] == _addr(b) for e in log), log
-    # nginx tried a (its turn), found the connection refused, and went on to b; then it left a
-    # out (for 10 s).  Nothing had been sent to a, so even a POST may go on.
+    # nginx tried a (its turn), found the connection refused, and went on to b; after 3 such
+    # failures (the example's max_fails) it left a out (for 10 s).  Nothing had been sent to a,
+    # so even a POST may go on.
     assert [e["upstream"] for e in log].count(f"{_addr(a)}, {_addr(b)}") >= 1, log
 
 
@@ -539,3 +542,147 @@ def test_a_body_over_64_kib_is_refused_by_nginx(site):
     assert [e["status"] for e in log] == ["400", "413", "413"], log
     assert [e["upstream"] for e in log] == [_addr(node), "-", "-"], log
     assert node.healthy()
+
+
+# ---- request heads -------------------------------------------------------------------------
+#
+# A node has 16 KiB of memory per connection (operations.md §11).  A head too large for it gets
+# 431, but one that only just overflows it gets no answer: the node closes the connection.  So
+# do heads whose many headers or query parameters (about 64 bytes of the node's bookkeeping
+# each) exhaust it, even in 1.5 KB.  nginx, with nothing in its way, counted that as a failed
+# node, sent a GET on to the next node, which failed the same way, and answered 502 "no live
+# upstreams" to everyone for the next 10 s.
+
+
+def _head(size, line_max=4000, path="/v1/health"):
+    """A GET of exactly size bytes (request line, headers, blank line) filled with X-Pad-N
+    headers of at most line_max bytes each."""
+    head = f"GET {path} HTTP/1.1\r\nHost: {SITE_NAME}\r\nConnection: close\r\n".encode()
+    pads = []
+    left = size - len(head) - 2
+    while left > 0:
+        name = f"X-Pad-{len(pads)}: ".encode()
+        n = min(line_max, left)
+        if 0 < left - n < len(name) + 3:  # the last one too short for a header of its own
+            n = left - (len(name) + 3)
+        pads.append(name + b"a" * (n - len(name) - 2) + b"\r\n")
+        left -= n
+    out = head + b"".join(pads) + b"\r\n"
+    assert len(out) == size, (len(out), size)
+    return out
+
+
+def _send(proxy, head):
+    """head sent to nginx on a connection of its own; returns the status of the answer and its
+    body.  nginx may answer, and close, before it has read all of head."""
+    ctx = ssl.create_default_context(cafile=str(proxy.cert))
+    with socket.create_connection(("127.0.0.1", proxy.https_port), timeout=30) as raw, \
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+        try:
+            s.sendall(head)
+        except OSError:
+            pass  # closed by nginx: its answer was sent before that
+        data = b""
+        try:
+            while chunk := s.recv(65536):
+                data += chunk
+        except OSError:
+            pass
+    status, _, rest = data.partition(b"\r\n\r\n")
+    m = re.match(rb"HTTP/1\.1 (\d{3}) ", status)
+    assert m, f"no answer to a head of {len(head)} bytes: {data[:200]!r}"
+    return int(m.group(1)), rest.decode(errors="replace")
+
+
+def test_heads_a_node_cannot_answer_are_refused_by_nginx(site, store):
+    _needs_postgresql(store)
+    front, (a, b), proxy = site(2)
+    cases = []
+    # Around the node's 16 KiB: a head that only just overflows it got no answer from the node.
+    # nginx refuses all of them, and heads of every size above its own limit of about 9 KiB.
+    for size in list(range(15_000, 16_600, 64)) + [9_500, 64 * 1024]:
+        cases.append((f"a head of {size} bytes", _head(size), 400))
+    # A header line, or the request line, longer than one of nginx's 4 KiB buffers.
+    cases.append(("a header line of 5000 bytes", _head(5100, line_max=5000), 400))
+    for size in (5000, 64 * 1024):
+        path = "/v1/health?q=" + "a" * (size - 13)
+        cases.append((f"a path of {size} bytes", _head(len(path) + 200, path=path), 414))
+    # Many query parameters: more than 16 are refused.  (Some 250 made a node close.)
+    for n in (16, 17, 250, 300):
+        path = "/v1/health?" + "&".join(["a"] * n)
+        cases.append((f"{n} query parameters", _head(len(path) + 200, path=path),
+                      200 if n <= 16 else 414))
+    # Many headers: they stay at nginx, which sends a node only the headers Pahara reads.
+    # (Some 230 empty ones made a node close.)
+    for n in range(200, 264, 4):
+        head = _head(100).replace(b"\r\n\r\n", b"\r\n" + b"X: \r\n" * n + b"\r\n")
+        cases.append((f"{n} empty headers", head, 200))
+
+    for what, head, status in cases:
+        got, body = _send(proxy, head)
+        assert got == status, f"{what}: {got} {body[:300]}"
+        if status == 400:
+            assert "Request Header Or Cookie Too Large" in body, f"{what}: {body[:300]}"
+        elif status == 414:
+            assert "414 Request-URI Too Large" in body, f"{what}: {body[:300]}"
+
+    log = proxy.log(len(cases))
+    nodes = {_addr(a), _addr(b)}
+    for (what, _, status), e in zip(cases, log):
+        assert e["status"] == str(status), (what, e)
+        # nginx's own answers never reached a node; the others reached one, at the first try.
+        assert e["upstream"] in (nodes if status == 200 else {"-"}), (what, e)
+    # Both nodes are still in service: the next requests go to each in turn, at the first try.
+    before = len(log)
+    for _ in range(6):
+        assert_ok(front.get("/v1/health"))
+    log = proxy.log(before + front.sent)[before:]
+    assert [e["status"] for e in log] == ["200"] * 6, log
+    assert all(e["upstream"] in nodes for e in log), log
+    assert {e["upstream"] for e in log} == nodes, log
+    # nginx had no trouble with a node ("upstream prematurely closed connection", "no live
+    # upstreams", ...).
+    errors = (proxy.prefix / "error.log").read_text(errors="replace")
+    assert "upstream" not in errors, proxy.errors()
+    assert a.healthy() and b.healthy()
+
+
+def test_a_large_head_of_a_real_client_goes_through(site):
+    """A head of some 3 KB, such as a browser with cookies of other applications might send:
+    the headers Pahara reads reach the node, and the request is served."""
+    front, (node,), proxy = site(1)
+    u = front.new_user(front.service_key())
+    agent = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+             "Chrome/120.0.0.0 Safari/537.36 ")
+    agent += "Extension/" + "x" * (480 - len(agent) - 10)
+    headers = {
+        "User-Agent": agent,
+        "Accept": "application/json, text/plain, */*",
+        "Accept-Language": "en-GB,en;q=0.9,de;q=0.8,fr;q=0.7,es;q=0.6,it;q=0.5,nl;q=0.4",
+        "Cookie": "; ".join(f"app{i}=" + _cookie_value(i, 90) for i in range(22)),
+        "X-Request-Id": "r-" + "0123456789abcdef" * 4,
+        "Origin": "https://shop.example.org",
+        "Referer": "https://shop.example.org/account/security?tab=two-factor&from=" + "x" * 200,
+    }
+    size = sum(len(k) + len(v) + 4 for k, v in headers.items())
+    assert 3000 <= size <= 4000, size
+    # A sign-in: a POST whose JSON body (and Content-Type) reach the node.
+    r = front.post("/v1/login", {"username": u.name, "password": u.password, "client": "web"},
+                   headers=headers)
+    body = assert_ok(r)
+    assert body["status"] == "signed_in", body
+    # A read and a change, with the session's token in Authorization, and the same head.
+    sessions = assert_ok(front.get("/v1/sessions", token=body["session"], headers=headers))
+    assert [s["current"] for s in sessions["sessions"]] == [True], sessions
+    assert_ok(front.post("/v1/sessions/revoke-others", token=body["session"], headers=headers))
+    log = proxy.log(front.sent)
+    assert [(e["status"], e["upstream"]) for e in log[-3:]] == [("200", _addr(node))] * 3, log
+    # The node got the User-Agent: the audit log has (the start of) it as the change's client.
+    audit = [f for f in (line.split("\t") for line in node.admin("audit").stdout.splitlines())
+             if f[1] == "session.revoke_others" and f[3] == u.name]
+    assert len(audit) == 1 and audit[0][2] == "ok", audit
+    assert len(audit[0][5]) >= 40 and agent.startswith(audit[0][5]), audit
+
+
+def _cookie_value(seed, n):
+    return (f"{seed:02d}" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789" * 4)[:n]
