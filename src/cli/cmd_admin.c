@@ -1168,8 +1168,9 @@ static int set(const char *prog, char *dst, size_t size, const char *v, const ch
 	return CLI_EXIT_OK;
 }
 
-/* Settings as `pahara serve` reads them: defaults, --config, then --data and --store. */
-static int open_app(struct admin_run *r)
+/* Settings as `pahara serve` reads them: defaults, --config, then --data and --store.  An
+ * import may make this data directory's keys the store's while it has no account (app.h). */
+static int open_app(struct admin_run *r, bool import)
 {
 	struct app *app = r->app;
 	const struct admin_args *a = r->args;
@@ -1179,6 +1180,7 @@ static int open_app(struct admin_run *r)
 	if (a->opt[OPT_CONFIG] &&
 	    app_config_load(&app->cfg, a->opt[OPT_CONFIG], why, sizeof(why)) != PA_OK)
 		return cli_usage_error(r->prog, "%s", why);
+	app->cfg.import_keys = import;
 	if (a->opt[OPT_DATA] && (rc = set(r->prog, app->cfg.data_dir, sizeof(app->cfg.data_dir),
 	                                  a->opt[OPT_DATA], "--data")) != CLI_EXIT_OK)
 		return rc;
@@ -1220,7 +1222,7 @@ int cli_admin_main(int argc, char **argv)
 		return rc;
 	/* A closed pipe is a write error that is reported, not a silent death mid-way. */
 	signal(SIGPIPE, SIG_IGN);
-	rc = open_app(&r);
+	rc = open_app(&r, c->run == run_import);
 	if (rc != CLI_EXIT_OK)
 		return rc;
 	rc = c->run(&r);

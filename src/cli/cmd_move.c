@@ -13,7 +13,10 @@
  * secret in the clear, but it is only useful with the same key files (master.key to open
  * sealed secrets, codehash.key to check backup codes and temporary passwords), and an import
  * checks that the target's key files are those: code_key_check is a keyed hash of a fixed
- * text under codehash.key, and every sealed secret must open under master.key.  An import
+ * text under codehash.key, and every sealed secret must open under master.key.  The store's
+ * key checks are not exported (store_tables leaves them out): the target records those of its
+ * own key files when it opens the store, and an import into a store without accounts may
+ * replace what an earlier start recorded there (server/app.c, cfg.import_keys).  An import
  * goes into an empty store in one transaction, so it lands whole or not at all; the "end"
  * line's counts catch a truncated file.  Both commands write an audit event.
  */

@@ -10,8 +10,10 @@ _Static_assert(SEAL_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "k
 _Static_assert(SEAL_NONCE_BYTES == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, "nonce size");
 _Static_assert(SEAL_TAG_BYTES == crypto_aead_xchacha20poly1305_ietf_ABYTES, "tag size");
 _Static_assert(SEAL_HEADER_BYTES == 1 + 4 + SEAL_NONCE_BYTES, "header layout");
+_Static_assert(SEAL_CHECK_BYTES <= crypto_auth_hmacsha256_BYTES, "check value size");
 
 #define KEYFILE_PREFIX "pahara-key v1 "
+#define CHECK_TEXT "pahara seal key check v1"
 #define AD_MAX (1 + 4 + 8 + SEAL_PURPOSE_MAX)
 
 struct seal_key {
@@ -154,6 +156,44 @@ uint32_t seal_keyring_current(const struct seal_keyring *kr)
 unsigned seal_keyring_count(const struct seal_keyring *kr)
 {
 	return kr->count;
+}
+
+unsigned seal_keyring_ids(const struct seal_keyring *kr, uint32_t ids[SEAL_KEYS_MAX])
+{
+	uint32_t last = 0;
+	unsigned done, i;
+
+	/* by increasing id: pick the smallest id above the last one, count times */
+	for (done = 0; done < kr->count; done++) {
+		uint32_t next = 0;
+
+		for (i = 0; i < kr->count; i++)
+			if (kr->keys[i].id > last && (next == 0 || kr->keys[i].id < next))
+				next = kr->keys[i].id;
+		ids[done] = next;
+		last = next;
+	}
+	return kr->count;
+}
+
+enum pa_err seal_keyring_check(const struct seal_keyring *kr, uint32_t id,
+                               uint8_t out[SEAL_CHECK_BYTES])
+{
+	const struct seal_key *k = find_key(kr, id);
+	crypto_auth_hmacsha256_state st;
+	uint8_t mac[crypto_auth_hmacsha256_BYTES];
+
+	memset(out, 0, SEAL_CHECK_BYTES);
+	if (k == NULL)
+		return PA_ERR_SEAL_KEY_UNKNOWN;
+	crypto_auth_hmacsha256_init(&st, k->key, SEAL_KEY_BYTES);
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)CHECK_TEXT, sizeof CHECK_TEXT - 1);
+	crypto_auth_hmacsha256_final(&st, mac);
+	memcpy(out, mac, SEAL_CHECK_BYTES);
+	/* the state holds the key's inner and outer pads, hashed */
+	sodium_memzero(&st, sizeof st);
+	sodium_memzero(mac, sizeof mac);
+	return PA_OK;
 }
 
 /* ---- sealing and opening ------------------------------------------------------------------ */

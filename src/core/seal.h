@@ -52,6 +52,7 @@
 #define SEAL_SEALED_LEN(n) ((n) + SEAL_OVERHEAD)           /* sealed size of an n-byte plaintext */
 #define SEAL_SEALED_MAX SEAL_SEALED_LEN(SEAL_PLAIN_MAX)
 #define SEAL_PURPOSE_MAX 64 /* bytes of a purpose tag: printable ASCII, no spaces */
+#define SEAL_CHECK_BYTES 16 /* a key's check value (seal_keyring_check) */
 
 #define SEAL_KEYFILE_LINE_MAX 90    /* "pahara-key v1 4294967295 " + 64 hex digits + "\n" */
 #define SEAL_KEYFILE_TEXT_MAX 65536 /* longest key file text parsed */
@@ -99,6 +100,20 @@ uint32_t seal_keyring_current(const struct seal_keyring *kr);
 
 /* How many keys kr holds. */
 unsigned seal_keyring_count(const struct seal_keyring *kr);
+
+/* The ids of kr's keys, by increasing id, into ids; returns how many (seal_keyring_count). */
+unsigned seal_keyring_ids(const struct seal_keyring *kr, uint32_t ids[SEAL_KEYS_MAX]);
+
+/*
+ * The check value of the key with that id: HMAC-SHA-256 under the key of the fixed text
+ * "pahara seal key check v1", cut to SEAL_CHECK_BYTES.  The same key gives the same value in
+ * any keyring, another key (all but certainly) another value, and the value tells nothing of
+ * the key: it may be kept beside the sealed values, so that a node can tell whether its key
+ * file holds the keys they were sealed under (server/app.c) without anyone seeing a key.
+ * Errors: PA_ERR_SEAL_KEY_UNKNOWN (no key with that id; out is zeroed).
+ */
+enum pa_err seal_keyring_check(const struct seal_keyring *kr, uint32_t id,
+                               uint8_t out[SEAL_CHECK_BYTES]) PA_MUST_CHECK;
 
 /* ---- sealing and opening ------------------------------------------------------------------ */
 

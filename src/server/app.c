@@ -249,6 +249,222 @@ static bool first_account(void *arg, const struct store_account *acct)
 	return false;
 }
 
+static bool first_check(void *arg, const struct store_key_check *k)
+{
+	(void)k;
+	*(bool *)arg = true;
+	return false;
+}
+
+/*
+ * The key files against the store.  The store keeps a check value of every key the nodes use
+ * (store.h, key checks): "code" for codehash.key, "master:ID" for each sealing key of
+ * master.key.  At start a node compares its own with them, in one write transaction: a key the
+ * store has no value for is recorded (the first node to use a key, or a store made before these
+ * records existed: trust on first use); a key whose value differs, or a sealing key the store
+ * has a value for and this node lacks, makes it refuse to start, and the transaction changes
+ * nothing.  Without this, such a node would start and then fail to open sealed secrets, or find
+ * no code.  One exception: `pahara admin import` (cfg.import_keys) into a store that holds no
+ * account yet, so nothing sealed or hashed under any key, makes the store's values this
+ * node's: the import brings data made under exactly these keys, and checks that it is.
+ */
+
+#define APP_CODE_CHECK_TEXT "pahara codehash key check v1"
+#define APP_KEY_NAMES (SEAL_KEYS_MAX + 1) /* "code" and every sealing key */
+#define APP_STRAYS_MAX 16                 /* recorded sealing keys this node lacks, per pass */
+#define APP_MASTER_PREFIX "master:"
+
+_Static_assert(SEAL_CHECK_BYTES <= STORE_KEY_CHECK_MAX, "a check value fits the store");
+
+/* What keys_verify_tx works with; the outputs are set again on every run (store.h). */
+struct key_verify {
+	struct app *a;                              /* the node */
+	bool import;                                /* cfg.import_keys */
+	bool audit;                                 /* the store holds accounts: audit a record */
+	struct store_key_check mine[APP_KEY_NAMES]; /* this node's keys' check values */
+	unsigned n;                                 /* how many */
+	char why[1536];                             /* out: why the node may not start */
+};
+
+/* Sealing keys recorded in the store that this node lacks (a pass of store_key_check_list). */
+struct key_strays {
+	const struct key_verify *v;                               /* whose keys */
+	char names[APP_STRAYS_MAX][STORE_KEY_CHECK_NAME_MAX + 1]; /* "master:ID" */
+	unsigned n;                                               /* how many */
+	bool more;                                                /* more than fit */
+};
+
+/* The check value of codehash.key's key: HMAC-SHA-256 of a fixed text, cut short (as
+ * seal_keyring_check does for the sealing keys; another text, so the two never meet). */
+static void code_key_check(const uint8_t key[SECRETCODE_KEY_BYTES], uint8_t out[SEAL_CHECK_BYTES])
+{
+	uint8_t mac[crypto_auth_hmacsha256_BYTES];
+	crypto_auth_hmacsha256_state st;
+	crypto_auth_hmacsha256_init(&st, key, SECRETCODE_KEY_BYTES);
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)APP_CODE_CHECK_TEXT,
+				      sizeof(APP_CODE_CHECK_TEXT) - 1);
+	crypto_auth_hmacsha256_final(&st, mac);
+	memcpy(out, mac, SEAL_CHECK_BYTES);
+	sodium_memzero(&st, sizeof(st));
+	sodium_memzero(mac, sizeof(mac));
+}
+
+/* k was recorded: an audit event, where the store has accounts. */
+static enum pa_err key_recorded(struct store_tx *tx, const struct key_verify *v,
+				const struct store_key_check *k)
+{
+	/* On a store without accounts nothing was made with any key yet, and an audit row would
+	 * make it a store that `pahara admin import` refuses. */
+	if (!v->audit)
+		return PA_OK;
+	struct store_audit au;
+	app_audit_init(&au, v->a, NULL, "store.key_recorded", 0, "");
+	bool code = strcmp(k->name, "code") == 0;
+	snprintf(au.detail, sizeof(au.detail), "%s%s%s, first seen by the store (in %.160s)",
+		 code ? "codehash.key" : "master.key", code ? "" : " key ",
+		 code ? "" : k->name + strlen(APP_MASTER_PREFIX), v->a->cfg.data_dir);
+	return store_audit_add(tx, &au);
+}
+
+/* One of this node's keys against the store's value for it. */
+static enum pa_err key_verify_one(struct store_tx *tx, struct key_verify *v,
+				  const struct store_key_check *mine, bool adopt)
+{
+	struct store_key_check got;
+	enum pa_err e = store_key_check_get(tx, mine->name, &got);
+	if (e == PA_ERR_NOT_FOUND) {
+		e = store_key_check_add(tx, mine);
+		if (e == PA_OK)
+			return key_recorded(tx, v, mine);
+		/* Another node recorded it first, just now (PostgreSQL): compare with that. */
+		if (e == PA_ERR_CONFLICT)
+			e = store_key_check_get(tx, mine->name, &got);
+	}
+	if (e != PA_OK)
+		return e;
+	if (got.len == mine->len && memcmp(got.value, mine->value, got.len) == 0)
+		return PA_OK;
+	if (adopt) {
+		e = store_key_check_delete(tx, mine->name);
+		if (e == PA_OK)
+			e = store_key_check_add(tx, mine);
+		return e;
+	}
+	const char *dir = v->a->cfg.data_dir;
+	if (strcmp(mine->name, "code") == 0) {
+		snprintf(v->why, sizeof(v->why),
+			 "%s/codehash.key: the key differs from the one that this store's backup "
+			 "codes and temporary passwords are hashed with (as recorded by the first "
+			 "node that used the store): copy master.key and codehash.key from that "
+			 "node into %s",
+			 dir, dir);
+	} else {
+		const char *id = mine->name + strlen(APP_MASTER_PREFIX);
+		snprintf(v->why, sizeof(v->why),
+			 "%s/master.key: key %s differs from the key %s that this store's "
+			 "secrets are sealed with (as recorded by the first node that used the "
+			 "store): copy master.key and codehash.key from that node into %s",
+			 dir, id, id, dir);
+	}
+	return PA_ERR_KEY_FILE;
+}
+
+static bool key_stray(void *arg, const struct store_key_check *k)
+{
+	struct key_strays *st = arg;
+	if (strncmp(k->name, APP_MASTER_PREFIX, strlen(APP_MASTER_PREFIX)) != 0)
+		return true; /* "code", or a name of a newer Pahara */
+	for (unsigned i = 0; i < st->v->n; i++)
+		if (strcmp(st->v->mine[i].name, k->name) == 0)
+			return true;
+	if (st->n == APP_STRAYS_MAX) {
+		st->more = true;
+		return false;
+	}
+	snprintf(st->names[st->n++], sizeof(st->names[0]), "%s", k->name);
+	return true;
+}
+
+/* The sealing keys the store recorded and this node lacks: refused, or forgotten (adopt). */
+static enum pa_err key_verify_strays(struct store_tx *tx, struct key_verify *v, bool adopt)
+{
+	struct key_strays st;
+	do {
+		st = (struct key_strays){.v = v};
+		enum pa_err e = store_key_check_list(tx, key_stray, &st);
+		if (e != PA_OK)
+			return e;
+		if (st.n > 0 && !adopt) {
+			snprintf(v->why, sizeof(v->why),
+				 "%s/master.key lacks key %s, which this store uses: copy "
+				 "master.key from a node that has it",
+				 v->a->cfg.data_dir, st.names[0] + strlen(APP_MASTER_PREFIX));
+			return PA_ERR_KEY_FILE;
+		}
+		for (unsigned i = 0; i < st.n; i++) {
+			e = store_key_check_delete(tx, st.names[i]);
+			if (e != PA_OK)
+				return e;
+		}
+	} while (st.more);
+	return PA_OK;
+}
+
+static enum pa_err keys_verify_tx(struct store_tx *tx, void *arg)
+{
+	struct key_verify *v = arg;
+	v->why[0] = '\0';
+	bool adopt = false;
+	if (v->import) {
+		/* Read here, in the transaction: no account may come between. */
+		bool any = false;
+		enum pa_err e = store_account_list(tx, first_account, &any);
+		if (e != PA_OK)
+			return e;
+		adopt = !any;
+	}
+	for (unsigned i = 0; i < v->n; i++) {
+		enum pa_err e = key_verify_one(tx, v, &v->mine[i], adopt);
+		if (e != PA_OK)
+			return e;
+	}
+	return key_verify_strays(tx, v, adopt);
+}
+
+/* Check a's keys against the store's values, and record what it lacks; any: the store holds
+ * accounts. */
+static enum pa_err keys_verify(struct app *a, bool any, char *why, size_t why_size)
+{
+	struct key_verify *v = calloc(1, sizeof(*v));
+	if (!v)
+		return PA_ERR_NOMEM;
+	*v = (struct key_verify){.a = a, .import = a->cfg.import_keys, .audit = any};
+	uint32_t ids[SEAL_KEYS_MAX];
+	unsigned nids = seal_keyring_ids(a->keys, ids);
+	enum pa_err e = PA_OK;
+	for (unsigned i = 0; i < nids && e == PA_OK; i++) {
+		struct store_key_check *k = &v->mine[v->n++];
+		snprintf(k->name, sizeof(k->name), APP_MASTER_PREFIX "%lu", (unsigned long)ids[i]);
+		e = seal_keyring_check(a->keys, ids[i], k->value);
+		k->len = SEAL_CHECK_BYTES;
+		k->created_at = app_now(a);
+	}
+	struct store_key_check *k = &v->mine[v->n++];
+	snprintf(k->name, sizeof(k->name), "code");
+	code_key_check(a->code_key, k->value);
+	k->len = SEAL_CHECK_BYTES;
+	k->created_at = app_now(a);
+	if (e == PA_OK)
+		e = store_write(a->store, keys_verify_tx, v);
+	if (e == PA_ERR_KEY_FILE)
+		snprintf(why, why_size, "%s", v->why);
+	else if (e != PA_OK)
+		snprintf(why, why_size, "cannot check the key files against the store: %s",
+			 pa_err_message(e));
+	free(v);
+	return e;
+}
+
 /* A store location fit for messages: a password in it (scheme://user:PASSWORD@host, or
  * ?password=PASSWORD) is replaced by "***". */
 static void redact_url(const char *loc, char *out, size_t size)
@@ -288,15 +504,24 @@ enum pa_err app_open(struct app *a, char *why, size_t why_size)
 	}
 	/* Keys may be made only while the store has no account: over existing data a missing
 	 * key file is a restore gone wrong, and a fresh key would make every sealed secret and
-	 * stored code unusable. */
-	bool any = false;
+	 * stored code unusable.  Nor once a node recorded its keys in the store: they are the
+	 * site's, and another node's files must be copied, not made anew. */
+	bool any = false, recorded = false;
 	struct store_tx *rd = store_reader(a->store);
 	e = rd ? store_account_list(rd, first_account, &any) : PA_ERR_STORE;
 	if (e == PA_OK)
-		e = keyfile_load(a->cfg.data_dir, !any, &a->keys, a->code_key, why, why_size);
+		e = store_key_check_list(rd, first_check, &recorded);
+	if (e == PA_ERR_STORE) {
+		char shown[sizeof(a->cfg.store)];
+		redact_url(so.location, shown, sizeof(shown));
+		snprintf(why, why_size, "store %s: cannot read it", shown);
+	}
+	if (e == PA_OK)
+		e = keyfile_load(a->cfg.data_dir, !any && !recorded, &a->keys, a->code_key, why,
+				 why_size);
+	if (e == PA_OK)
+		e = keys_verify(a, any, why, why_size);
 	if (e != PA_OK) {
-		if (e == PA_ERR_STORE)
-			snprintf(why, why_size, "store %s: cannot read it", so.location);
 		app_close(a);
 		return e;
 	}

@@ -43,6 +43,8 @@ struct app_config {
 	unsigned nclients;			/* entries in first_party */
 	char first_party[APP_CLIENTS_MAX][STORE_CLIENT_MAX + 1]; /* clients that may use backup codes */
 	bool test_clock;			/* POST /v1/test/clock; test builds only */
+	bool import_keys;			/* admin import: on a store without accounts,
+						 * this node's keys replace those recorded */
 	unsigned argon_ops;			/* Argon2id passes (t) */
 	unsigned argon_mem_kib;			/* Argon2id memory (m) */
 	unsigned ip_attempts;			/* password attempts per address per window */
@@ -78,8 +80,11 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why,
 
 /* ---- life cycle ---- */
 
-/* Install the throttling rules of a->cfg (limits_configure), open the store and the key file
- * (created 0600 on first run).  *why names a failure. */
+/* Install the throttling rules of a->cfg (limits_configure), open the store and the key files
+ * (created 0600 on first run), and check the key files against the check values the store
+ * recorded, recording those it lacks (docs/operations.md §3, "The key files"): a node whose
+ * keys differ from those the store's data was made with, or that lacks a sealing key the store
+ * uses, fails with PA_ERR_KEY_FILE and changes nothing.  *why names a failure. */
 enum pa_err app_open(struct app *a, char *why, size_t why_size) PA_MUST_CHECK;
 void app_close(struct app *a);
 

@@ -93,9 +93,10 @@ static int write_secret_file(const char *path, const char *text, size_t len, cha
 static enum pa_err missing(const char *path, char *why, size_t why_size)
 {
 	snprintf(why, why_size,
-		 "%s is missing, but the data directory already has a database: restore the key "
-		 "file from your backup (without it no sealed secret or stored code can be "
-		 "checked); Pahara will not make a new one over existing data",
+		 "%s is missing, but the store already has accounts, or keys a node recorded: "
+		 "copy the key file from a node of this store, or restore it from your backup "
+		 "(without it no sealed secret or stored code can be checked); Pahara will not "
+		 "make a new one over existing data",
 		 path);
 	return PA_ERR_KEY_FILE;
 }

@@ -21,8 +21,9 @@
 #include "core/secretcode.h"
 
 /* Load both files in dir, creating them if absent and may_create (a new store: nothing can
- * have been sealed or hashed under keys that are lost).  *kr is frozen; free it with
- * seal_keyring_free.  why (why_size bytes) names a failure. */
+ * have been sealed or hashed under keys that are lost, and no node has recorded its keys in
+ * it).  *kr is frozen; free it with seal_keyring_free.  why (why_size bytes) names a
+ * failure. */
 enum pa_err keyfile_load(const char *dir, bool may_create, struct seal_keyring **kr,
 			 uint8_t code_key[SECRETCODE_KEY_BYTES], char *why,
 			 size_t why_size) PA_MUST_CHECK;

@@ -85,6 +85,13 @@ struct store_ops {
 	enum pa_err (*service_list)(struct store_tx *tx,
 	                            bool (*fn)(void *arg, const struct store_service *s),
 	                            void *arg);
+	enum pa_err (*key_check_get)(struct store_tx *tx, const char *name,
+	                             struct store_key_check *out);
+	enum pa_err (*key_check_add)(struct store_tx *tx, const struct store_key_check *k);
+	enum pa_err (*key_check_delete)(struct store_tx *tx, const char *name);
+	enum pa_err (*key_check_list)(struct store_tx *tx,
+	                              bool (*fn)(void *arg, const struct store_key_check *k),
+	                              void *arg);
 	enum pa_err (*dump)(struct store_tx *tx, const struct store_table *t,
 	                    bool (*fn)(void *arg, const struct store_value *row), void *arg);
 	enum pa_err (*load)(struct store_tx *tx, const struct store_table *t,

@@ -114,6 +114,10 @@ enum stmt_id {
 	ST_SERVICE_BY_KEY,
 	ST_CHECK_READ,
 	ST_SERVICE_LIST,
+	ST_KEY_CHECK_GET,
+	ST_KEY_CHECK_ADD,
+	ST_KEY_CHECK_DELETE,
+	ST_KEY_CHECK_LIST,
 	ST_PURGE_LIMITS,
 	ST_PURGE_LOGINS,
 	ST_PURGE_SESSIONS,
@@ -223,6 +227,11 @@ static const char *const stmt_sql[ST__COUNT] = {
                       "LEFT JOIN totp t ON t.account_id = a.id WHERE s.key_hash = $1",
     [ST_SERVICE_LIST] = "SELECT id, name, key_hash, disabled, created_at FROM services "
                         "ORDER BY name",
+    [ST_KEY_CHECK_GET] = "SELECT name, value, created_at FROM key_checks WHERE name = $1",
+    [ST_KEY_CHECK_ADD] = "INSERT INTO key_checks(name, value, created_at) VALUES ($1, $2, $3) "
+                         "ON CONFLICT DO NOTHING",
+    [ST_KEY_CHECK_DELETE] = "DELETE FROM key_checks WHERE name = $1",
+    [ST_KEY_CHECK_LIST] = "SELECT name, value, created_at FROM key_checks ORDER BY name",
     [ST_PURGE_LIMITS] = "DELETE FROM limits WHERE expires_at < $1",
     [ST_PURGE_LOGINS] = "DELETE FROM logins WHERE expires_at < $1",
     [ST_PURGE_SESSIONS] = "DELETE FROM sessions WHERE revoked_at <> 0 AND revoked_at < $1",
@@ -327,6 +336,11 @@ static const char *const migrations[] = {
     "  PERFORM pg_advisory_xact_lock(hashtextextended(k, 0));"
     "  RETURN (SELECT blob FROM limits WHERE key = k);"
     "END$$;",
+    /* 3: fingerprints of the key files the data was made with (store.h, key checks). */
+    "CREATE TABLE key_checks ("
+    "  name TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  value BYTEA NOT NULL,"
+    "  created_at BIGINT NOT NULL);",
 };
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -2144,6 +2158,74 @@ static enum pa_err pg_service_list(struct store_tx *base,
 	return PA_OK;
 }
 
+/* ---- key checks ------------------------------------------------------------------------ */
+
+/* A check from row i.  false: a value that is empty or too long (not ours). */
+static bool row_key_check(const PGresult *r, int i, struct store_key_check *k)
+{
+	memset(k, 0, sizeof(*k));
+	col_text(r, i, 0, k->name, sizeof(k->name));
+	size_t n = (size_t)PQgetlength(r, i, 1);
+	k->created_at = col_int(r, i, 2);
+	if (n == 0 || n > sizeof(k->value))
+		return false;
+	memcpy(k->value, PQgetvalue(r, i, 1), n);
+	k->len = n;
+	return true;
+}
+
+static enum pa_err pg_key_check_get(struct store_tx *base, const char *name,
+                                    struct store_key_check *out)
+{
+	struct q_params p = {0};
+	p_text(&p, name);
+	PGresult *r;
+	enum pa_err e = run_one(TX(base), ST_KEY_CHECK_GET, &p, &r);
+	if (e == PA_OK && !row_key_check(r, 0, out))
+		e = PA_ERR_STORE;
+	PQclear(r);
+	return e;
+}
+
+static enum pa_err pg_key_check_add(struct store_tx *base, const struct store_key_check *k)
+{
+	struct q_params p = {0};
+	p_text(&p, k->name);
+	p_bytes(&p, k->value, k->len);
+	p_int(&p, k->created_at);
+	return run_change(TX(base), ST_KEY_CHECK_ADD, &p, true, NULL);
+}
+
+static enum pa_err pg_key_check_delete(struct store_tx *base, const char *name)
+{
+	struct q_params p = {0};
+	p_text(&p, name);
+	enum pa_err e = run_change(TX(base), ST_KEY_CHECK_DELETE, &p, true, NULL);
+	return e == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : e;
+}
+
+static enum pa_err pg_key_check_list(struct store_tx *base,
+                                     bool (*fn)(void *arg, const struct store_key_check *k),
+                                     void *arg)
+{
+	struct q_params p = {0};
+	PGresult *r;
+	enum pa_err e = tx_run(TX(base), ST_KEY_CHECK_LIST, &p, &r);
+	if (e != PA_OK)
+		return e;
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct store_key_check k;
+		if (!row_key_check(r, i, &k)) {
+			e = PA_ERR_STORE;
+			break;
+		}
+		if (!fn(arg, &k))
+			break;
+	}
+	PQclear(r);
+	return e;
+}
+
 /* ---- moving a store -------------------------------------------------------------------- */
 
 /* "SELECT a, b FROM t ORDER BY 1, 2", or "INSERT INTO t(a, b) ... VALUES ($1, $2) ...": the
@@ -2412,6 +2494,10 @@ static const struct store_ops postgres_ops = {
     .service_by_key = pg_service_by_key,
     .check_read = pg_check_read,
     .service_list = pg_service_list,
+    .key_check_get = pg_key_check_get,
+    .key_check_add = pg_key_check_add,
+    .key_check_delete = pg_key_check_delete,
+    .key_check_list = pg_key_check_list,
     .dump = pg_dump,
     .load = pg_load,
     .load_finish = pg_load_finish,

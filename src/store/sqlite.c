@@ -70,6 +70,10 @@ enum stmt_id {
 	ST_SERVICE_BY_KEY,
 	ST_CHECK_READ,
 	ST_SERVICE_LIST,
+	ST_KEY_CHECK_GET,
+	ST_KEY_CHECK_ADD,
+	ST_KEY_CHECK_DELETE,
+	ST_KEY_CHECK_LIST,
 	ST_PURGE_LIMITS,
 	ST_PURGE_LOGINS,
 	ST_PURGE_SESSIONS,
@@ -166,6 +170,10 @@ static const char *const stmt_sql[ST__COUNT] = {
                       "LEFT JOIN totp t ON t.account_id = a.id WHERE s.key_hash = ?1",
     [ST_SERVICE_LIST] = "SELECT id, name, key_hash, disabled, created_at FROM services "
                         "ORDER BY name",
+    [ST_KEY_CHECK_GET] = "SELECT name, value, created_at FROM key_checks WHERE name = ?1",
+    [ST_KEY_CHECK_ADD] = "INSERT INTO key_checks(name, value, created_at) VALUES (?1, ?2, ?3)",
+    [ST_KEY_CHECK_DELETE] = "DELETE FROM key_checks WHERE name = ?1",
+    [ST_KEY_CHECK_LIST] = "SELECT name, value, created_at FROM key_checks ORDER BY name",
     [ST_PURGE_LIMITS] = "DELETE FROM limits WHERE expires_at < ?1",
     [ST_PURGE_LOGINS] = "DELETE FROM logins WHERE expires_at < ?1",
     [ST_PURGE_SESSIONS] = "DELETE FROM sessions WHERE revoked_at <> 0 AND revoked_at < ?1",
@@ -251,6 +259,11 @@ static const char *const migrations[] = {
     "CREATE INDEX limits_expires ON limits(expires_at);"
     "CREATE INDEX logins_expires ON logins(expires_at);"
     "CREATE INDEX sessions_revoked ON sessions(revoked_at) WHERE revoked_at <> 0;",
+    /* 3: fingerprints of the key files the data was made with (store.h, key checks). */
+    "CREATE TABLE key_checks ("
+    "  name TEXT NOT NULL PRIMARY KEY,"
+    "  value BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL);",
 };
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1382,6 +1395,78 @@ static enum pa_err sq_service_list(struct store_tx *base,
 	return ok ? PA_OK : PA_ERR_STORE;
 }
 
+/* ---- key checks ------------------------------------------------------------------------ */
+
+/* A check from columns 0..2.  false: a value that is empty or too long (not ours). */
+static bool row_key_check(sqlite3_stmt *st, struct store_key_check *k)
+{
+	memset(k, 0, sizeof(*k));
+	col_text(st, 0, k->name, sizeof(k->name));
+	int n = sqlite3_column_bytes(st, 1);
+	const void *b = sqlite3_column_blob(st, 1);
+	k->created_at = sqlite3_column_int64(st, 2);
+	if (!b || n <= 0 || (size_t)n > sizeof(k->value))
+		return false;
+	memcpy(k->value, b, (size_t)n);
+	k->len = (size_t)n;
+	return true;
+}
+
+static enum pa_err sq_key_check_get(struct store_tx *base, const char *name,
+                                    struct store_key_check *out)
+{
+	struct sq_tx *tx = (struct sq_tx *)base;
+	PREP(tx, ST_KEY_CHECK_GET);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return step_ok(tx, st, rc) ? PA_ERR_NOT_FOUND : PA_ERR_STORE;
+	bool ok = row_key_check(st, out);
+	sqlite3_reset(st);
+	return ok ? PA_OK : PA_ERR_STORE;
+}
+
+static enum pa_err sq_key_check_add(struct store_tx *base, const struct store_key_check *k)
+{
+	struct sq_tx *tx = (struct sq_tx *)base;
+	PREP(tx, ST_KEY_CHECK_ADD);
+	sqlite3_bind_text(st, 1, k->name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, k->value, (int)k->len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, k->created_at);
+	return exec_change(tx, st, true);
+}
+
+static enum pa_err sq_key_check_delete(struct store_tx *base, const char *name)
+{
+	struct sq_tx *tx = (struct sq_tx *)base;
+	PREP(tx, ST_KEY_CHECK_DELETE);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	enum pa_err e = exec_change(tx, st, true);
+	return e == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : e;
+}
+
+static enum pa_err sq_key_check_list(struct store_tx *base,
+                                     bool (*fn)(void *arg, const struct store_key_check *k),
+                                     void *arg)
+{
+	struct sq_tx *tx = (struct sq_tx *)base;
+	PREP(tx, ST_KEY_CHECK_LIST);
+	int rc;
+	bool ok = true;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_key_check k;
+		if (!row_key_check(st, &k)) {
+			ok = false;
+			break;
+		}
+		if (!fn(arg, &k))
+			break;
+	}
+	ok = ok && (rc == SQLITE_ROW || step_ok(tx, st, rc));
+	sqlite3_reset(st);
+	return ok ? PA_OK : PA_ERR_STORE;
+}
+
 /* ---- audit ----------------------------------------------------------------------------- */
 
 /* ---- moving a store -------------------------------------------------------------------- */
@@ -1605,6 +1690,10 @@ static const struct store_ops sqlite_ops = {
     .service_by_key = sq_service_by_key,
     .check_read = sq_check_read,
     .service_list = sq_service_list,
+    .key_check_get = sq_key_check_get,
+    .key_check_add = sq_key_check_add,
+    .key_check_delete = sq_key_check_delete,
+    .key_check_list = sq_key_check_list,
     .dump = sq_dump,
     .load = sq_load,
     .load_finish = sq_load_finish,

@@ -314,7 +314,33 @@ enum pa_err store_service_list(struct store_tx *tx,
 	return tx->ops->service_list(tx, fn, arg);
 }
 
-/* The schema, column by column: both backends' migrations make exactly these. */
+enum pa_err store_key_check_get(struct store_tx *tx, const char *name, struct store_key_check *out)
+{
+	return tx->ops->key_check_get(tx, name, out);
+}
+
+enum pa_err store_key_check_add(struct store_tx *tx, const struct store_key_check *k)
+{
+	size_t n = strnlen(k->name, sizeof(k->name));
+	/* Both stores keep what they are given: the bounds are the interface's. */
+	if (n == 0 || n > STORE_KEY_CHECK_NAME_MAX || k->len == 0 || k->len > STORE_KEY_CHECK_MAX)
+		return PA_ERR_INVALID_ARGUMENT;
+	return tx->ops->key_check_add(tx, k);
+}
+
+enum pa_err store_key_check_delete(struct store_tx *tx, const char *name)
+{
+	return tx->ops->key_check_delete(tx, name);
+}
+
+enum pa_err store_key_check_list(struct store_tx *tx,
+                                 bool (*fn)(void *arg, const struct store_key_check *k), void *arg)
+{
+	return tx->ops->key_check_list(tx, fn, arg);
+}
+
+/* The schema, column by column: both backends' migrations make exactly these, and key_checks,
+ * which is not moved (store.h). */
 #define I(n) {n, STORE_COL_INT, false}
 #define T(n) {n, STORE_COL_TEXT, false}
 #define B(n) {n, STORE_COL_BLOB, false}

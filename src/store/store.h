@@ -302,6 +302,37 @@ enum pa_err store_service_list(struct store_tx *tx,
                                bool (*fn)(void *arg, const struct store_service *s),
                                void *arg) PA_MUST_CHECK;
 
+/* ---- key checks (which key files the store's data was made with) ---- */
+
+/* A fingerprint of one key that nodes use with this store, by name: "code" for codehash.key's
+ * key, "master:ID" for the sealing key ID of master.key.  Each node compares its own keys with
+ * these at start and records the ones missing (server/app.c), so that every node of a shared
+ * store uses the same key files.  A value reveals nothing of its key (seal_keyring_check). */
+#define STORE_KEY_CHECK_NAME_MAX 32 /* bytes of a name */
+#define STORE_KEY_CHECK_MAX 32      /* bytes of a value */
+
+struct store_key_check {
+	char name[STORE_KEY_CHECK_NAME_MAX + 1]; /* unique: "code", "master:1", ... */
+	uint8_t value[STORE_KEY_CHECK_MAX];      /* the fingerprint */
+	size_t len;                              /* bytes in value, 1 .. STORE_KEY_CHECK_MAX */
+	int64_t created_at;                      /* unix seconds: when it was recorded */
+};
+
+/* The check recorded under name; PA_ERR_NOT_FOUND if there is none. */
+enum pa_err store_key_check_get(struct store_tx *tx, const char *name,
+                                struct store_key_check *out) PA_MUST_CHECK;
+/* Record k if nothing is recorded under its name yet; PA_ERR_CONFLICT if something is (and
+ * it stays as it was).  PA_ERR_INVALID_ARGUMENT: a name of 0 or more than
+ * STORE_KEY_CHECK_NAME_MAX bytes, or a len of 0 or more than STORE_KEY_CHECK_MAX. */
+enum pa_err store_key_check_add(struct store_tx *tx, const struct store_key_check *k) PA_MUST_CHECK;
+/* Forget the check recorded under name; PA_ERR_NOT_FOUND if there is none. */
+enum pa_err store_key_check_delete(struct store_tx *tx, const char *name) PA_MUST_CHECK;
+/* Calls fn for each recorded check in name order (bytewise); stops early when fn returns
+ * false. */
+enum pa_err store_key_check_list(struct store_tx *tx,
+                                 bool (*fn)(void *arg, const struct store_key_check *k),
+                                 void *arg) PA_MUST_CHECK;
+
 /* ---- the verification hot path ---- */
 
 /* What POST /v1/check reads, in one statement (so it needs no snapshot): the service whose
@@ -322,7 +353,8 @@ enum pa_err store_check_read(struct store_tx *tx, const uint8_t hash[STORE_HASH_
 
 /* Every table, as columns of three types, so that a store can be copied row by row into
  * another of either kind.  Values keep their meaning: sealed secrets stay sealed, ids and
- * times stay as they were.  store_tables lists parents before children. */
+ * times stay as they were.  store_tables lists parents before children, and every table but
+ * key_checks: those rows come from the key files, and a node records its own at start. */
 enum store_coltype {
 	STORE_COL_INT,	/* int64 */
 	STORE_COL_TEXT,	/* UTF-8 without NUL */

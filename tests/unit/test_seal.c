@@ -1,6 +1,7 @@
 /*
  * test_seal.c — sealed secrets: the documented byte layout, round trip, tampering, binding to
- * account, purpose and key, unknown keys, rotation, and the key file's text format.
+ * account, purpose and key, unknown keys, rotation, keys' check values, and the key file's text
+ * format.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -375,6 +376,97 @@ static void test_frozen_keyring_refuses_changes_but_works(void **state)
 	seal_keyring_free(kr);
 }
 
+/* ---- check values ------------------------------------------------------------------------- */
+
+/* The documented construction, computed here on its own. */
+static void expected_check(uint8_t fill, uint8_t out[SEAL_CHECK_BYTES])
+{
+	static const char text[] = "pahara seal key check v1";
+	uint8_t key[SEAL_KEY_BYTES], mac[crypto_auth_hmacsha256_BYTES];
+	crypto_auth_hmacsha256_state st;
+
+	memset(key, fill, sizeof key);
+	crypto_auth_hmacsha256_init(&st, key, sizeof key);
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)text, sizeof text - 1);
+	crypto_auth_hmacsha256_final(&st, mac);
+	memcpy(out, mac, SEAL_CHECK_BYTES);
+}
+
+static void test_check_value_as_documented_and_per_key(void **state)
+{
+	struct seal_keyring *a = ring_with(1, 0x11), *b = ring_with(7, 0x11),
+	                    *c = ring_with(1, 0x12);
+	uint8_t want[SEAL_CHECK_BYTES], got[SEAL_CHECK_BYTES], other[SEAL_CHECK_BYTES];
+	uint8_t key[SEAL_KEY_BYTES];
+
+	(void)state;
+	expected_check(0x11, want);
+	assert_int_equal(seal_keyring_check(a, 1, got), PA_OK);
+	assert_memory_equal(got, want, SEAL_CHECK_BYTES);
+	/* the same key under another id, in another keyring: the same value */
+	assert_int_equal(seal_keyring_check(b, 7, other), PA_OK);
+	assert_memory_equal(other, want, SEAL_CHECK_BYTES);
+	/* another key under the same id: another value */
+	assert_int_equal(seal_keyring_check(c, 1, other), PA_OK);
+	assert_memory_not_equal(other, want, SEAL_CHECK_BYTES);
+	/* the value is not the key, nor a prefix of it */
+	memset(key, 0x11, sizeof key);
+	assert_memory_not_equal(got, key, SEAL_CHECK_BYTES);
+
+	/* an id the keyring lacks: an error, and nothing left in out */
+	memset(got, 0xa5, sizeof got);
+	assert_int_equal(seal_keyring_check(a, 2, got), PA_ERR_SEAL_KEY_UNKNOWN);
+	assert_int_equal(seal_keyring_check(a, 0, got), PA_ERR_SEAL_KEY_UNKNOWN);
+	memset(other, 0, sizeof other);
+	assert_memory_equal(got, other, SEAL_CHECK_BYTES);
+
+	/* a frozen keyring answers too */
+	seal_keyring_freeze(a);
+	assert_int_equal(seal_keyring_check(a, 1, got), PA_OK);
+	assert_memory_equal(got, want, SEAL_CHECK_BYTES);
+	seal_keyring_free(a);
+	seal_keyring_free(b);
+	seal_keyring_free(c);
+}
+
+static void test_keyring_ids_in_increasing_order(void **state)
+{
+	struct seal_keyring *kr;
+	uint8_t key[SEAL_KEY_BYTES] = {0};
+	uint32_t ids[SEAL_KEYS_MAX], id;
+	uint8_t check[SEAL_CHECK_BYTES];
+	unsigned i;
+
+	(void)state;
+	assert_int_equal(seal_keyring_new(&kr), PA_OK);
+	assert_int_equal(seal_keyring_ids(kr, ids), 0);
+	assert_int_equal(seal_keyring_add(kr, 9, key), PA_OK);
+	assert_int_equal(seal_keyring_add(kr, 2, key), PA_OK);
+	assert_int_equal(seal_keyring_add(kr, UINT32_MAX - 1, key), PA_OK);
+	assert_int_equal(seal_keyring_add(kr, 5, key), PA_OK);
+	assert_int_equal(seal_keyring_add_new(kr, &id), PA_OK);
+	assert_int_equal(id, UINT32_MAX);
+	assert_int_equal(seal_keyring_ids(kr, ids), 5);
+	assert_int_equal(ids[0], 2);
+	assert_int_equal(ids[1], 5);
+	assert_int_equal(ids[2], 9);
+	assert_int_equal(ids[3], UINT32_MAX - 1);
+	assert_int_equal(ids[4], UINT32_MAX);
+	/* every listed id has a check value */
+	for (i = 0; i < 5; i++)
+		assert_int_equal(seal_keyring_check(kr, ids[i], check), PA_OK);
+	seal_keyring_free(kr);
+
+	/* a full keyring */
+	assert_int_equal(seal_keyring_new(&kr), PA_OK);
+	for (i = 0; i < SEAL_KEYS_MAX; i++)
+		assert_int_equal(seal_keyring_add(kr, SEAL_KEYS_MAX - i, key), PA_OK);
+	assert_int_equal(seal_keyring_ids(kr, ids), SEAL_KEYS_MAX);
+	for (i = 0; i < SEAL_KEYS_MAX; i++)
+		assert_int_equal(ids[i], i + 1);
+	seal_keyring_free(kr);
+}
+
 /* ---- key file ----------------------------------------------------------------------------- */
 
 static void test_keyfile_round_trip(void **state)
@@ -523,6 +615,8 @@ int main(void)
 	    cmocka_unit_test(test_rotation_old_values_open_new_use_new_key),
 	    cmocka_unit_test(test_keyring_limits),
 	    cmocka_unit_test(test_frozen_keyring_refuses_changes_but_works),
+	    cmocka_unit_test(test_check_value_as_documented_and_per_key),
+	    cmocka_unit_test(test_keyring_ids_in_increasing_order),
 	    cmocka_unit_test(test_keyfile_round_trip),
 	    cmocka_unit_test(test_keyfile_comments_order_and_highest_current),
 	    cmocka_unit_test(test_keyfile_malformed),

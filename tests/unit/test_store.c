@@ -195,6 +195,8 @@ enum call_op {
 	CALL_LOGIN_END,
 	CALL_LIMIT_PUT,
 	CALL_SERVICE_ADD,
+	CALL_KEY_CHECK_ADD,
+	CALL_KEY_CHECK_DELETE,
 	CALL_AUDIT_ADD,
 };
 
@@ -274,6 +276,10 @@ static enum pa_err call_fn(struct store_tx *tx, void *arg)
 		return store_limit_put(tx, c->text, c->in, c->size, c->at);
 	case CALL_SERVICE_ADD:
 		return store_service_add(tx, c->inout);
+	case CALL_KEY_CHECK_ADD:
+		return store_key_check_add(tx, c->in);
+	case CALL_KEY_CHECK_DELETE:
+		return store_key_check_delete(tx, c->text);
 	case CALL_AUDIT_ADD:
 		return store_audit_add(tx, c->in);
 	}
@@ -465,6 +471,16 @@ static enum pa_err w_limit_put(struct store *s, const char *key, const void *blo
 static enum pa_err w_service_add(struct store *s, struct store_service *svc)
 {
 	return run(s, (struct call){.op = CALL_SERVICE_ADD, .inout = svc});
+}
+
+static enum pa_err w_key_check_add(struct store *s, const struct store_key_check *k)
+{
+	return run(s, (struct call){.op = CALL_KEY_CHECK_ADD, .in = k});
+}
+
+static enum pa_err w_key_check_delete(struct store *s, const char *name)
+{
+	return run(s, (struct call){.op = CALL_KEY_CHECK_DELETE, .text = name});
 }
 
 static enum pa_err w_audit_add(struct store *s, const struct store_audit *a)
@@ -1749,6 +1765,201 @@ static void test_service_add_by_key_and_list(void **state)
 	assert_int_not_equal(seen.got[0].id, seen.got[1].id);
 }
 
+/* ---- key checks --------------------------------------------------------------------------- */
+
+/* A check named prefix + base, with len random bytes. */
+static struct store_key_check key_check_sample(const struct fixture *f, const char *base,
+                                               size_t len)
+{
+	struct store_key_check k;
+
+	memset(&k, 0, sizeof k);
+	uniq(f, base, k.name, sizeof k.name);
+	randombytes_buf(k.value, len);
+	k.len = len;
+	k.created_at = T0;
+	return k;
+}
+
+static void assert_key_check_equal(const struct store_key_check *a, const struct store_key_check *b)
+{
+	assert_string_equal(a->name, b->name);
+	assert_int_equal(a->len, b->len);
+	assert_memory_equal(a->value, b->value, a->len);
+	assert_int_equal(a->created_at, b->created_at);
+}
+
+struct key_check_seen {
+	const struct fixture *f;       /* whose checks count (name starts with the prefix) */
+	struct store_key_check got[8]; /* the test's checks as listed */
+	unsigned n;                    /* how many */
+	unsigned stop_after;           /* fn returns false after this many of ours (0 = never) */
+};
+
+static bool key_check_seen(void *arg, const struct store_key_check *k)
+{
+	struct key_check_seen *seen = arg;
+
+	if (!ours(seen->f, k->name))
+		return true;
+	if (seen->n < 8)
+		seen->got[seen->n] = *k;
+	seen->n++;
+	return seen->stop_after == 0 || seen->n < seen->stop_after;
+}
+
+static void test_key_check_add_get_list_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct store_key_check code = key_check_sample(f, "code", 16);
+	struct store_key_check m2 = key_check_sample(f, "master:2", 1);
+	struct store_key_check m10 = key_check_sample(f, "master:10", STORE_KEY_CHECK_MAX);
+	struct store_key_check other, got;
+	struct key_check_seen seen = {.f = f};
+	char name[STORE_KEY_CHECK_NAME_MAX + 1];
+
+	m10.created_at = T0 + 7;
+	assert_int_equal(w_key_check_add(f->s, &m2), PA_OK);
+	assert_int_equal(w_key_check_add(f->s, &code), PA_OK);
+	assert_int_equal(w_key_check_add(f->s, &m10), PA_OK);
+
+	memset(&got, 0xa5, sizeof got);
+	assert_int_equal(store_key_check_get(f->rd, code.name, &got), PA_OK);
+	assert_key_check_equal(&got, &code);
+	assert_int_equal(store_key_check_get(f->rd, m2.name, &got), PA_OK);
+	assert_key_check_equal(&got, &m2);
+	assert_int_equal(store_key_check_get(f->rd, m10.name, &got), PA_OK);
+	assert_key_check_equal(&got, &m10);
+	uniq(f, "master:3", name, sizeof name);
+	assert_int_equal(store_key_check_get(f->rd, name, &got), PA_ERR_NOT_FOUND);
+
+	/* a name is recorded once: a second value is refused and the first one stays */
+	other = key_check_sample(f, "code", 16);
+	other.created_at = T0 + 1;
+	assert_int_equal(w_key_check_add(f->s, &other), PA_ERR_CONFLICT);
+	assert_int_equal(store_key_check_get(f->rd, code.name, &got), PA_OK);
+	assert_key_check_equal(&got, &code);
+
+	/* in name order, bytewise: "code" < "master:10" < "master:2" */
+	assert_int_equal(store_key_check_list(f->rd, key_check_seen, &seen), PA_OK);
+	assert_int_equal(seen.n, 3);
+	assert_key_check_equal(&seen.got[0], &code);
+	assert_key_check_equal(&seen.got[1], &m10);
+	assert_key_check_equal(&seen.got[2], &m2);
+	/* and a list stops when fn says so */
+	seen = (struct key_check_seen){.f = f, .stop_after = 1};
+	assert_int_equal(store_key_check_list(f->rd, key_check_seen, &seen), PA_OK);
+	assert_int_equal(seen.n, 1);
+
+	/* forgetting one: then it is not there, and may be recorded anew */
+	assert_int_equal(w_key_check_delete(f->s, m2.name), PA_OK);
+	assert_int_equal(store_key_check_get(f->rd, m2.name, &got), PA_ERR_NOT_FOUND);
+	assert_int_equal(w_key_check_delete(f->s, m2.name), PA_ERR_NOT_FOUND);
+	seen = (struct key_check_seen){.f = f};
+	assert_int_equal(store_key_check_list(f->rd, key_check_seen, &seen), PA_OK);
+	assert_int_equal(seen.n, 2);
+	other = key_check_sample(f, "master:2", 16);
+	assert_int_equal(w_key_check_add(f->s, &other), PA_OK);
+	assert_int_equal(store_key_check_get(f->rd, m2.name, &got), PA_OK);
+	assert_key_check_equal(&got, &other);
+	/* the others were not touched */
+	assert_int_equal(store_key_check_get(f->rd, code.name, &got), PA_OK);
+	assert_key_check_equal(&got, &code);
+}
+
+static void test_key_check_bounds(void **state)
+{
+	struct fixture *f = *state;
+	struct store_key_check k = key_check_sample(f, "", STORE_KEY_CHECK_MAX), got;
+
+	/* the longest name and value go in and come back whole */
+	fill(k.name, 'n', STORE_KEY_CHECK_NAME_MAX);
+	memcpy(k.name, f->prefix, strlen(f->prefix));
+	assert_int_equal(w_key_check_add(f->s, &k), PA_OK);
+	assert_int_equal(store_key_check_get(f->rd, k.name, &got), PA_OK);
+	assert_key_check_equal(&got, &k);
+
+	/* outside the bounds: refused, and nothing is recorded */
+	k = key_check_sample(f, "empty", 16);
+	k.len = 0;
+	assert_int_equal(w_key_check_add(f->s, &k), PA_ERR_INVALID_ARGUMENT);
+	k.len = STORE_KEY_CHECK_MAX + 1;
+	assert_int_equal(w_key_check_add(f->s, &k), PA_ERR_INVALID_ARGUMENT);
+	assert_int_equal(store_key_check_get(f->rd, k.name, &got), PA_ERR_NOT_FOUND);
+	k.len = 16;
+	k.name[0] = '\0';
+	assert_int_equal(w_key_check_add(f->s, &k), PA_ERR_INVALID_ARGUMENT);
+	/* a name without its NUL within STORE_KEY_CHECK_NAME_MAX + 1 bytes */
+	memset(k.name, 'x', sizeof k.name);
+	assert_int_equal(w_key_check_add(f->s, &k), PA_ERR_INVALID_ARGUMENT);
+}
+
+static void test_key_check_add_once_under_race(void **state)
+{
+	struct fixture *f = *state;
+	struct store_key_check k = key_check_sample(f, "master:1", 16), got;
+
+	assert_int_equal(race(f->s, (struct call){.op = CALL_KEY_CHECK_ADD, .in = &k}), 1);
+	assert_int_equal(store_key_check_get(f->rd, k.name, &got), PA_OK);
+	assert_key_check_equal(&got, &k);
+}
+
+/* In a tx fn: the fn reads its own records, and a fn that fails leaves none behind. */
+struct key_check_tx {
+	struct store_key_check k;         /* to record */
+	enum pa_err added, read, listed;  /* add, then get and list it */
+	enum pa_err deleted, gone, again; /* delete, get again, and add again */
+	unsigned seen;                    /* the check, as the list in the fn saw it */
+	enum pa_err result;               /* what the fn returns when all went well */
+};
+
+static bool key_check_count(void *arg, const struct store_key_check *k)
+{
+	struct key_check_tx *t = arg;
+
+	if (strcmp(k->name, t->k.name) == 0)
+		t->seen++;
+	return true;
+}
+
+static enum pa_err key_check_tx_fn(struct store_tx *tx, void *arg)
+{
+	struct key_check_tx *t = arg;
+	struct store_key_check got;
+
+	t->seen = 0;
+	t->added = store_key_check_add(tx, &t->k);
+	t->read = store_key_check_get(tx, t->k.name, &got);
+	t->listed = store_key_check_list(tx, key_check_count, t);
+	t->deleted = store_key_check_delete(tx, t->k.name);
+	t->gone = store_key_check_get(tx, t->k.name, &got);
+	t->again = store_key_check_add(tx, &t->k);
+	if (t->added != PA_OK || t->read != PA_OK || t->listed != PA_OK || t->deleted != PA_OK ||
+	    t->again != PA_OK)
+		return PA_ERR_INTERNAL;
+	return t->result;
+}
+
+static void test_key_check_in_a_tx(void **state)
+{
+	struct fixture *f = *state;
+	struct key_check_tx t = {.k = key_check_sample(f, "code", 16), .result = PA_ERR_STATE};
+	struct store_key_check got;
+
+	/* a failing fn: each step worked inside, and nothing is left */
+	assert_int_equal(store_write(f->s, key_check_tx_fn, &t), PA_ERR_STATE);
+	assert_int_equal(t.seen, 1);
+	assert_int_equal(t.gone, PA_ERR_NOT_FOUND);
+	assert_int_equal(store_key_check_get(f->rd, t.k.name, &got), PA_ERR_NOT_FOUND);
+
+	t.result = PA_OK;
+	assert_int_equal(store_write(f->s, key_check_tx_fn, &t), PA_OK);
+	assert_int_equal(t.seen, 1);
+	assert_int_equal(t.gone, PA_ERR_NOT_FOUND);
+	assert_int_equal(store_key_check_get(f->rd, t.k.name, &got), PA_OK);
+	assert_key_check_equal(&got, &t.k);
+}
+
 /* ---- audit log ----------------------------------------------------------------------------- */
 
 struct audit_seen {
@@ -2331,6 +2542,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_login_end_once_under_race, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_limit_get_put_overwrite, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_service_add_by_key_and_list, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_key_check_add_get_list_delete, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_key_check_bounds, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_key_check_add_once_under_race, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_key_check_in_a_tx, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_audit_list_by_account_and_since, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_purge_removes_what_no_longer_matters, setup,
 	                                    teardown),

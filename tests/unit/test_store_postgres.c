@@ -2,7 +2,8 @@
  * test_store_postgres.c — what the PostgreSQL store (src/store/postgres.c) promises beyond the
  * conformance test (test_store.c, which every store passes): several nodes on one database,
  * schema migrations, batches run again after a deadlock, connections made again after the
- * server dropped them, an append-only audit log, text that is not UTF-8.
+ * server dropped them, an append-only audit log, text that is not UTF-8, a key check recorded
+ * by another node meanwhile.
  *
  * A "node" here is one more store_open on the same database.  Each test gets a database of its
  * own, made on the server of PAHARA_TEST_STORE (a postgresql:// URL, as `make store-tests`
@@ -388,6 +389,106 @@ static void test_deadlocked_batch_runs_again(void **state)
 	store_close(node[1]);
 }
 
+/* ---- key checks between nodes ------------------------------------------------------------ */
+
+/* Two nodes start at once and record the same key check: one reads nothing, the other records
+ * its value meanwhile; the first one's add then conflicts, and a read after it sees the other's
+ * value (what server/app.c relies on to compare with the winner). */
+struct key_race {
+	pthread_mutex_t lock;          /* guards below */
+	pthread_cond_t cond;           /* a step changed */
+	bool looked, committed, ended; /* the fn read; the other node's add committed; done ran */
+	bool timed_out;                /* the fn gave up waiting */
+	struct store_key_check mine;   /* what the fn records */
+	enum pa_err first, added;      /* what its get, then its add returned */
+	enum pa_err second;            /* what its get after the add returned */
+	struct store_key_check seen;   /* and read */
+	enum pa_err result;            /* done's result */
+};
+
+static enum pa_err key_race_tx(struct store_tx *tx, void *arg)
+{
+	struct key_race *k = arg;
+	struct store_key_check got;
+	k->first = store_key_check_get(tx, k->mine.name, &got);
+	pthread_mutex_lock(&k->lock);
+	k->looked = true;
+	pthread_cond_broadcast(&k->cond);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WAIT_SECONDS;
+	while (!k->committed && !k->timed_out)
+		if (pthread_cond_timedwait(&k->cond, &k->lock, &until) == ETIMEDOUT)
+			k->timed_out = true;
+	pthread_mutex_unlock(&k->lock);
+	k->added = store_key_check_add(tx, &k->mine);
+	k->second = store_key_check_get(tx, k->mine.name, &k->seen);
+	return PA_OK;
+}
+
+static void key_race_done(void *arg, enum pa_err result)
+{
+	struct key_race *k = arg;
+	pthread_mutex_lock(&k->lock);
+	k->result = result;
+	k->ended = true;
+	pthread_cond_broadcast(&k->cond);
+	pthread_mutex_unlock(&k->lock);
+}
+
+struct key_add {
+	const struct store_key_check *k; /* what to record */
+};
+
+static enum pa_err key_add_tx(struct store_tx *tx, void *arg)
+{
+	return store_key_check_add(tx, ((struct key_add *)arg)->k);
+}
+
+static void test_key_check_recorded_by_another_node_meanwhile(void **state)
+{
+	struct fixture *f = *state;
+	struct store *node[2] = {open_node(f), open_node(f)};
+	struct key_race k = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	struct store_key_check theirs = {.name = "master:1", .len = 16, .created_at = 1700000000};
+	snprintf(k.mine.name, sizeof(k.mine.name), "master:1");
+	randombytes_buf(k.mine.value, 16);
+	k.mine.len = 16;
+	randombytes_buf(theirs.value, 16);
+	store_submit(node[0], key_race_tx, &k, key_race_done);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2 * WAIT_SECONDS;
+	pthread_mutex_lock(&k.lock);
+	while (!k.looked && pthread_cond_timedwait(&k.cond, &k.lock, &until) != ETIMEDOUT)
+		;
+	bool looked = k.looked;
+	pthread_mutex_unlock(&k.lock);
+	assert_true(looked);
+	struct key_add add = {&theirs};
+	assert_int_equal(store_write(node[1], key_add_tx, &add), PA_OK);
+	pthread_mutex_lock(&k.lock);
+	k.committed = true;
+	pthread_cond_broadcast(&k.cond);
+	while (!k.ended && pthread_cond_timedwait(&k.cond, &k.lock, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&k.lock);
+	assert_true(k.ended);
+	assert_false(k.timed_out);
+	assert_int_equal(k.result, PA_OK);
+	assert_int_equal(k.first, PA_ERR_NOT_FOUND);
+	assert_int_equal(k.added, PA_ERR_CONFLICT);
+	assert_int_equal(k.second, PA_OK);
+	assert_int_equal(k.seen.len, 16);
+	assert_memory_equal(k.seen.value, theirs.value, 16);
+	/* and the other node's value is what stays */
+	struct store_key_check got;
+	assert_int_equal(store_key_check_get(store_reader(node[0]), "master:1", &got), PA_OK);
+	assert_memory_equal(got.value, theirs.value, 16);
+	store_close(node[0]);
+	store_close(node[1]);
+}
+
 /* ---- connections the server dropped ------------------------------------------------------ */
 
 struct account_in {
@@ -445,6 +546,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_counters_lose_no_update_between_nodes, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_deadlocked_batch_runs_again, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_key_check_recorded_by_another_node_meanwhile,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dropped_connections_are_made_again, setup,
 	                                    teardown),
 	};
