@@ -36,42 +36,42 @@
 #define LAT_MAX (8u << 20)
 
 enum kind {
-	K_CHECK,  /* POST /v1/check */
-	K_STORM,  /* POST /v1/login */
-	K_SETUP,  /* create, begin, confirm */
-	K_GET,    /* GET / */
+	K_CHECK, /* POST /v1/check */
+	K_STORM, /* POST /v1/login */
+	K_SETUP, /* create, begin, confirm */
+	K_GET,   /* GET / */
 };
 
 struct account {
-	char name[24];		/* "b0000001" */
-	struct otp_key key;	/* its generator */
-	int64_t next_step;	/* the lowest step not used yet */
+	char name[24];      /* "b0000001" */
+	struct otp_key key; /* its generator */
+	int64_t next_step;  /* the lowest step not used yet */
 };
 
 struct conn {
-	int fd;			/* socket */
-	enum kind kind;		/* what it sends */
-	char out[2048];		/* request */
+	int fd;         /* socket */
+	enum kind kind; /* what it sends */
+	char out[2048]; /* request */
 	size_t out_len, out_off;
-	char in[BUF_SIZE];	/* response */
+	char in[BUF_SIZE]; /* response */
 	size_t in_len;
-	double t0;		/* when the request started */
-	long account;		/* setup: which account; check: which account */
-	int phase;		/* setup: 0 create, 1 begin, 2 confirm */
-	unsigned nreq;		/* responses received */
+	double t0;     /* when the request started */
+	long account;  /* setup: which account; check: which account */
+	int phase;     /* setup: 0 create, 1 begin, 2 confirm */
+	unsigned nreq; /* responses received */
 };
 
 static struct {
 	char host[64];
-	int ports[8];		/* URL,URL,...: the nodes of one site (same host) */
+	int ports[8]; /* URL,URL,...: the nodes of one site (same host) */
 	int nports;
-	unsigned next_port;	/* connections go round the nodes */
+	unsigned next_port; /* connections go round the nodes */
 	const char *path;
 	const char *key;
 	struct account *acc;
 	long naccounts;
-	long next_account;	/* round robin */
-	double *lat;		/* check latencies, seconds */
+	long next_account; /* round robin */
+	double *lat;       /* check latencies, seconds */
 	size_t nlat;
 	unsigned long ok, bad, storm_ok, storm_bad, exhausted;
 	const char *storm_user, *storm_pw;
@@ -112,14 +112,14 @@ static int connect_to(const char *src_ip)
 }
 
 static void set_request(struct conn *c, const char *method, const char *path, const char *auth,
-			const char *body)
+                        const char *body)
 {
-	int n = snprintf(c->out, sizeof(c->out),
-			 "%s %s HTTP/1.1\r\nHost: %s\r\n%s%s%sContent-Type: application/json\r\n"
-			 "Content-Length: %zu\r\n\r\n%s",
-			 method, path, g.host, auth ? "Authorization: Bearer " : "",
-			 auth ? auth : "", auth ? "\r\n" : "", body ? strlen(body) : 0,
-			 body ? body : "");
+	int n =
+	    snprintf(c->out, sizeof(c->out),
+	             "%s %s HTTP/1.1\r\nHost: %s\r\n%s%s%sContent-Type: application/json\r\n"
+	             "Content-Length: %zu\r\n\r\n%s",
+	             method, path, g.host, auth ? "Authorization: Bearer " : "", auth ? auth : "",
+	             auth ? "\r\n" : "", body ? strlen(body) : 0, body ? body : "");
 	if (n < 0 || (size_t)n >= sizeof(c->out)) {
 		fprintf(stderr, "loadgen: request too long\n");
 		exit(2);
@@ -158,8 +158,8 @@ static bool next_request(struct conn *c)
 	char body[512], code[OTP_CODE_MAX], path[160];
 	switch (c->kind) {
 	case K_GET:
-		c->out_len = (size_t)snprintf(c->out, sizeof(c->out),
-					      "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", g.path, g.host);
+		c->out_len = (size_t)snprintf(
+		    c->out, sizeof(c->out), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", g.path, g.host);
 		c->out_off = 0;
 		c->in_len = 0;
 		c->t0 = now_s();
@@ -173,15 +173,16 @@ static bool next_request(struct conn *c)
 		}
 		struct account *a = &g.acc[i];
 		code_for(a, a->next_step++, code);
-		snprintf(body, sizeof(body), "{\"username\":\"%s\",\"method\":\"totp\",\"code\":\"%s\"}",
-			 a->name, code);
+		snprintf(body, sizeof(body),
+		         "{\"username\":\"%s\",\"method\":\"totp\",\"code\":\"%s\"}", a->name,
+		         code);
 		set_request(c, "POST", "/v1/check", g.key, body);
 		return true;
 	}
 	case K_STORM:
 		snprintf(body, sizeof(body),
-			 "{\"username\":\"%s\",\"password\":\"%s\",\"client\":\"web\"}", g.storm_user,
-			 g.storm_pw);
+		         "{\"username\":\"%s\",\"password\":\"%s\",\"client\":\"web\"}",
+		         g.storm_user, g.storm_pw);
 		set_request(c, "POST", "/v1/login", NULL, body);
 		return true;
 	case K_SETUP:
@@ -190,13 +191,13 @@ static bool next_request(struct conn *c)
 				return false;
 			c->account = g.next_account++;
 			snprintf(g.acc[c->account].name, sizeof(g.acc[0].name), "b%07ld",
-				 c->account);
+			         c->account);
 			snprintf(body, sizeof(body), "{\"username\":\"%s\"}",
-				 g.acc[c->account].name);
+			         g.acc[c->account].name);
 			set_request(c, "POST", "/v1/service/accounts", g.key, body);
 		} else if (c->phase == 1) {
 			snprintf(path, sizeof(path), "/v1/service/accounts/%s/totp",
-				 g.acc[c->account].name);
+			         g.acc[c->account].name);
 			set_request(c, "POST", path, g.key, NULL);
 		} else {
 			struct account *a = &g.acc[c->account];
@@ -204,7 +205,8 @@ static bool next_request(struct conn *c)
 			/* Confirm with the step before now: now and now+1 stay for the bench. */
 			code_for(a, cur - 1, code);
 			a->next_step = cur;
-			snprintf(path, sizeof(path), "/v1/service/accounts/%s/totp/confirm", a->name);
+			snprintf(path, sizeof(path), "/v1/service/accounts/%s/totp/confirm",
+			         a->name);
 			snprintf(body, sizeof(body), "{\"code\":\"%s\"}", code);
 			set_request(c, "POST", path, g.key, body);
 		}
@@ -261,7 +263,7 @@ static void setup_response(struct conn *c, int status, const char *body, size_t 
 	if (c->phase == 2 && status == 401 && c->nreq++ < 3)
 		return; /* crossed a step boundary: confirm again with the new previous step */
 	fprintf(stderr, "loadgen: setup of %s failed at phase %d: HTTP %d %.*s\n", a->name,
-		c->phase, status, (int)blen, body);
+	        c->phase, status, (int)blen, body);
 	exit(2);
 }
 
@@ -326,11 +328,14 @@ static void run(struct conn *conns, int n, double seconds)
 			if (r <= 0) {
 				if (r < 0 && (errno == EAGAIN || errno == EINTR))
 					continue;
-				fprintf(stderr,
-					"loadgen: a %s connection was closed by the server (%s; %zu "
-					"bytes of an answer read)\n",
-					c->kind == K_STORM ? "sign-in" : c->kind == K_CHECK ? "check" : "setup",
-					r < 0 ? strerror(errno) : "end of file", c->in_len);
+				fprintf(
+				    stderr,
+				    "loadgen: a %s connection was closed by the server (%s; %zu "
+				    "bytes of an answer read)\n",
+				    c->kind == K_STORM   ? "sign-in"
+				    : c->kind == K_CHECK ? "check"
+				                         : "setup",
+				    r < 0 ? strerror(errno) : "end of file", c->in_len);
 				exit(2);
 			}
 			c->in_len += (size_t)r;
@@ -344,8 +349,8 @@ static void run(struct conn *conns, int n, double seconds)
 				if (status == 200)
 					g.ok++;
 				else if (g.bad++ < 5)
-					fprintf(stderr, "loadgen: HTTP %d %.*s\n", status, (int)blen,
-						body);
+					fprintf(stderr, "loadgen: HTTP %d %.*s\n", status,
+					        (int)blen, body);
 				if (g.nlat < LAT_MAX)
 					g.lat[g.nlat++] = lat;
 			} else if (c->kind == K_STORM) {
@@ -353,7 +358,7 @@ static void run(struct conn *conns, int n, double seconds)
 					g.storm_ok++;
 				else if (g.storm_bad++ < 3)
 					fprintf(stderr, "loadgen: storm HTTP %d %.*s\n", status,
-						(int)blen, body);
+					        (int)blen, body);
 			} else {
 				setup_response(c, status, body, blen);
 			}
@@ -375,7 +380,8 @@ static void parse_url(const char *url)
 		char host[64];
 		if (sscanf(u, "http://%63[^:]:%d", host, &g.ports[g.nports]) != 2 ||
 		    (g.nports > 0 && strcmp(host, g.host) != 0)) {
-			fprintf(stderr, "loadgen: URL must be http://IP:PORT[/path][,http://IP:PORT]...\n");
+			fprintf(stderr,
+			        "loadgen: URL must be http://IP:PORT[/path][,http://IP:PORT]...\n");
 			exit(2);
 		}
 		memcpy(g.host, host, sizeof(host));
@@ -438,7 +444,8 @@ int main(int argc, char **argv)
 			uint8_t raw[64];
 			size_t len = 0;
 			snprintf(a->name, sizeof(a->name), "%.23s", name);
-			if (base32_decode(sec, strlen(sec), raw, sizeof(raw), &len, NULL) != PA_OK ||
+			if (base32_decode(sec, strlen(sec), raw, sizeof(raw), &len, NULL) !=
+			        PA_OK ||
 			    otp_key_init(&a->key, OTP_SHA1, 6, raw, len) != PA_OK)
 				return 2;
 			a->next_step = cur; /* setup confirmed cur - 1 or earlier */
@@ -472,7 +479,8 @@ int main(int argc, char **argv)
 				/* Each from its own loopback address, as a botnet's would be. */
 				char src[32];
 				snprintf(src, sizeof(src), "127.0.%d.%d", 1 + i / 250, 1 + i % 250);
-				conns[n + i] = (struct conn){.fd = connect_to(src), .kind = K_STORM};
+				conns[n + i] =
+				    (struct conn){.fd = connect_to(src), .kind = K_STORM};
 			}
 			run(conns, n + storm, secs);
 			report("verify during sign-in storm", secs);

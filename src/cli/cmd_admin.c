@@ -207,8 +207,7 @@ static const struct admin_cmd admin_commands[] = {
      "is one transaction: a truncated or altered file changes nothing.  Audited as\n"
      "store.import.\n",
      "", run_import},
-    {"migrate", NULL, NULL, 0, "migrate",
-     "bring the store's schema up to this version of Pahara",
+    {"migrate", NULL, NULL, 0, "migrate", "bring the store's schema up to this version of Pahara",
      "Apply every schema migration the store lacks (opening a store does this too;\n"
      "run it before starting new server nodes on a shared PostgreSQL store) and print\n"
      "the schema version.\n",
@@ -1050,7 +1049,9 @@ static const struct admin_cmd *resolve(const struct admin_args *a, int *rc)
 			*rc = cli_flush_stdout(PROG);
 			return NULL;
 		}
-		cli_usage_error(PROG, "say which command: user, service, audit, recover, export, import or migrate");
+		cli_usage_error(
+		    PROG,
+		    "say which command: user, service, audit, recover, export, import or migrate");
 		return NULL;
 	}
 	const char *group = a->words[0];

@@ -35,7 +35,7 @@
 #include "server/handlers.h"
 
 #define EXPORT_FORMAT 1
-#define LINE_MAX_BYTES (1u << 20)	/* far above any row */
+#define LINE_MAX_BYTES (1u << 20) /* far above any row */
 #define KEY_CHECK_TEXT "pahara export: code key check"
 #define KEY_CHECK_BYTES 16
 
@@ -46,13 +46,13 @@ static void key_check(const struct app *a, char out[64])
 	crypto_auth_hmacsha256_state st;
 	crypto_auth_hmacsha256_init(&st, a->code_key, sizeof(a->code_key));
 	crypto_auth_hmacsha256_update(&st, (const uint8_t *)KEY_CHECK_TEXT,
-				      sizeof(KEY_CHECK_TEXT) - 1);
+	                              sizeof(KEY_CHECK_TEXT) - 1);
 	crypto_auth_hmacsha256_final(&st, mac);
 	sodium_bin2base64(out, 64, mac, KEY_CHECK_BYTES, sodium_base64_VARIANT_ORIGINAL);
 }
 
 static void admin_audit(struct store_audit *au, struct app *a, const char *event,
-			const char *detail)
+                        const char *detail)
 {
 	app_audit_init(au, a, NULL, event, 0, "");
 	snprintf(au->client, sizeof(au->client), "admin");
@@ -68,10 +68,10 @@ static enum pa_err audit_tx(struct store_tx *tx, void *arg)
 /* ---- export ------------------------------------------------------------------------------ */
 
 struct exporter {
-	FILE *out;			/* the file */
-	const struct store_table *t;	/* the table being written */
-	unsigned long long n;		/* its rows so far */
-	bool failed;			/* a write or an encoding failed */
+	FILE *out;                   /* the file */
+	const struct store_table *t; /* the table being written */
+	unsigned long long n;        /* its rows so far */
+	bool failed;                 /* a write or an encoding failed */
 };
 
 static json_t *value_json(const struct store_column *c, const struct store_value *v)
@@ -95,7 +95,7 @@ static json_t *value_json(const struct store_column *c, const struct store_value
 static bool write_line(FILE *out, json_t *j)
 {
 	bool ok = j && json_dumpf(j, out, JSON_COMPACT | JSON_ENSURE_ASCII) == 0 &&
-		  fputc('\n', out) != EOF;
+	          fputc('\n', out) != EOF;
 	json_decref(j);
 	return ok;
 }
@@ -127,7 +127,7 @@ int admin_export(struct app *a, const char *prog, const char *path)
 		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			cli_error(prog, "%s: %s%s", path, strerror(errno),
-				  errno == EEXIST ? " (an export never overwrites a file)" : "");
+			          errno == EEXIST ? " (an export never overwrites a file)" : "");
 			return CLI_EXIT_USAGE;
 		}
 		out = fdopen(fd, "w");
@@ -152,10 +152,10 @@ int admin_export(struct app *a, const char *prog, const char *path)
 	char check[64];
 	key_check(a, check);
 	struct exporter x = {.out = out};
-	x.failed = !write_line(out, json_pack("{s:i, s:i, s:I, s:s}", "pahara_export",
-					      EXPORT_FORMAT, "schema",
-					      store_schema_version(a->store), "exported_at",
-					      (json_int_t)app_now(a), "code_key_check", check));
+	x.failed =
+	    !write_line(out, json_pack("{s:i, s:i, s:I, s:s}", "pahara_export", EXPORT_FORMAT,
+	                               "schema", store_schema_version(a->store), "exported_at",
+	                               (json_int_t)app_now(a), "code_key_check", check));
 	json_t *counts = json_object();
 	for (unsigned i = 0; !x.failed && e == PA_OK && i < store_tables_count; i++) {
 		x.t = &store_tables[i];
@@ -175,7 +175,7 @@ int admin_export(struct app *a, const char *prog, const char *path)
 	}
 	if (x.failed || !closed) {
 		cli_error(prog, "%s: cannot write the export (%s)", path,
-			  errno ? strerror(errno) : "a value could not be encoded");
+		          errno ? strerror(errno) : "a value could not be encoded");
 		return CLI_EXIT_FAILURE;
 	}
 	return CLI_EXIT_OK;
@@ -184,12 +184,12 @@ int admin_export(struct app *a, const char *prog, const char *path)
 /* ---- import ------------------------------------------------------------------------------ */
 
 struct importer {
-	struct app *app;		/* the target */
-	FILE *in;			/* the file, positioned after the header */
-	long data_at;			/* where the rows start (a rerun seeks back) */
-	unsigned long line;		/* for messages */
-	unsigned long long counts[16];	/* rows per table, as read */
-	char why[320];			/* out: what is wrong with the file */
+	struct app *app;               /* the target */
+	FILE *in;                      /* the file, positioned after the header */
+	long data_at;                  /* where the rows start (a rerun seeks back) */
+	unsigned long line;            /* for messages */
+	unsigned long long counts[16]; /* rows per table, as read */
+	char why[320];                 /* out: what is wrong with the file */
 };
 
 static const struct store_table *table_named(const char *name, unsigned *idx)
@@ -222,7 +222,7 @@ static json_t *read_line(struct importer *im, char **buf, size_t *cap, bool *eof
 	json_t *j = json_loadb(*buf, (size_t)n, JSON_REJECT_DUPLICATES, &err);
 	if (!json_is_object(j)) {
 		snprintf(im->why, sizeof(im->why), "line %lu is not a JSON object%s%s", im->line,
-			 j ? "" : ": ", j ? "" : err.text);
+		         j ? "" : ": ", j ? "" : err.text);
 		json_decref(j);
 		return NULL;
 	}
@@ -231,11 +231,11 @@ static json_t *read_line(struct importer *im, char **buf, size_t *cap, bool *eof
 
 /* Check one row object against t and turn it into values (blobs decoded into bufs). */
 static bool row_values(struct importer *im, const struct store_table *t, json_t *row,
-		       struct store_value *v, uint8_t bufs[][STORE_SEALED_MAX + 64])
+                       struct store_value *v, uint8_t bufs[][STORE_SEALED_MAX + 64])
 {
 	if (json_object_size(row) != t->ncols) {
 		snprintf(im->why, sizeof(im->why), "line %lu: a %s row has %zu fields, not %u",
-			 im->line, t->name, json_object_size(row), t->ncols);
+		         im->line, t->name, json_object_size(row), t->ncols);
 		return false;
 	}
 	for (unsigned i = 0; i < t->ncols; i++) {
@@ -264,15 +264,15 @@ static bool row_values(struct importer *im, const struct store_table *t, json_t 
 		} else {
 			const char *s = json_string_value(j);
 			size_t len = 0;
-			if (sodium_base642bin(bufs[i], STORE_SEALED_MAX + 64, s, strlen(s), NULL, &len,
-					      NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+			if (sodium_base642bin(bufs[i], STORE_SEALED_MAX + 64, s, strlen(s), NULL,
+			                      &len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
 				bad = "is not base64 of at most 320 bytes";
 			v[i].p = bufs[i];
 			v[i].len = len;
 		}
 		if (bad) {
 			snprintf(im->why, sizeof(im->why), "line %lu: %s.%s %s", im->line, t->name,
-				 c->name, bad);
+			         c->name, bad);
 			return false;
 		}
 	}
@@ -285,14 +285,14 @@ static bool sealed_opens(struct importer *im, const struct store_value *v)
 	uint8_t plain[STORE_SEALED_MAX];
 	size_t len = 0;
 	enum pa_err e = seal_open(im->app->keys, FACTORS_TOTP_PURPOSE, (uint64_t)v[0].i, v[1].p,
-				  v[1].len, plain, sizeof(plain), &len);
+	                          v[1].len, plain, sizeof(plain), &len);
 	sodium_memzero(plain, sizeof(plain));
 	if (e == PA_OK)
 		return true;
 	snprintf(im->why, sizeof(im->why),
-		 "line %lu: the code generator of account %lld does not open with this data "
-		 "directory's master.key: copy master.key and codehash.key from the source",
-		 im->line, (long long)v[0].i);
+	         "line %lu: the code generator of account %lld does not open with this data "
+	         "directory's master.key: copy master.key and codehash.key from the source",
+	         im->line, (long long)v[0].i);
 	return false;
 }
 
@@ -317,7 +317,7 @@ static enum pa_err import_tx(struct store_tx *tx, void *arg)
 			e = PA_ERR_INVALID_ARGUMENT;
 			if (eof && !ended)
 				snprintf(im->why, sizeof(im->why),
-					 "the file ends before its \"end\" line: it is truncated");
+				         "the file ends before its \"end\" line: it is truncated");
 			if (eof && ended)
 				e = PA_OK;
 			break;
@@ -325,7 +325,7 @@ static enum pa_err import_tx(struct store_tx *tx, void *arg)
 		if (ended) {
 			json_decref(j);
 			snprintf(im->why, sizeof(im->why), "line %lu comes after the \"end\" line",
-				 im->line);
+			         im->line);
 			e = PA_ERR_INVALID_ARGUMENT;
 			break;
 		}
@@ -333,18 +333,19 @@ static enum pa_err import_tx(struct store_tx *tx, void *arg)
 		if (end) {
 			json_t *counts = json_object_get(j, "counts");
 			ended = json_is_true(end) && json_is_object(counts) &&
-				json_object_size(j) == 2 &&
-				json_object_size(counts) == store_tables_count;
+			        json_object_size(j) == 2 &&
+			        json_object_size(counts) == store_tables_count;
 			for (unsigned i = 0; ended && i < store_tables_count; i++) {
 				json_t *c = json_object_get(counts, store_tables[i].name);
 				ended = json_is_integer(c) &&
-					(unsigned long long)json_integer_value(c) == im->counts[i];
+				        (unsigned long long)json_integer_value(c) == im->counts[i];
 			}
 			json_decref(j);
 			if (!ended) {
-				snprintf(im->why, sizeof(im->why),
-					 "line %lu: the \"end\" line's counts do not match the rows",
-					 im->line);
+				snprintf(
+				    im->why, sizeof(im->why),
+				    "line %lu: the \"end\" line's counts do not match the rows",
+				    im->line);
 				e = PA_ERR_INVALID_ARGUMENT;
 				break;
 			}
@@ -357,18 +358,20 @@ static enum pa_err import_tx(struct store_tx *tx, void *arg)
 		struct store_value v[STORE_COLUMNS_MAX];
 		if (!t || !json_is_object(row) || json_object_size(j) != 2) {
 			snprintf(im->why, sizeof(im->why),
-				 "line %lu is not {\"table\": KNOWN_TABLE, \"row\": {...}}", im->line);
+			         "line %lu is not {\"table\": KNOWN_TABLE, \"row\": {...}}",
+			         im->line);
 			e = PA_ERR_INVALID_ARGUMENT;
 		} else if (!row_values(im, t, row, v, bufs) ||
-			   (strcmp(t->name, "totp") == 0 && !sealed_opens(im, v))) {
+		           (strcmp(t->name, "totp") == 0 && !sealed_opens(im, v))) {
 			e = PA_ERR_INVALID_ARGUMENT;
 		} else {
 			e = store_load(tx, t, v);
 			if (e == PA_ERR_CONFLICT)
-				snprintf(im->why, sizeof(im->why),
-					 "line %lu: the %s row conflicts with another (a duplicate, "
-					 "or a reference to a row that is not there)",
-					 im->line, t->name);
+				snprintf(
+				    im->why, sizeof(im->why),
+				    "line %lu: the %s row conflicts with another (a duplicate, "
+				    "or a reference to a row that is not there)",
+				    im->line, t->name);
 			im->counts[idx]++;
 		}
 		json_decref(j);
@@ -382,7 +385,7 @@ static enum pa_err import_tx(struct store_tx *tx, void *arg)
 		struct store_audit au;
 		admin_audit(&au, im->app, "store.import", "");
 		snprintf(au.detail, sizeof(au.detail), "%llu accounts, %llu audit events",
-			 im->counts[1], im->counts[store_tables_count - 1]);
+		         im->counts[1], im->counts[store_tables_count - 1]);
 		e = store_audit_add(tx, &au);
 	}
 	return e;
@@ -409,17 +412,19 @@ int admin_import(struct app *a, const char *prog, const char *path)
 			return CLI_EXIT_FAILURE;
 		}
 		if (any) {
-			cli_error(prog, "the target store is not empty (it has %s rows): import "
-				  "only into a new store", store_tables[i].name);
+			cli_error(prog,
+			          "the target store is not empty (it has %s rows): import "
+			          "only into a new store",
+			          store_tables[i].name);
 			return CLI_EXIT_USAGE;
 		}
 	}
 	FILE *in = strcmp(path, "-") == 0 ? NULL : fopen(path, "r");
 	if (!in) {
 		cli_error(prog, "%s: %s", path,
-			  strcmp(path, "-") == 0 ? "import needs a file it can read twice, not "
-						   "standard input"
-						 : strerror(errno));
+		          strcmp(path, "-") == 0 ? "import needs a file it can read twice, not "
+		                                   "standard input"
+		                                 : strerror(errno));
 		return CLI_EXIT_USAGE;
 	}
 	struct importer im = {.app = a, .in = in};
@@ -438,16 +443,17 @@ int admin_import(struct app *a, const char *prog, const char *path)
 		cli_error(prog, "%s: %s", path, eof ? "the file is empty" : im.why);
 	} else if (!json_is_integer(f) || json_integer_value(f) != EXPORT_FORMAT) {
 		cli_error(prog, "%s: not a Pahara export (format %d)", path, EXPORT_FORMAT);
-	} else if (!json_is_integer(sc) || json_integer_value(sc) != store_schema_version(a->store)) {
+	} else if (!json_is_integer(sc) ||
+	           json_integer_value(sc) != store_schema_version(a->store)) {
 		cli_error(prog,
-			  "%s: made at schema version %lld, but this store is at %d: run the same "
-			  "Pahara version on both sides",
-			  path, (long long)json_integer_value(sc), store_schema_version(a->store));
+		          "%s: made at schema version %lld, but this store is at %d: run the same "
+		          "Pahara version on both sides",
+		          path, (long long)json_integer_value(sc), store_schema_version(a->store));
 	} else if (!kc || strcmp(kc, check) != 0) {
 		cli_error(prog,
-			  "%s: made under another codehash.key: copy master.key and codehash.key "
-			  "from the source data directory into this one first",
-			  path);
+		          "%s: made under another codehash.key: copy master.key and codehash.key "
+		          "from the source data directory into this one first",
+		          path);
 	} else {
 		im.data_at = ftell(in);
 		enum pa_err e = store_write(a->store, import_tx, &im);
@@ -459,7 +465,7 @@ int admin_import(struct app *a, const char *prog, const char *path)
 			cli_error(prog, "%s: %s; nothing was imported", path, im.why);
 		} else {
 			cli_error(prog, "the store failed: %s; nothing was imported",
-				  pa_err_message(e));
+			          pa_err_message(e));
 			rc = CLI_EXIT_FAILURE;
 		}
 	}

@@ -17,7 +17,7 @@
 #include "core/err.h"
 
 /* Characters needed to encode n bytes, without padding and without the NUL. */
-#define BASE32_ENCODED_LEN(n) (((n) * 8 + 4) / 5)
+#define BASE32_ENCODED_LEN(n) (((n)*8 + 4) / 5)
 /* Characters needed to encode n bytes with padding, without the NUL. */
 #define BASE32_PADDED_LEN(n) ((((n) + 4) / 5) * 8)
 
@@ -26,7 +26,7 @@
  * Returns PA_ERR_BUFFER_TOO_SMALL (and writes nothing) if out cannot hold it.
  */
 enum pa_err base32_encode(const uint8_t *in, size_t n, bool pad, char *out,
-			  size_t out_size) PA_MUST_CHECK;
+                          size_t out_size) PA_MUST_CHECK;
 
 /*
  * Decode in_len characters of in into out (out_size bytes); the byte count goes to *out_len.
@@ -37,6 +37,6 @@ enum pa_err base32_encode(const uint8_t *in, size_t n, bool pad, char *out,
  * PA_ERR_BASE32_TRAILING_BITS, PA_ERR_BUFFER_TOO_SMALL.
  */
 enum pa_err base32_decode(const char *in, size_t in_len, uint8_t *out, size_t out_size,
-			  size_t *out_len, size_t *err_pos) PA_MUST_CHECK;
+                          size_t *out_len, size_t *err_pos) PA_MUST_CHECK;
 
 #endif

@@ -17,16 +17,16 @@
 
 #include "core/err.h"
 
-#define OTP_SECRET_MIN 1	 /* bytes; the server itself always makes OTP_SECRET_DEFAULT */
-#define OTP_SECRET_MAX 128	 /* bytes; one SHA-512 block */
-#define OTP_SECRET_DEFAULT 20	 /* 160 bits, RFC 4226 §4 R6 recommendation */
+#define OTP_SECRET_MIN 1      /* bytes; the server itself always makes OTP_SECRET_DEFAULT */
+#define OTP_SECRET_MAX 128    /* bytes; one SHA-512 block */
+#define OTP_SECRET_DEFAULT 20 /* 160 bits, RFC 4226 §4 R6 recommendation */
 #define OTP_DIGITS_MIN 6
 #define OTP_DIGITS_MAX 8
 #define OTP_DIGITS_DEFAULT 6
-#define OTP_PERIOD_MIN 1	 /* seconds */
+#define OTP_PERIOD_MIN 1 /* seconds */
 #define OTP_PERIOD_MAX 3600
 #define OTP_PERIOD_DEFAULT 30
-#define OTP_WINDOW_MAX 10	 /* steps on either side */
+#define OTP_WINDOW_MAX 10                 /* steps on either side */
 #define OTP_CODE_MAX (OTP_DIGITS_MAX + 1) /* a formatted code with its NUL */
 
 enum otp_alg {
@@ -37,8 +37,8 @@ enum otp_alg {
 
 /* An HMAC key ready for use: opaque; fill with otp_key_init, wipe with otp_key_wipe. */
 struct otp_key {
-	enum otp_alg alg;  /* the HMAC hash */
-	unsigned digits;   /* code length, OTP_DIGITS_MIN..OTP_DIGITS_MAX */
+	enum otp_alg alg;                      /* the HMAC hash */
+	unsigned digits;                       /* code length, OTP_DIGITS_MIN..OTP_DIGITS_MAX */
 	_Alignas(16) unsigned char state[512]; /* inner and outer hash states after the pads */
 };
 
@@ -53,7 +53,7 @@ enum pa_err otp_alg_parse(const char *name, enum otp_alg *alg) PA_MUST_CHECK;
  * PA_ERR_INVALID_ARGUMENT (key is NULL).  On error the key is all zeros.
  */
 enum pa_err otp_key_init(struct otp_key *key, enum otp_alg alg, unsigned digits,
-			 const uint8_t *secret, size_t len) PA_MUST_CHECK;
+                         const uint8_t *secret, size_t len) PA_MUST_CHECK;
 /* Wipe the key's states; safe to call on a key that failed to initialise. */
 void otp_key_wipe(struct otp_key *key);
 
@@ -92,7 +92,7 @@ enum pa_err otp_parse_code(const char *code, unsigned digits, uint32_t *value) P
  * initialise).  matched may be NULL.
  */
 enum pa_err otp_verify(const struct otp_key *key, const char *code, uint64_t center,
-		       unsigned behind, unsigned ahead, bool has_last, uint64_t last,
-		       uint64_t *matched) PA_MUST_CHECK;
+                       unsigned behind, unsigned ahead, bool has_last, uint64_t last,
+                       uint64_t *matched) PA_MUST_CHECK;
 
 #endif

@@ -22,9 +22,9 @@
 #include "core/err.h"
 #include "core/otp.h"
 
-#define OTPAUTH_URI_MAX 4096	  /* longest URI accepted or built, without the NUL */
-#define OTPAUTH_NAME_MAX 255	  /* longest issuer or account name in bytes (decoded) */
-#define OTPAUTH_WHY_MAX 160	  /* room for the explanation of a parse error */
+#define OTPAUTH_URI_MAX 4096 /* longest URI accepted or built, without the NUL */
+#define OTPAUTH_NAME_MAX 255 /* longest issuer or account name in bytes (decoded) */
+#define OTPAUTH_WHY_MAX 160  /* room for the explanation of a parse error */
 
 enum otpauth_type {
 	OTPAUTH_TOTP = 0,
@@ -32,15 +32,15 @@ enum otpauth_type {
 };
 
 struct otpauth {
-	enum otpauth_type type;			/* totp or hotp */
-	char issuer[OTPAUTH_NAME_MAX + 1];	/* UTF-8, may be empty */
-	char account[OTPAUTH_NAME_MAX + 1];	/* UTF-8, never empty once parsed */
-	uint8_t secret[OTP_SECRET_MAX];		/* raw secret bytes */
-	size_t secret_len;			/* bytes used in secret */
-	enum otp_alg alg;			/* default OTP_SHA1 */
-	unsigned digits;			/* default 6 */
-	unsigned period;			/* totp only; default 30 */
-	uint64_t counter;			/* hotp only; required for hotp */
+	enum otpauth_type type;             /* totp or hotp */
+	char issuer[OTPAUTH_NAME_MAX + 1];  /* UTF-8, may be empty */
+	char account[OTPAUTH_NAME_MAX + 1]; /* UTF-8, never empty once parsed */
+	uint8_t secret[OTP_SECRET_MAX];     /* raw secret bytes */
+	size_t secret_len;                  /* bytes used in secret */
+	enum otp_alg alg;                   /* default OTP_SHA1 */
+	unsigned digits;                    /* default 6 */
+	unsigned period;                    /* totp only; default 30 */
+	uint64_t counter;                   /* hotp only; required for hotp */
 };
 
 /* Fill defaults: totp, SHA1, 6 digits, 30 s, everything else empty. */
@@ -55,7 +55,7 @@ void otpauth_init(struct otpauth *u);
  * PA_ERR_COUNTER, PA_ERR_SECRET_TOO_SHORT/LONG, PA_ERR_INVALID_ARGUMENT (uri or u NULL).
  */
 enum pa_err otpauth_parse(const char *uri, struct otpauth *u, char *why,
-			  size_t why_size) PA_MUST_CHECK;
+                          size_t why_size) PA_MUST_CHECK;
 
 /*
  * Build the URI of u into out (out_size bytes, NUL included).  The secret is written without

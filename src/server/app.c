@@ -86,7 +86,7 @@ static bool parse_proxies(struct app_config *c, char *v)
 		t = trim(t);
 		if (!*t || c->nproxies >= APP_PROXIES_MAX ||
 		    !http_ip_normalize(t, c->trusted_proxies[c->nproxies],
-				       sizeof(c->trusted_proxies[0])))
+		                       sizeof(c->trusted_proxies[0])))
 			return false;
 		c->nproxies++;
 	}
@@ -108,23 +108,23 @@ static bool parse_clients(struct app_config *c, char *v)
 
 /* A numeric setting: its key, its bounds, and the one field it sets (u, u32 or i64). */
 struct num_setting {
-	const char *key;			/* as in the file */
-	uint64_t min, max;			/* inclusive */
-	unsigned *u;				/* the field, when unsigned */
-	uint32_t *u32;				/* the field, when uint32_t */
-	int64_t *i64;				/* the field, when int64_t */
+	const char *key;   /* as in the file */
+	uint64_t min, max; /* inclusive */
+	unsigned *u;       /* the field, when unsigned */
+	uint32_t *u32;     /* the field, when uint32_t */
+	int64_t *i64;      /* the field, when int64_t */
 };
 
 /* The settings that depend on each other, checked once the whole file is read. */
 static bool config_consistent(const struct app_config *c, const char *path, char *why,
-			      size_t why_size)
+                              size_t why_size)
 {
 	const struct ratelimit_config *rl = &c->code_limits;
 	if (rl->backoff_max < rl->backoff_base) {
 		snprintf(why, why_size,
-			 "%s: 'code_backoff_max' (%lld) must not be less than 'code_backoff_base' "
-			 "(%lld)",
-			 path, (long long)rl->backoff_max, (long long)rl->backoff_base);
+		         "%s: 'code_backoff_max' (%lld) must not be less than 'code_backoff_base' "
+		         "(%lld)",
+		         path, (long long)rl->backoff_max, (long long)rl->backoff_base);
 		return false;
 	}
 	/* The bounds in app_config_load and the check above imply the rules' own check; this
@@ -140,23 +140,23 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 {
 	struct ratelimit_config *rl = &c->code_limits;
 	const struct num_setting nums[] = {
-		{"threads", 0, 256, .u = &c->threads},
-		{"store_connections", 0, 256, .u = &c->store_connections},
-		{"store_writers", 0, 8, .u = &c->store_writers},
-		{"argon2_passes", 1, 64, .u = &c->argon_ops},
-		{"argon2_memory_kib", 8, 1024 * 1024, .u = &c->argon_mem_kib},
-		{"password_attempts_per_ip", 1, RATELIMIT_EVENTS_MAX, .u = &c->ip_attempts},
-		{"password_attempts_window", 1, 86400, .u = &c->ip_window},
-		{"code_failures_per_signin", 1, 100, .u32 = &rl->signin_codes_max},
-		{"code_failures_per_account", 1, 1000, .u32 = &rl->lockout_failures},
-		{"code_failures_window", 60, 86400, .i64 = &rl->lockout_window},
-		{"code_lockout_duration", 60, 86400, .i64 = &rl->lockout_duration},
-		{"code_backoff_grace", 0, 100, .u32 = &rl->backoff_grace},
-		{"code_backoff_base", 1, 3600, .i64 = &rl->backoff_base},
-		{"code_backoff_max", 1, 86400, .i64 = &rl->backoff_max},
-		{"signin_lifetime", 60, 3600, .u = &c->signin_lifetime},
-		{"temporary_password_lifetime", 60, 7 * 86400, .u = &c->tmppass_lifetime},
-		{"reauth_window", 60, 86400, .u = &c->reauth_window},
+	    {"threads", 0, 256, .u = &c->threads},
+	    {"store_connections", 0, 256, .u = &c->store_connections},
+	    {"store_writers", 0, 8, .u = &c->store_writers},
+	    {"argon2_passes", 1, 64, .u = &c->argon_ops},
+	    {"argon2_memory_kib", 8, 1024 * 1024, .u = &c->argon_mem_kib},
+	    {"password_attempts_per_ip", 1, RATELIMIT_EVENTS_MAX, .u = &c->ip_attempts},
+	    {"password_attempts_window", 1, 86400, .u = &c->ip_window},
+	    {"code_failures_per_signin", 1, 100, .u32 = &rl->signin_codes_max},
+	    {"code_failures_per_account", 1, 1000, .u32 = &rl->lockout_failures},
+	    {"code_failures_window", 60, 86400, .i64 = &rl->lockout_window},
+	    {"code_lockout_duration", 60, 86400, .i64 = &rl->lockout_duration},
+	    {"code_backoff_grace", 0, 100, .u32 = &rl->backoff_grace},
+	    {"code_backoff_base", 1, 3600, .i64 = &rl->backoff_base},
+	    {"code_backoff_max", 1, 86400, .i64 = &rl->backoff_max},
+	    {"signin_lifetime", 60, 3600, .u = &c->signin_lifetime},
+	    {"temporary_password_lifetime", 60, 7 * 86400, .u = &c->tmppass_lifetime},
+	    {"reauth_window", 60, 86400, .u = &c->reauth_window},
 	};
 	FILE *f = fopen(path, "re");
 	if (!f) {
@@ -194,10 +194,10 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 			ok = parse_number(v, &n) && n >= num->min && n <= num->max;
 			if (!ok) {
 				snprintf(why, why_size,
-					 "%s:%u: bad value for '%s': expected a whole number from "
-					 "%llu to %llu",
-					 path, lineno, k, (unsigned long long)num->min,
-					 (unsigned long long)num->max);
+				         "%s:%u: bad value for '%s': expected a whole number from "
+				         "%llu to %llu",
+				         path, lineno, k, (unsigned long long)num->min,
+				         (unsigned long long)num->max);
 				e = PA_ERR_INVALID_ARGUMENT;
 				break;
 			}
@@ -302,7 +302,7 @@ static void code_key_check(const uint8_t key[SECRETCODE_KEY_BYTES], uint8_t out[
 	crypto_auth_hmacsha256_state st;
 	crypto_auth_hmacsha256_init(&st, key, SECRETCODE_KEY_BYTES);
 	crypto_auth_hmacsha256_update(&st, (const uint8_t *)APP_CODE_CHECK_TEXT,
-				      sizeof(APP_CODE_CHECK_TEXT) - 1);
+	                              sizeof(APP_CODE_CHECK_TEXT) - 1);
 	crypto_auth_hmacsha256_final(&st, mac);
 	memcpy(out, mac, SEAL_CHECK_BYTES);
 	sodium_memzero(&st, sizeof(st));
@@ -311,7 +311,7 @@ static void code_key_check(const uint8_t key[SECRETCODE_KEY_BYTES], uint8_t out[
 
 /* k was recorded: an audit event, where the store has accounts. */
 static enum pa_err key_recorded(struct store_tx *tx, const struct key_verify *v,
-				const struct store_key_check *k)
+                                const struct store_key_check *k)
 {
 	/* On a store without accounts nothing was made with any key yet, and an audit row would
 	 * make it a store that `pahara admin import` refuses. */
@@ -321,14 +321,14 @@ static enum pa_err key_recorded(struct store_tx *tx, const struct key_verify *v,
 	app_audit_init(&au, v->a, NULL, "store.key_recorded", 0, "");
 	bool code = strcmp(k->name, "code") == 0;
 	snprintf(au.detail, sizeof(au.detail), "%s%s%s, first seen by the store (in %.160s)",
-		 code ? "codehash.key" : "master.key", code ? "" : " key ",
-		 code ? "" : k->name + strlen(APP_MASTER_PREFIX), v->a->cfg.data_dir);
+	         code ? "codehash.key" : "master.key", code ? "" : " key ",
+	         code ? "" : k->name + strlen(APP_MASTER_PREFIX), v->a->cfg.data_dir);
 	return store_audit_add(tx, &au);
 }
 
 /* One of this node's keys against the store's value for it. */
 static enum pa_err key_verify_one(struct store_tx *tx, struct key_verify *v,
-				  const struct store_key_check *mine, bool adopt)
+                                  const struct store_key_check *mine, bool adopt)
 {
 	struct store_key_check got;
 	enum pa_err e = store_key_check_get(tx, mine->name, &got);
@@ -353,18 +353,18 @@ static enum pa_err key_verify_one(struct store_tx *tx, struct key_verify *v,
 	const char *dir = v->a->cfg.data_dir;
 	if (strcmp(mine->name, "code") == 0) {
 		snprintf(v->why, sizeof(v->why),
-			 "%s/codehash.key: the key differs from the one that this store's backup "
-			 "codes and temporary passwords are hashed with (as recorded by the first "
-			 "node that used the store): copy master.key and codehash.key from that "
-			 "node into %s",
-			 dir, dir);
+		         "%s/codehash.key: the key differs from the one that this store's backup "
+		         "codes and temporary passwords are hashed with (as recorded by the first "
+		         "node that used the store): copy master.key and codehash.key from that "
+		         "node into %s",
+		         dir, dir);
 	} else {
 		const char *id = mine->name + strlen(APP_MASTER_PREFIX);
 		snprintf(v->why, sizeof(v->why),
-			 "%s/master.key: key %s differs from the key %s that this store's "
-			 "secrets are sealed with (as recorded by the first node that used the "
-			 "store): copy master.key and codehash.key from that node into %s",
-			 dir, id, id, dir);
+		         "%s/master.key: key %s differs from the key %s that this store's "
+		         "secrets are sealed with (as recorded by the first node that used the "
+		         "store): copy master.key and codehash.key from that node into %s",
+		         dir, id, id, dir);
 	}
 	return PA_ERR_KEY_FILE;
 }
@@ -396,9 +396,9 @@ static enum pa_err key_verify_strays(struct store_tx *tx, struct key_verify *v, 
 			return e;
 		if (st.n > 0 && !adopt) {
 			snprintf(v->why, sizeof(v->why),
-				 "%s/master.key lacks key %s, which this store uses: copy "
-				 "master.key from a node that has it",
-				 v->a->cfg.data_dir, st.names[0] + strlen(APP_MASTER_PREFIX));
+			         "%s/master.key lacks key %s, which this store uses: copy "
+			         "master.key from a node that has it",
+			         v->a->cfg.data_dir, st.names[0] + strlen(APP_MASTER_PREFIX));
 			return PA_ERR_KEY_FILE;
 		}
 		for (unsigned i = 0; i < st.n; i++) {
@@ -460,7 +460,7 @@ static enum pa_err keys_verify(struct app *a, bool any, char *why, size_t why_si
 		snprintf(why, why_size, "%s", v->why);
 	else if (e != PA_OK)
 		snprintf(why, why_size, "cannot check the key files against the store: %s",
-			 pa_err_message(e));
+		         pa_err_message(e));
 	free(v);
 	return e;
 }
@@ -493,8 +493,8 @@ enum pa_err app_open(struct app *a, char *why, size_t why_size)
 {
 	const char *w = NULL;
 	struct store_options so = {.location = a->cfg.store[0] ? a->cfg.store : a->cfg.data_dir,
-				   .pool_size = a->cfg.store_connections,
-				   .writers = a->cfg.store_writers};
+	                           .pool_size = a->cfg.store_connections,
+	                           .writers = a->cfg.store_writers};
 	enum pa_err e = store_open(&so, &a->store, &w);
 	if (e != PA_OK) {
 		char shown[sizeof(a->cfg.store)];
@@ -518,7 +518,7 @@ enum pa_err app_open(struct app *a, char *why, size_t why_size)
 	}
 	if (e == PA_OK)
 		e = keyfile_load(a->cfg.data_dir, !any && !recorded, &a->keys, a->code_key, why,
-				 why_size);
+		                 why_size);
 	if (e == PA_OK)
 		e = keys_verify(a, any, why, why_size);
 	if (e != PA_OK) {
@@ -526,7 +526,7 @@ enum pa_err app_open(struct app *a, char *why, size_t why_size)
 		return e;
 	}
 	struct password_params pp = {.opslimit = a->cfg.argon_ops,
-				     .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
+	                             .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
 	struct password_dummy d;
 	e = password_dummy_init(&d, &pp);
 	if (e != PA_OK) {
@@ -630,13 +630,14 @@ void app_fail(struct http_req *req, enum pa_err e)
 	http_reply_error(req, app_status(e), e, e == PA_ERR_STORE ? 1 : 0, NULL);
 }
 
-void app_audit_init(struct store_audit *au, struct app *a, struct http_req *req,
-		    const char *event, int64_t account, const char *account_name)
+void app_audit_init(struct store_audit *au, struct app *a, struct http_req *req, const char *event,
+                    int64_t account, const char *account_name)
 {
 	memset(au, 0, sizeof(*au));
 	au->at = app_now(a);
 	au->account = account;
-	snprintf(au->account_name, sizeof(au->account_name), "%s", account_name ? account_name : "");
+	snprintf(au->account_name, sizeof(au->account_name), "%s",
+	         account_name ? account_name : "");
 	snprintf(au->event, sizeof(au->event), "%s", event);
 	snprintf(au->outcome, sizeof(au->outcome), "ok");
 	if (req) {
@@ -655,14 +656,13 @@ static const char *bearer(struct http_req *req)
 	return h + 7;
 }
 
-bool app_auth_session(struct http_req *req, struct store_session *out,
-		      struct store_account *acct)
+bool app_auth_session(struct http_req *req, struct store_session *out, struct store_account *acct)
 {
 	struct app *a = http_req_app(req);
 	const char *tok = bearer(req);
 	if (!tok || !token_valid(TOKEN_SESSION, tok)) {
 		http_reply_error(req, 401, PA_ERR_UNAUTHENTICATED, 0,
-				 "send 'Authorization: Bearer TOKEN' with a session token");
+		                 "send 'Authorization: Bearer TOKEN' with a session token");
 		return false;
 	}
 	uint8_t h[TOKEN_HASH_BYTES];
@@ -677,7 +677,7 @@ bool app_auth_session(struct http_req *req, struct store_session *out,
 		e = PA_ERR_NOT_FOUND;
 	if (e == PA_ERR_NOT_FOUND) {
 		http_reply_error(req, 401, PA_ERR_UNAUTHENTICATED, 0,
-				 "the session has ended; sign in again");
+		                 "the session has ended; sign in again");
 		return false;
 	}
 	if (e != PA_OK) {
@@ -692,7 +692,7 @@ bool app_service_key(struct http_req *req, uint8_t h[TOKEN_HASH_BYTES])
 	const char *tok = bearer(req);
 	if (!tok || !token_valid(TOKEN_SESSION, tok)) {
 		http_reply_error(req, 401, PA_ERR_UNAUTHENTICATED, 0,
-				 "send 'Authorization: Bearer KEY' with a service key");
+		                 "send 'Authorization: Bearer KEY' with a service key");
 		return false;
 	}
 	token_hash(tok, h);

@@ -22,48 +22,49 @@
 #include "server/http.h"
 #include "store/store.h"
 
-#define APP_CLIENTS_MAX 16		/* first-party client names */
-#define APP_PROXIES_MAX 16 /* trusted_proxies entries */
-#define APP_LOGIN_TTL 600		/* default signin_lifetime (DESIGN §4: 10 min) */
-#define APP_REAUTH_SECONDS 600		/* default reauth_window (DESIGN §3: 10 min) */
-#define APP_USERNAME_MAX 64		/* bytes */
-#define APP_PASSWORD_MAX 1024		/* bytes */
+#define APP_CLIENTS_MAX 16     /* first-party client names */
+#define APP_PROXIES_MAX 16     /* trusted_proxies entries */
+#define APP_LOGIN_TTL 600      /* default signin_lifetime (DESIGN §4: 10 min) */
+#define APP_REAUTH_SECONDS 600 /* default reauth_window (DESIGN §3: 10 min) */
+#define APP_USERNAME_MAX 64    /* bytes */
+#define APP_PASSWORD_MAX 1024  /* bytes */
 
 struct app_config {
-	char listen[128];			/* HOST:PORT */
-	char data_dir[512];			/* SQLite file and key file */
-	char store[512];			/* "" = SQLite in data_dir, or postgresql://... */
-	char issuer[64];			/* shown in authenticator apps */
-	unsigned threads;			/* HTTP threads, 0 = CPUs */
-	unsigned store_connections;		/* PostgreSQL: connections per node, 0 = 8 */
-	unsigned store_writers;			/* PostgreSQL: writer connections, 0 = 2 */
-	bool self_registration;			/* POST /v1/accounts without a service key */
-	unsigned nproxies;			/* entries in trusted_proxies */
+	char listen[128];           /* HOST:PORT */
+	char data_dir[512];         /* SQLite file and key file */
+	char store[512];            /* "" = SQLite in data_dir, or postgresql://... */
+	char issuer[64];            /* shown in authenticator apps */
+	unsigned threads;           /* HTTP threads, 0 = CPUs */
+	unsigned store_connections; /* PostgreSQL: connections per node, 0 = 8 */
+	unsigned store_writers;     /* PostgreSQL: writer connections, 0 = 2 */
+	bool self_registration;     /* POST /v1/accounts without a service key */
+	unsigned nproxies;          /* entries in trusted_proxies */
 	char trusted_proxies[APP_PROXIES_MAX][46]; /* addresses whose X-Forwarded-For is believed */
-	unsigned nclients;			/* entries in first_party */
-	char first_party[APP_CLIENTS_MAX][STORE_CLIENT_MAX + 1]; /* clients that may use backup codes */
-	bool test_clock;			/* POST /v1/test/clock; test builds only */
-	bool import_keys;			/* admin import: on a store without accounts,
-						 * this node's keys replace those recorded */
-	unsigned argon_ops;			/* Argon2id passes (t) */
-	unsigned argon_mem_kib;			/* Argon2id memory (m) */
-	unsigned ip_attempts;			/* password attempts per address per window */
-	unsigned ip_window;			/* seconds */
-	struct ratelimit_config code_limits;	/* wrong second-step codes: per sign-in, and the
-						 * account's backoff and lockout (DESIGN §3) */
-	unsigned signin_lifetime;		/* seconds a pending sign-in lives */
-	unsigned tmppass_lifetime;		/* seconds a temporary password lives */
-	unsigned reauth_window;			/* seconds after the password was entered that
-						 * sensitive changes are allowed */
+	unsigned nclients;                         /* entries in first_party */
+	char first_party[APP_CLIENTS_MAX]
+	                [STORE_CLIENT_MAX + 1]; /* clients that may use backup codes */
+	bool test_clock;                        /* POST /v1/test/clock; test builds only */
+	bool import_keys;                       /* admin import: on a store without accounts,
+	                                         * this node's keys replace those recorded */
+	unsigned argon_ops;                     /* Argon2id passes (t) */
+	unsigned argon_mem_kib;                 /* Argon2id memory (m) */
+	unsigned ip_attempts;                   /* password attempts per address per window */
+	unsigned ip_window;                     /* seconds */
+	struct ratelimit_config code_limits;    /* wrong second-step codes: per sign-in, and the
+	                                         * account's backoff and lockout (DESIGN §3) */
+	unsigned signin_lifetime;               /* seconds a pending sign-in lives */
+	unsigned tmppass_lifetime;              /* seconds a temporary password lives */
+	unsigned reauth_window;                 /* seconds after the password was entered that
+	                                         * sensitive changes are allowed */
 };
 
 struct app {
-	struct app_config cfg;			/* read-only after start */
-	struct store *store;			/* everything persisted */
-	struct seal_keyring *keys;		/* sealing keys (master key file) */
-	uint8_t code_key[SECRETCODE_KEY_BYTES];	/* HMAC key for backup codes, temp passwords */
-	char dummy_hash[STORE_PWHASH_MAX + 1];	/* verified for unknown users (equal cost) */
-	_Atomic int64_t clock_offset;		/* test clock: seconds added to now */
+	struct app_config cfg;                  /* read-only after start */
+	struct store *store;                    /* everything persisted */
+	struct seal_keyring *keys;              /* sealing keys (master key file) */
+	uint8_t code_key[SECRETCODE_KEY_BYTES]; /* HMAC key for backup codes, temp passwords */
+	char dummy_hash[STORE_PWHASH_MAX + 1];  /* verified for unknown users (equal cost) */
+	_Atomic int64_t clock_offset;           /* test clock: seconds added to now */
 };
 
 /* ---- configuration ---- */
@@ -76,7 +77,7 @@ void app_config_defaults(struct app_config *c);
  * against each other once the whole file is read.  On error why (why_size bytes) gets
  * "FILE:LINE: problem" (or "FILE: problem" for two settings that do not fit together). */
 enum pa_err app_config_load(struct app_config *c, const char *path, char *why,
-			    size_t why_size) PA_MUST_CHECK;
+                            size_t why_size) PA_MUST_CHECK;
 
 /* ---- life cycle ---- */
 
@@ -100,13 +101,13 @@ unsigned app_status(enum pa_err e);
 void app_fail(struct http_req *req, enum pa_err e);
 
 /* Fill an audit record's common fields from the request (ip, client from User-Agent). */
-void app_audit_init(struct store_audit *au, struct app *a, struct http_req *req,
-		    const char *event, int64_t account, const char *account_name);
+void app_audit_init(struct store_audit *au, struct app *a, struct http_req *req, const char *event,
+                    int64_t account, const char *account_name);
 
 /* The caller's session (Authorization: Bearer TOKEN).  On failure answers 401 and returns
  * false. */
 bool app_auth_session(struct http_req *req, struct store_session *out,
-		      struct store_account *acct) PA_MUST_CHECK;
+                      struct store_account *acct) PA_MUST_CHECK;
 /* The caller's service (Authorization: Bearer SERVICE_KEY).  On failure answers 401. */
 bool app_auth_service(struct http_req *req, struct store_service *out) PA_MUST_CHECK;
 /* app_auth_service in two halves, for a caller that reads the service with other things: the
@@ -114,7 +115,7 @@ bool app_auth_service(struct http_req *req, struct store_service *out) PA_MUST_C
  * service up by h, and what it found (else 401 or 503). */
 bool app_service_key(struct http_req *req, uint8_t h[TOKEN_HASH_BYTES]) PA_MUST_CHECK;
 bool app_service_found(struct http_req *req, enum pa_err e,
-		       const struct store_service *svc) PA_MUST_CHECK;
+                       const struct store_service *svc) PA_MUST_CHECK;
 
 /* The route table (routes.c). */
 extern const struct http_route app_routes[];

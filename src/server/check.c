@@ -22,18 +22,18 @@
 #include "server/handlers.h"
 
 struct check {
-	struct app *app;			/* the server */
-	struct http_req *req;			/* answered from check_done */
-	struct store_account acct;		/* whose code */
-	struct factor_check fc;			/* the check */
-	char method[16];			/* copies: the request outlives nothing here */
+	struct app *app;           /* the server */
+	struct http_req *req;      /* answered from check_done */
+	struct store_account acct; /* whose code */
+	struct factor_check fc;    /* the check */
+	char method[16];           /* copies: the request outlives nothing here */
 	char code[65];
 	char client[STORE_CLIENT_MAX + 1];
-	char service[STORE_NAME_MAX + 1];	/* for audit */
-	bool pre_checked;			/* totp: checked on the HTTP thread into pre */
-	enum pa_err pre_verdict;		/* and its verdict (fc.verdict is an output) */
-	struct totp_pre pre;			/* what to consume */
-	unsigned retry_after;			/* out: for PA_ERR_RATE_LIMITED */
+	char service[STORE_NAME_MAX + 1]; /* for audit */
+	bool pre_checked;                 /* totp: checked on the HTTP thread into pre */
+	enum pa_err pre_verdict;          /* and its verdict (fc.verdict is an output) */
+	struct totp_pre pre;              /* what to consume */
+	unsigned retry_after;             /* out: for PA_ERR_RATE_LIMITED */
 };
 
 static enum pa_err check_tx(struct store_tx *tx, void *arg)
@@ -54,7 +54,7 @@ static enum pa_err check_tx(struct store_tx *tx, void *arg)
 		char key[STORE_LIMIT_KEY_MAX];
 		limits_account_key(c->acct.id, key);
 		e = store_totp_consume_unthrottled(tx, c->acct.id, &c->pre.t, c->pre.step,
-						   c->pre.drift, key);
+		                                   c->pre.drift, key);
 		if (e == PA_OK)
 			return store_audit_add(tx, &au);
 		if (e != PA_ERR_CONFLICT)
@@ -69,8 +69,7 @@ static enum pa_err check_tx(struct store_tx *tx, void *arg)
 	}
 	if (e != PA_OK)
 		return e;
-	e = c->pre_checked ? factors_totp_consume(tx, &c->fc, &c->pre)
-			   : factors_verify(tx, &c->fc);
+	e = c->pre_checked ? factors_totp_consume(tx, &c->fc, &c->pre) : factors_verify(tx, &c->fc);
 	if (e != PA_OK)
 		return e;
 	if (c->fc.verdict == PA_OK) {
@@ -96,8 +95,8 @@ static void check_done(void *arg, enum pa_err result)
 		http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
 	else if (v == PA_ERR_RATE_LIMITED)
 		http_reply_error(req, 429, v, c->retry_after,
-				 "too many wrong codes for this account; try again in %u s",
-				 c->retry_after);
+		                 "too many wrong codes for this account; try again in %u s",
+		                 c->retry_after);
 	else
 		app_fail(req, v);
 	sodium_memzero(c->code, sizeof(c->code));
@@ -105,22 +104,23 @@ static void check_done(void *arg, enum pa_err result)
 }
 
 static const struct http_field check_fields[] = {
-	{"username", HTTP_FIELD_STRING, true, APP_USERNAME_MAX, 0, 0},
-	{"method", HTTP_FIELD_STRING, true, 15, 0, 0},
-	{"code", HTTP_FIELD_STRING, true, 64, 0, 0},
-	{"client", HTTP_FIELD_STRING, false, STORE_CLIENT_MAX, 0, 0},
-	{NULL, 0, false, 0, 0, 0},
+    {"username", HTTP_FIELD_STRING, true, APP_USERNAME_MAX, 0, 0},
+    {"method", HTTP_FIELD_STRING, true, 15, 0, 0},
+    {"code", HTTP_FIELD_STRING, true, 64, 0, 0},
+    {"client", HTTP_FIELD_STRING, false, STORE_CLIENT_MAX, 0, 0},
+    {NULL, 0, false, 0, 0, 0},
 };
 
 /* Answer 404 for an account this service did not make (or that does not exist). */
 static void no_such_account(struct http_req *req, const char *name)
 {
-	http_reply_error(req, 404, PA_ERR_NOT_FOUND, 0, "this service has no account '%.64s'", name);
+	http_reply_error(req, 404, PA_ERR_NOT_FOUND, 0, "this service has no account '%.64s'",
+	                 name);
 }
 
 /* The account named name, if this service made it; else answers 404 and returns false. */
-static bool service_account(struct http_req *req, const struct store_service *svc,
-			    const char *name, struct store_account *acct)
+static bool service_account(struct http_req *req, const struct store_service *svc, const char *name,
+                            struct store_account *acct)
 {
 	struct app *a = http_req_app(req);
 	struct store_tx *rd = store_reader(a->store);
@@ -162,7 +162,7 @@ static void check_start(struct http_req *req, const struct store_check_read *cr)
 	if (!factors_method_known(c->method)) {
 		free(c);
 		http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
-				 "field 'method' must be one of totp, backup");
+		                 "field 'method' must be one of totp, backup");
 		return;
 	}
 	if (c->acct.disabled) {
@@ -173,16 +173,16 @@ static void check_start(struct http_req *req, const struct store_check_read *cr)
 	c->app = a;
 	c->req = req;
 	c->fc = (struct factor_check){.app = a,
-				      .account = c->acct.id,
-				      .method = c->method,
-				      .code = c->code,
-				      .client = c->client,
-				      .now = app_now(a)};
+	                              .account = c->acct.id,
+	                              .method = c->method,
+	                              .code = c->code,
+	                              .client = c->client,
+	                              .now = app_now(a)};
 	if (strcmp(c->method, "totp") == 0) {
 		/* The hot path: unseal and verify here, off the writer, which only re-checks the
 		 * lockout, consumes the step (if the row is unchanged) and writes the audit. */
 		enum pa_err e = factors_totp_check_read(cr->has_totp ? &cr->totp : NULL, &c->fc,
-							false, &c->pre);
+		                                        false, &c->pre);
 		if (e != PA_OK) {
 			free(c);
 			app_fail(req, e);
@@ -203,8 +203,8 @@ void h_check(struct http_req *req)
 		return;
 	struct store_tx *rd = store_reader(a->store);
 	struct store_check_read cr;
-	enum pa_err e = rd ? store_check_read(rd, h, http_body_str(req, "username"), &cr)
-			   : PA_ERR_STORE;
+	enum pa_err e =
+	    rd ? store_check_read(rd, h, http_body_str(req, "username"), &cr) : PA_ERR_STORE;
 	if (app_service_found(req, e, &cr.service))
 		check_start(req, &cr);
 	sodium_memzero(&cr, sizeof(cr));
@@ -213,12 +213,12 @@ void h_check(struct http_req *req)
 /* ---- account management by a service ------------------------------------------------- */
 
 struct svc_create {
-	struct app *app;		/* the server */
-	struct http_req *req;		/* for audit */
+	struct app *app;                 /* the server */
+	struct http_req *req;            /* for audit */
 	const struct store_service *svc; /* who; NULL = self-registration */
-	const char *name;		/* the new account */
+	const char *name;                /* the new account */
 	char pwhash[PASSWORD_HASH_SIZE]; /* "" = no Pahara password */
-	unsigned retry_after;		/* out: self-registration throttled */
+	unsigned retry_after;            /* out: self-registration throttled */
 };
 
 static enum pa_err svc_create_tx(struct store_tx *tx, void *arg)
@@ -228,18 +228,18 @@ static enum pa_err svc_create_tx(struct store_tx *tx, void *arg)
 	int64_t now = app_now(sc->app);
 	if (!sc->svc) {
 		/* Self-registration: an open door, so it counts against the address. */
-		enum pa_err e = limits_ip_attempt(tx, sc->app, http_req_ip(sc->req), now,
-						  &sc->retry_after);
+		enum pa_err e =
+		    limits_ip_attempt(tx, sc->app, http_req_ip(sc->req), now, &sc->retry_after);
 		if (e != PA_OK)
 			return e;
 	}
-	enum pa_err e = store_account_create(tx, sc->name, sc->pwhash, sc->svc ? sc->svc->id : 0,
-					     now, &id);
+	enum pa_err e =
+	    store_account_create(tx, sc->name, sc->pwhash, sc->svc ? sc->svc->id : 0, now, &id);
 	if (e != PA_OK)
 		return e;
 	struct store_audit au;
 	app_audit_init(&au, sc->app, sc->req, sc->svc ? "account.create" : "account.register", id,
-		       sc->name);
+	               sc->name);
 	if (sc->svc)
 		snprintf(au.client, sizeof(au.client), "service:%.55s", sc->svc->name);
 	return store_audit_add(tx, &au);
@@ -265,9 +265,9 @@ bool app_username_ok(const char *name)
 }
 
 static const struct http_field create_fields[] = {
-	{"username", HTTP_FIELD_STRING, true, APP_USERNAME_MAX, 0, 0},
-	{"password", HTTP_FIELD_STRING, false, APP_PASSWORD_MAX, 0, 0},
-	{NULL, 0, false, 0, 0, 0},
+    {"username", HTTP_FIELD_STRING, true, APP_USERNAME_MAX, 0, 0},
+    {"password", HTTP_FIELD_STRING, false, APP_PASSWORD_MAX, 0, 0},
+    {NULL, 0, false, 0, 0, 0},
 };
 
 /* Create an account for svc (NULL: self-registration) from the request body and answer. */
@@ -278,8 +278,8 @@ static void account_create(struct http_req *req, const struct store_service *svc
 	sc.name = http_body_str(req, "username");
 	if (!name_ok(sc.name)) {
 		http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
-				 "field 'username' must be 1 to %d of A-Z a-z 0-9 . _ @ + -",
-				 APP_USERNAME_MAX);
+		                 "field 'username' must be 1 to %d of A-Z a-z 0-9 . _ @ + -",
+		                 APP_USERNAME_MAX);
 		return;
 	}
 	const char *pw = http_body_str(req, "password");
@@ -289,7 +289,7 @@ static void account_create(struct http_req *req, const struct store_service *svc
 	}
 	if (pw) {
 		struct password_params pp = {.opslimit = a->cfg.argon_ops,
-					     .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
+		                             .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
 		enum pa_err e = password_hash(&pp, pw, strlen(pw), sc.pwhash);
 		if (e != PA_OK) {
 			http_reply_error(req, app_status(e), e, 0, NULL);
@@ -300,8 +300,8 @@ static void account_create(struct http_req *req, const struct store_service *svc
 	sodium_memzero(sc.pwhash, sizeof(sc.pwhash));
 	if (e == PA_ERR_RATE_LIMITED) {
 		http_reply_error(req, 429, e, sc.retry_after,
-				 "too many attempts from this address; try again in %u s",
-				 sc.retry_after);
+		                 "too many attempts from this address; try again in %u s",
+		                 sc.retry_after);
 		return;
 	}
 	if (e == PA_ERR_CONFLICT) {
@@ -327,7 +327,7 @@ void h_register(struct http_req *req)
 	struct app *a = http_req_app(req);
 	if (!a->cfg.self_registration) {
 		http_reply_error(req, 403, PA_ERR_FORBIDDEN, 0,
-				 "self-registration is off on this server; ask its operator");
+		                 "self-registration is off on this server; ask its operator");
 		return;
 	}
 	if (http_check_fields(req, create_fields))
@@ -335,9 +335,9 @@ void h_register(struct http_req *req)
 }
 
 struct svc_disable {
-	struct app *app;		/* the server */
-	struct http_req *req;		/* for audit */
-	const struct store_service *svc; /* who */
+	struct app *app;                  /* the server */
+	struct http_req *req;             /* for audit */
+	const struct store_service *svc;  /* who */
 	const struct store_account *acct; /* which */
 };
 
@@ -402,7 +402,7 @@ void h_svc_totp_confirm(struct http_req *req)
 	if (app_auth_service(req, &svc) &&
 	    service_account(req, &svc, http_req_param(req, "name"), &acct))
 		factors_reply_totp_confirm(req, &acct,
-					   ((struct app *)http_req_app(req))->cfg.first_party[0]);
+		                           ((struct app *)http_req_app(req))->cfg.first_party[0]);
 }
 
 void h_svc_backup_generate(struct http_req *req)

@@ -49,14 +49,14 @@ static enum backup_status backup_core_status(enum store_backup_status s)
 {
 	return s == STORE_BACKUP_ACTIVE ? BACKUP_ACTIVE
 	       : s == STORE_BACKUP_USED ? BACKUP_USED
-					: BACKUP_RETIRED;
+	                                : BACKUP_RETIRED;
 }
 
 static enum store_backup_status backup_store_status(enum backup_status s)
 {
 	return s == BACKUP_ACTIVE ? STORE_BACKUP_ACTIVE
 	       : s == BACKUP_USED ? STORE_BACKUP_USED
-				  : STORE_BACKUP_RETIRED;
+	                          : STORE_BACKUP_RETIRED;
 }
 
 static enum pa_err backup_load(struct store_tx *tx, int64_t account, struct backup_state *st)
@@ -82,7 +82,7 @@ static enum pa_err backup_load(struct store_tx *tx, int64_t account, struct back
  * fc->verdict becomes what backup_check_history says (inactive).  st is full whenever the
  * store has older rows, so an account with few codes costs no second read. */
 static enum pa_err backup_check_older(struct store_tx *tx, struct factor_check *fc,
-				      const struct backup_state *st)
+                                      const struct backup_state *st)
 {
 	if (st->count < BACKUP_HISTORY_MAX)
 		return PA_OK;
@@ -99,9 +99,9 @@ static enum pa_err backup_check_older(struct store_tx *tx, struct factor_check *
 	enum pa_err v = backup_check_history(st, row.generation, backup_core_status(row.status));
 	if (v != PA_ERR_INACTIVE_BACKUP_CODE) {
 		fprintf(stderr,
-			"pahara: account %lld: backup code %u is active but older than the codes "
-			"in use\n",
-			(long long)fc->account, (unsigned)row.generation);
+		        "pahara: account %lld: backup code %u is active but older than the codes "
+		        "in use\n",
+		        (long long)fc->account, (unsigned)row.generation);
 		return PA_ERR_INTERNAL;
 	}
 	fc->verdict = v;
@@ -112,7 +112,7 @@ static enum pa_err backup_check_older(struct store_tx *tx, struct factor_check *
  * change of an active row is conditional on its still being active, so a code is used once.
  * Rows the core dropped from its state stay in the store (backup_check_older). */
 static enum pa_err backup_save(struct store_tx *tx, int64_t account, const struct backup_state *old,
-			       const struct backup_state *nw, int64_t now)
+                               const struct backup_state *nw, int64_t now)
 {
 	for (unsigned i = 0; i < nw->count; i++) {
 		const struct backup_entry *ne = &nw->entries[i];
@@ -123,13 +123,13 @@ static enum pa_err backup_save(struct store_tx *tx, int64_t account, const struc
 		enum pa_err e = PA_OK;
 		if (!oe) {
 			struct store_backup b = {.generation = ne->generation,
-						 .status = backup_store_status(ne->status),
-						 .created_at = now};
+			                         .status = backup_store_status(ne->status),
+			                         .created_at = now};
 			memcpy(b.hash, ne->hash, sizeof(b.hash));
 			e = store_backup_add(tx, account, &b);
 		} else if (oe->status == BACKUP_ACTIVE && ne->status != BACKUP_ACTIVE) {
 			e = store_backup_set_status(tx, account, ne->generation,
-						    backup_store_status(ne->status));
+			                            backup_store_status(ne->status));
 		}
 		if (e != PA_OK)
 			return e;
@@ -143,7 +143,7 @@ static enum pa_err backup_save(struct store_tx *tx, int64_t account, const struc
 			kept = nw->entries[i].generation == oe->generation;
 		if (!kept && oe->status == BACKUP_ACTIVE) {
 			enum pa_err e = store_backup_set_status(tx, account, oe->generation,
-								STORE_BACKUP_RETIRED);
+			                                        STORE_BACKUP_RETIRED);
 			if (e != PA_OK)
 				return e;
 		}
@@ -159,8 +159,8 @@ enum pa_err factors_backup_active(struct store_tx *tx, int64_t account, unsigned
 	return e;
 }
 
-enum pa_err factors_backup_generate(struct store_tx *tx, struct app *a, int64_t account,
-				    unsigned n, int64_t now, struct backup_new_code codes[])
+enum pa_err factors_backup_generate(struct store_tx *tx, struct app *a, int64_t account, unsigned n,
+                                    int64_t now, struct backup_new_code codes[])
 {
 	struct backup_state old, nw;
 	enum pa_err e = backup_load(tx, account, &old);
@@ -188,8 +188,8 @@ static enum pa_err verify_backup(struct store_tx *tx, struct factor_check *fc)
 		return PA_OK;
 	}
 	unsigned idx = 0;
-	fc->verdict = backup_check_code(&old, fc->app->code_key, (uint64_t)fc->account, fc->code,
-					&idx);
+	fc->verdict =
+	    backup_check_code(&old, fc->app->code_key, (uint64_t)fc->account, fc->code, &idx);
 	if (fc->verdict == PA_ERR_INVALID_CODE)
 		return backup_check_older(tx, fc, &old);
 	if (fc->verdict != PA_OK)
@@ -211,12 +211,12 @@ static enum pa_err verify_backup(struct store_tx *tx, struct factor_check *fc)
 
 /* Open the account's TOTP secret into key.  PA_ERR_NOT_FOUND when there is none. */
 static enum pa_err totp_key(struct app *a, int64_t account, const struct store_totp *t,
-			    struct otp_key *key)
+                            struct otp_key *key)
 {
 	uint8_t secret[OTP_SECRET_MAX];
 	size_t len = 0;
 	enum pa_err e = seal_open(a->keys, TOTP_PURPOSE, (uint64_t)account, t->sealed,
-				  t->sealed_len, secret, sizeof(secret), &len);
+	                          t->sealed_len, secret, sizeof(secret), &len);
 	if (e == PA_OK)
 		e = otp_key_init(key, (enum otp_alg)t->alg, t->digits, secret, len);
 	sodium_memzero(secret, sizeof(secret));
@@ -226,7 +226,7 @@ static enum pa_err totp_key(struct app *a, int64_t account, const struct store_t
 /* Check code against the account's generator as tx sees it (a reader will do: nothing is
  * written), leaving in pre what factors_totp_consume must consume. */
 enum pa_err factors_totp_check(struct store_tx *tx, struct factor_check *fc, bool want_pending,
-			       struct totp_pre *pre)
+                               struct totp_pre *pre)
 {
 	struct store_totp t;
 	enum pa_err e = store_totp_get(tx, fc->account, &t);
@@ -236,7 +236,7 @@ enum pa_err factors_totp_check(struct store_tx *tx, struct factor_check *fc, boo
 }
 
 enum pa_err factors_totp_check_read(const struct store_totp *known, struct factor_check *fc,
-				    bool want_pending, struct totp_pre *pre)
+                                    bool want_pending, struct totp_pre *pre)
 {
 	struct store_totp *t = &pre->t;
 	if (!known || known->confirmed == want_pending) {
@@ -249,7 +249,7 @@ enum pa_err factors_totp_check_read(const struct store_totp *known, struct facto
 	if (e != PA_OK) {
 		otp_key_wipe(&key);
 		fprintf(stderr, "pahara: account %lld: TOTP secret does not open: %s\n",
-			(long long)fc->account, pa_err_message(e));
+		        (long long)fc->account, pa_err_message(e));
 		return PA_ERR_INTERNAL;
 	}
 	uint64_t now_step, matched = 0;
@@ -259,7 +259,7 @@ enum pa_err factors_totp_check_read(const struct store_totp *known, struct facto
 		return PA_ERR_INTERNAL;
 	}
 	fc->verdict = otp_verify(&key, fc->code, now_step, TOTP_WINDOW, TOTP_WINDOW, t->has_last,
-				 (uint64_t)t->last_step, &matched);
+	                         (uint64_t)t->last_step, &matched);
 	otp_key_wipe(&key);
 	pre->step = (int64_t)matched;
 	pre->drift = (int)((int64_t)matched - (int64_t)now_step);
@@ -267,7 +267,7 @@ enum pa_err factors_totp_check_read(const struct store_totp *known, struct facto
 }
 
 enum pa_err factors_totp_consume(struct store_tx *tx, struct factor_check *fc,
-				 const struct totp_pre *pre)
+                                 const struct totp_pre *pre)
 {
 	if (fc->verdict != PA_OK)
 		return PA_OK;
@@ -324,7 +324,7 @@ enum pa_err factors_reset(struct store_tx *tx, int64_t account)
 }
 
 enum pa_err factors_tmppass_consume(struct store_tx *tx, struct app *a, int64_t account,
-				    const char *password, size_t len, int64_t now)
+                                    const char *password, size_t len, int64_t now)
 {
 	struct tmppass_state st;
 	enum pa_err e = tmppass_load(tx, account, &st);
@@ -371,14 +371,14 @@ static bool recent_auth(struct http_req *req, const struct store_session *s)
 	if (app_now(a) - s->auth_at <= a->cfg.reauth_window)
 		return true;
 	http_reply_error(req, 403, PA_ERR_REAUTH_REQUIRED, 0,
-			 "enter your password again (POST /v1/reauth) to make this change");
+	                 "enter your password again (POST /v1/reauth) to make this change");
 	return false;
 }
 
 struct totp_begin {
-	struct app *app;		/* the server */
-	int64_t account;		/* whose */
-	struct store_totp t;		/* the pending generator */
+	struct app *app;     /* the server */
+	int64_t account;     /* whose */
+	struct store_totp t; /* the pending generator */
 };
 
 static enum pa_err totp_begin_tx(struct store_tx *tx, void *arg)
@@ -398,10 +398,10 @@ static enum pa_err totp_begin_tx(struct store_tx *tx, void *arg)
 #define TOTP_DIGITS_LONG 8
 
 static const struct http_field totp_begin_fields[] = {
-	{"algorithm", HTTP_FIELD_STRING, false, 16, 0, 0},
-	/* Any integer passes here; the values allowed are checked below, with a clearer word. */
-	{"digits", HTTP_FIELD_INT, false, 0, LLONG_MIN, LLONG_MAX},
-	{NULL, 0, false, 0, 0, 0},
+    {"algorithm", HTTP_FIELD_STRING, false, 16, 0, 0},
+    /* Any integer passes here; the values allowed are checked below, with a clearer word. */
+    {"digits", HTTP_FIELD_INT, false, 0, LLONG_MIN, LLONG_MAX},
+    {NULL, 0, false, 0, 0, 0},
 };
 
 bool factors_totp_params(struct http_req *req, struct totp_params *p)
@@ -421,8 +421,8 @@ bool factors_totp_params(struct http_req *req, struct totp_params *p)
 			i++;
 		if (i == nalgs) {
 			http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
-					 "field 'algorithm' must be \"SHA1\", \"SHA256\" or "
-					 "\"SHA512\"");
+			                 "field 'algorithm' must be \"SHA1\", \"SHA256\" or "
+			                 "\"SHA512\"");
 			return false;
 		}
 		p->alg = algs[i];
@@ -430,8 +430,8 @@ bool factors_totp_params(struct http_req *req, struct totp_params *p)
 	long long digits = http_body_int(req, "digits", OTP_DIGITS_DEFAULT);
 	if (digits != OTP_DIGITS_DEFAULT && digits != TOTP_DIGITS_LONG) {
 		http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
-				 "field 'digits' must be %d or %d", OTP_DIGITS_DEFAULT,
-				 TOTP_DIGITS_LONG);
+		                 "field 'digits' must be %d or %d", OTP_DIGITS_DEFAULT,
+		                 TOTP_DIGITS_LONG);
 		return false;
 	}
 	p->digits = (unsigned)digits;
@@ -439,7 +439,7 @@ bool factors_totp_params(struct http_req *req, struct totp_params *p)
 }
 
 enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name,
-			       const struct totp_params *p, json_t **out)
+                               const struct totp_params *p, json_t **out)
 {
 	uint8_t secret[OTP_SECRET_DEFAULT];
 	randombytes_buf(secret, sizeof(secret));
@@ -449,7 +449,7 @@ enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name,
 	tb.t.period = OTP_PERIOD_DEFAULT;
 	tb.t.created_at = app_now(a);
 	enum pa_err e = seal_seal(a->keys, TOTP_PURPOSE, (uint64_t)account, secret, sizeof(secret),
-				  tb.t.sealed, sizeof(tb.t.sealed), &tb.t.sealed_len);
+	                          tb.t.sealed, sizeof(tb.t.sealed), &tb.t.sealed_len);
 	if (e == PA_OK)
 		e = store_write(a->store, totp_begin_tx, &tb);
 	if (e != PA_OK) {
@@ -476,8 +476,8 @@ enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name,
 	sodium_memzero(secret, sizeof(secret));
 	if (e == PA_OK)
 		*out = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "secret", b32, "uri", uri,
-				 "qr_svg", svg, "algorithm", otp_alg_name(p->alg), "digits",
-				 (int)p->digits, "period", OTP_PERIOD_DEFAULT);
+		                 "qr_svg", svg, "algorithm", otp_alg_name(p->alg), "digits",
+		                 (int)p->digits, "period", OTP_PERIOD_DEFAULT);
 	sodium_memzero(uri, sizeof(uri));
 	sodium_memzero(b32, sizeof(b32));
 	if (svg) {
@@ -499,7 +499,7 @@ void h_totp_begin(struct http_req *req)
 	enum pa_err e = factors_totp_begin(http_req_app(req), acct.id, acct.name, &p, &out);
 	if (e == PA_ERR_CONFLICT) {
 		http_reply_error(req, 409, PA_ERR_CONFLICT, 0,
-				 "a code generator is already on; turn two-factor off first");
+		                 "a code generator is already on; turn two-factor off first");
 		return;
 	}
 	if (e != PA_OK) {
@@ -510,12 +510,12 @@ void h_totp_begin(struct http_req *req)
 }
 
 struct totp_confirm {
-	struct factor_check fc;			/* the check */
-	struct http_req *req;			/* for audit */
-	const char *name;			/* account name */
-	struct backup_new_code code;		/* out: the first backup code */
-	bool made_code;				/* code is set */
-	unsigned retry_after;			/* out: for PA_ERR_RATE_LIMITED */
+	struct factor_check fc;      /* the check */
+	struct http_req *req;        /* for audit */
+	const char *name;            /* account name */
+	struct backup_new_code code; /* out: the first backup code */
+	bool made_code;              /* code is set */
+	unsigned retry_after;        /* out: for PA_ERR_RATE_LIMITED */
 };
 
 static enum pa_err totp_confirm_tx(struct store_tx *tx, void *arg)
@@ -524,7 +524,8 @@ static enum pa_err totp_confirm_tx(struct store_tx *tx, void *arg)
 	struct factor_check *fc = &tc->fc;
 	struct store_audit au;
 	app_audit_init(&au, fc->app, tc->req, "factor.totp.confirm", fc->account, tc->name);
-	enum pa_err e = limits_account_check(tx, fc->app, fc->account, fc->now, &tc->retry_after, NULL);
+	enum pa_err e =
+	    limits_account_check(tx, fc->app, fc->account, fc->now, &tc->retry_after, NULL);
 	if (e == PA_ERR_RATE_LIMITED) {
 		fc->verdict = e;
 		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
@@ -552,34 +553,34 @@ static enum pa_err totp_confirm_tx(struct store_tx *tx, void *arg)
 }
 
 static const struct http_field code_fields[] = {
-	{"code", HTTP_FIELD_STRING, true, 64, 0, 0},
-	{NULL, 0, false, 0, 0, 0},
+    {"code", HTTP_FIELD_STRING, true, 64, 0, 0},
+    {NULL, 0, false, 0, 0, 0},
 };
 
 void factors_reply_totp_confirm(struct http_req *req, const struct store_account *acct,
-				const char *client)
+                                const char *client)
 {
 	if (!http_check_fields(req, code_fields))
 		return;
 	struct app *a = http_req_app(req);
 	struct totp_confirm tc = {.req = req, .name = acct->name};
 	tc.fc = (struct factor_check){.app = a,
-				      .account = acct->id,
-				      .method = "totp",
-				      .code = http_body_str(req, "code"),
-				      .client = client,
-				      .now = app_now(a)};
+	                              .account = acct->id,
+	                              .method = "totp",
+	                              .code = http_body_str(req, "code"),
+	                              .client = client,
+	                              .now = app_now(a)};
 	enum pa_err e = store_write(a->store, totp_confirm_tx, &tc);
 	if (e == PA_OK && tc.fc.verdict == PA_ERR_METHOD_UNAVAILABLE) {
 		http_reply_error(req, 409, PA_ERR_STATE, 0,
-				 "no code generator is waiting for confirmation; "
-				 "start with POST /v1/factors/totp");
+		                 "no code generator is waiting for confirmation; "
+		                 "start with POST /v1/factors/totp");
 		return;
 	}
 	if (e == PA_OK && tc.fc.verdict == PA_ERR_RATE_LIMITED) {
 		http_reply_error(req, 429, PA_ERR_RATE_LIMITED, tc.retry_after,
-				 "too many wrong codes for this account; try again in %u s",
-				 tc.retry_after);
+		                 "too many wrong codes for this account; try again in %u s",
+		                 tc.retry_after);
 		return;
 	}
 	if (e == PA_OK && tc.fc.verdict != PA_OK)
@@ -621,22 +622,22 @@ void h_factors_list(struct http_req *req)
 		return;
 	}
 	http_reply_json(req, 200,
-			json_pack("{s:b, s:o, s:i}", "twofactor", acct.twofactor, "methods",
-				  login_methods_json(has_totp, active), "backup_codes_active",
-				  (int)active));
+	                json_pack("{s:b, s:o, s:i}", "twofactor", acct.twofactor, "methods",
+	                          login_methods_json(has_totp, active), "backup_codes_active",
+	                          (int)active));
 }
 
 static const struct http_field count_fields[] = {
-	{"count", HTTP_FIELD_INT, false, 0, 1, BACKUP_ACTIVE_MAX},
-	{NULL, 0, false, 0, 0, 0},
+    {"count", HTTP_FIELD_INT, false, 0, 1, BACKUP_ACTIVE_MAX},
+    {NULL, 0, false, 0, 0, 0},
 };
 
 struct backup_gen {
-	struct app *app;				/* the server */
-	struct http_req *req;				/* for audit */
-	const struct store_account *acct;		/* whose */
-	unsigned n;					/* how many */
-	int64_t now;					/* when */
+	struct app *app;                                 /* the server */
+	struct http_req *req;                            /* for audit */
+	const struct store_account *acct;                /* whose */
+	unsigned n;                                      /* how many */
+	int64_t now;                                     /* when */
 	struct backup_new_code codes[BACKUP_ACTIVE_MAX]; /* out */
 };
 
@@ -645,13 +646,13 @@ static enum pa_err backup_gen_tx(struct store_tx *tx, void *arg)
 	struct backup_gen *bg = arg;
 	if (!bg->acct->twofactor)
 		return PA_ERR_STATE;
-	enum pa_err e = factors_backup_generate(tx, bg->app, bg->acct->id, bg->n, bg->now,
-						bg->codes);
+	enum pa_err e =
+	    factors_backup_generate(tx, bg->app, bg->acct->id, bg->n, bg->now, bg->codes);
 	if (e != PA_OK)
 		return e;
 	struct store_audit au;
 	app_audit_init(&au, bg->app, bg->req, "factor.backup.generate", bg->acct->id,
-		       bg->acct->name);
+	               bg->acct->name);
 	snprintf(au.detail, sizeof(au.detail), "count=%u", bg->n);
 	return store_audit_add(tx, &au);
 }
@@ -712,12 +713,12 @@ void h_backup_list(struct http_req *req)
 }
 
 struct tmppass_new {
-	struct app *app;			/* the server */
-	struct http_req *req;			/* for audit */
-	const struct store_account *acct;	/* whose */
-	int64_t now;				/* when */
-	char text[TMPPASS_TEXT_SIZE];		/* out: the password, shown once */
-	uint32_t id;				/* out */
+	struct app *app;                  /* the server */
+	struct http_req *req;             /* for audit */
+	const struct store_account *acct; /* whose */
+	int64_t now;                      /* when */
+	char text[TMPPASS_TEXT_SIZE];     /* out: the password, shown once */
+	uint32_t id;                      /* out */
 };
 
 static enum pa_err tmppass_new_tx(struct store_tx *tx, void *arg)
@@ -728,13 +729,12 @@ static enum pa_err tmppass_new_tx(struct store_tx *tx, void *arg)
 	if (e != PA_OK)
 		return e;
 	e = tmppass_create_ttl(&st, tn->app->code_key, (uint64_t)tn->acct->id, tn->now,
-			       tn->app->cfg.tmppass_lifetime, tn->text, &tn->id);
+	                       tn->app->cfg.tmppass_lifetime, tn->text, &tn->id);
 	if (e != PA_OK)
 		return e;
 	const struct tmppass_entry *te = &st.entries[st.count - 1];
-	struct store_tmppass row = {.id = te->id,
-				    .created_at = te->created_at,
-				    .expires_at = te->expires_at};
+	struct store_tmppass row = {
+	    .id = te->id, .created_at = te->created_at, .expires_at = te->expires_at};
 	memcpy(row.hash, te->hash, sizeof(row.hash));
 	e = store_tmppass_add(tx, tn->acct->id, &row);
 	if (e == PA_OK)
@@ -758,8 +758,8 @@ void h_tmppass_create(struct http_req *req)
 	enum pa_err e = store_write(a->store, tmppass_new_tx, &tn);
 	if (e == PA_ERR_TOO_MANY) {
 		http_reply_error(req, 409, e, 0,
-				 "%d temporary passwords are outstanding; revoke one first",
-				 TMPPASS_OUTSTANDING_MAX);
+		                 "%d temporary passwords are outstanding; revoke one first",
+		                 TMPPASS_OUTSTANDING_MAX);
 		return;
 	}
 	if (e != PA_OK) {
@@ -767,7 +767,7 @@ void h_tmppass_create(struct http_req *req)
 		return;
 	}
 	json_t *body = json_pack("{s:i, s:s, s:I}", "id", (int)tn.id, "password", tn.text,
-				 "expires_at", (json_int_t)(tn.now + a->cfg.tmppass_lifetime));
+	                         "expires_at", (json_int_t)(tn.now + a->cfg.tmppass_lifetime));
 	sodium_memzero(tn.text, sizeof(tn.text));
 	http_reply_json(req, 200, body);
 }
@@ -793,17 +793,17 @@ void h_tmppass_list(struct http_req *req)
 		if (te->used || now >= te->expires_at)
 			continue;
 		json_array_append_new(list, json_pack("{s:i, s:I, s:I}", "id", (int)te->id,
-						      "created_at", (json_int_t)te->created_at,
-						      "expires_at", (json_int_t)te->expires_at));
+		                                      "created_at", (json_int_t)te->created_at,
+		                                      "expires_at", (json_int_t)te->expires_at));
 	}
 	http_reply_json(req, 200, json_pack("{s:o}", "temporary_passwords", list));
 }
 
 struct tmppass_del {
-	struct app *app;			/* the server */
-	struct http_req *req;			/* for audit */
-	const struct store_account *acct;	/* whose */
-	int64_t id;				/* which */
+	struct app *app;                  /* the server */
+	struct http_req *req;             /* for audit */
+	const struct store_account *acct; /* whose */
+	int64_t id;                       /* which */
 };
 
 static enum pa_err tmppass_del_tx(struct store_tx *tx, void *arg)

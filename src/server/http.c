@@ -103,10 +103,10 @@ struct http_server {
 	const struct http_route *routes; /* route table */
 	const char (*proxies)[46];       /* trusted proxies (canonical addresses) */
 	unsigned nproxies;
-	void *app;                       /* for handlers */
-	struct pool pool;                /* blocking handlers */
-	struct pool slow;                /* password hashing */
-	unsigned port;                   /* bound port */
+	void *app;        /* for handlers */
+	struct pool pool; /* blocking handlers */
+	struct pool slow; /* password hashing */
+	unsigned port;    /* bound port */
 	/*
 	 * What http_stop() waits on.  Lock order: a request's lock, then this one.  A connection
 	 * is suspended only while its request is counted in parked, and becomes suspended only
@@ -623,7 +623,7 @@ static bool is_proxy(const struct http_server *srv, const char *ip)
  * a trusted proxy and the header holds such an address.
  */
 static void client_behind_proxy(const struct http_server *srv, struct MHD_Connection *conn,
-				char *ip, size_t size)
+                                char *ip, size_t size)
 {
 	if (!is_proxy(srv, ip))
 		return;

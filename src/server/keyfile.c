@@ -15,14 +15,14 @@
 /* Read the whole file at path into buf (size bytes) if it exists: 1 = read, 0 = absent,
  * -1 = error (why set). */
 static int read_secret_file(const char *path, char *buf, size_t size, size_t *len, char *why,
-			    size_t why_size)
+                            size_t why_size)
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
 		snprintf(why, why_size, "%s: %s%s", path, strerror(errno),
-			 errno == ELOOP ? " (a symbolic link is refused)" : "");
+		         errno == ELOOP ? " (a symbolic link is refused)" : "");
 		return -1;
 	}
 	struct stat st;
@@ -62,7 +62,7 @@ static int read_secret_file(const char *path, char *buf, size_t size, size_t *le
 }
 
 static int write_secret_file(const char *path, const char *text, size_t len, char *why,
-			     size_t why_size)
+                             size_t why_size)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -93,16 +93,16 @@ static int write_secret_file(const char *path, const char *text, size_t len, cha
 static enum pa_err missing(const char *path, char *why, size_t why_size)
 {
 	snprintf(why, why_size,
-		 "%s is missing, but the store already has accounts, or keys a node recorded: "
-		 "copy the key file from a node of this store, or restore it from your backup "
-		 "(without it no sealed secret or stored code can be checked); Pahara will not "
-		 "make a new one over existing data",
-		 path);
+	         "%s is missing, but the store already has accounts, or keys a node recorded: "
+	         "copy the key file from a node of this store, or restore it from your backup "
+	         "(without it no sealed secret or stored code can be checked); Pahara will not "
+	         "make a new one over existing data",
+	         path);
 	return PA_ERR_KEY_FILE;
 }
 
-static enum pa_err load_master(const char *dir, bool may_create, struct seal_keyring *kr,
-			       char *buf, char *why, size_t why_size)
+static enum pa_err load_master(const char *dir, bool may_create, struct seal_keyring *kr, char *buf,
+                               char *why, size_t why_size)
 {
 	char path[1024];
 	if (snprintf(path, sizeof(path), "%s/master.key", dir) >= (int)sizeof(path)) {
@@ -136,8 +136,8 @@ static enum pa_err load_master(const char *dir, bool may_create, struct seal_key
 }
 
 static enum pa_err load_codehash(const char *dir, bool may_create,
-				 uint8_t key[SECRETCODE_KEY_BYTES], char *buf, char *why,
-				 size_t why_size)
+                                 uint8_t key[SECRETCODE_KEY_BYTES], char *buf, char *why,
+                                 size_t why_size)
 {
 	static const char prefix[] = "pahara-codehash v1 ";
 	char path[1024];
@@ -154,10 +154,10 @@ static enum pa_err load_codehash(const char *dir, bool may_create,
 		const char *end = NULL;
 		if (len < sizeof(prefix) - 1 || memcmp(buf, prefix, sizeof(prefix) - 1) != 0 ||
 		    sodium_hex2bin(key, SECRETCODE_KEY_BYTES, buf + sizeof(prefix) - 1,
-				   len - (sizeof(prefix) - 1), NULL, &bin_len, &end) != 0 ||
+		                   len - (sizeof(prefix) - 1), NULL, &bin_len, &end) != 0 ||
 		    bin_len != SECRETCODE_KEY_BYTES || (*end != '\n' && *end != '\0')) {
 			snprintf(why, why_size, "%s: expected one line 'pahara-codehash v1 HEX64'",
-				 path);
+			         path);
 			sodium_memzero(key, SECRETCODE_KEY_BYTES);
 			return PA_ERR_INVALID_ARGUMENT;
 		}
@@ -168,7 +168,7 @@ static enum pa_err load_codehash(const char *dir, bool may_create,
 	randombytes_buf(key, SECRETCODE_KEY_BYTES);
 	memcpy(buf, prefix, sizeof(prefix) - 1);
 	sodium_bin2hex(buf + sizeof(prefix) - 1, 2 * SECRETCODE_KEY_BYTES + 1, key,
-		       SECRETCODE_KEY_BYTES);
+	               SECRETCODE_KEY_BYTES);
 	len = sizeof(prefix) - 1 + 2 * SECRETCODE_KEY_BYTES;
 	buf[len++] = '\n';
 	if (write_secret_file(path, buf, len, why, why_size) != 0)
@@ -177,7 +177,7 @@ static enum pa_err load_codehash(const char *dir, bool may_create,
 }
 
 enum pa_err keyfile_load(const char *dir, bool may_create, struct seal_keyring **kr,
-			 uint8_t code_key[SECRETCODE_KEY_BYTES], char *why, size_t why_size)
+                         uint8_t code_key[SECRETCODE_KEY_BYTES], char *why, size_t why_size)
 {
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		snprintf(why, why_size, "cannot create %s: %s", dir, strerror(errno));

@@ -25,7 +25,7 @@
  * it).  *kr is frozen; free it with seal_keyring_free.  why (why_size bytes) names a
  * failure. */
 enum pa_err keyfile_load(const char *dir, bool may_create, struct seal_keyring **kr,
-			 uint8_t code_key[SECRETCODE_KEY_BYTES], char *why,
-			 size_t why_size) PA_MUST_CHECK;
+                         uint8_t code_key[SECRETCODE_KEY_BYTES], char *why,
+                         size_t why_size) PA_MUST_CHECK;
 
 #endif

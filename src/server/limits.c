@@ -38,7 +38,7 @@ static int64_t later(int64_t a, int64_t b)
 /* ---- per address ------------------------------------------------------------------------- */
 
 static enum pa_err window_put(struct store_tx *tx, const char *key,
-			      const struct ratelimit_window *w, int64_t expires_at)
+                              const struct ratelimit_window *w, int64_t expires_at)
 {
 	uint8_t blob[RATELIMIT_WINDOW_ENCODED_SIZE];
 	enum pa_err e = ratelimit_window_encode(w, blob);
@@ -48,10 +48,10 @@ static enum pa_err window_put(struct store_tx *tx, const char *key,
 }
 
 static enum pa_err ip_window(struct store_tx *tx, struct app *a, const char *ip, int64_t now,
-			     unsigned *retry, bool take)
+                             unsigned *retry, bool take)
 {
 	struct ratelimit_window_config cfg = {.max_events = a->cfg.ip_attempts,
-					      .window = a->cfg.ip_window};
+	                                      .window = a->cfg.ip_window};
 	char key[STORE_LIMIT_KEY_MAX];
 	snprintf(key, sizeof(key), "ip:%s", ip);
 	struct ratelimit_window w = RATELIMIT_WINDOW_INIT;
@@ -65,9 +65,9 @@ static enum pa_err ip_window(struct store_tx *tx, struct app *a, const char *ip,
 		/* A peek runs on a reader: the attempt that follows repairs the row. */
 		if (take) {
 			fprintf(stderr,
-				"pahara: address %s: malformed rate-limit state; treated as full "
-				"for %u s\n",
-				ip, a->cfg.ip_window);
+			        "pahara: address %s: malformed rate-limit state; treated as full "
+			        "for %u s\n",
+			        ip, a->cfg.ip_window);
 			e = window_put(tx, key, &w, now + cfg.window);
 			if (e != PA_OK)
 				return e;
@@ -75,7 +75,7 @@ static enum pa_err ip_window(struct store_tx *tx, struct app *a, const char *ip,
 	}
 	int64_t r = 0;
 	e = take ? ratelimit_window_take(&w, &cfg, now, &r)
-		 : ratelimit_window_check(&w, &cfg, now, &r);
+	         : ratelimit_window_check(&w, &cfg, now, &r);
 	if (e == PA_ERR_RATE_LIMITED) {
 		*retry = retry_seconds(r);
 		return e;
@@ -86,13 +86,13 @@ static enum pa_err ip_window(struct store_tx *tx, struct app *a, const char *ip,
 }
 
 enum pa_err limits_ip_attempt(struct store_tx *tx, struct app *a, const char *ip, int64_t now,
-			      unsigned *retry)
+                              unsigned *retry)
 {
 	return ip_window(tx, a, ip, now, retry, true);
 }
 
 enum pa_err limits_ip_peek(struct store_tx *tx, struct app *a, const char *ip, int64_t now,
-			   unsigned *retry)
+                           unsigned *retry)
 {
 	return ip_window(tx, a, ip, now, retry, false);
 }
@@ -100,7 +100,7 @@ enum pa_err limits_ip_peek(struct store_tx *tx, struct app *a, const char *ip, i
 /* ---- per account ------------------------------------------------------------------------- */
 
 static enum pa_err account_put(struct store_tx *tx, int64_t account,
-			       const struct ratelimit_account *st, int64_t expires_at)
+                               const struct ratelimit_account *st, int64_t expires_at)
 {
 	char key[STORE_LIMIT_KEY_MAX];
 	uint8_t blob[RATELIMIT_ACCOUNT_ENCODED_SIZE];
@@ -120,7 +120,7 @@ static int64_t account_expiry(const struct ratelimit_config *c, int64_t now)
 
 /* An account.lockout audit record (who, when; no request: it is the account's event). */
 static enum pa_err audit_lockout(struct store_tx *tx, int64_t account, int64_t now,
-				 const char *detail)
+                                 const char *detail)
 {
 	struct store_account acct;
 	enum pa_err e = store_account_by_id(tx, account, &acct);
@@ -139,8 +139,8 @@ static enum pa_err audit_lockout(struct store_tx *tx, int64_t account, int64_t n
 
 /* The account's counters into *st (fresh when there are none; *found says which).
  * Errors: PA_ERR_RATELIMIT_FORMAT for a blob that does not decode (*st is then fresh). */
-static enum pa_err account_read(struct store_tx *tx, int64_t account,
-				struct ratelimit_account *st, bool *found)
+static enum pa_err account_read(struct store_tx *tx, int64_t account, struct ratelimit_account *st,
+                                bool *found)
 {
 	char key[STORE_LIMIT_KEY_MAX];
 	uint8_t blob[RATELIMIT_ACCOUNT_ENCODED_SIZE];
@@ -155,22 +155,22 @@ static enum pa_err account_read(struct store_tx *tx, int64_t account,
 /* As account_read, but a blob that does not decode gets the strict reading in *st, which
  * replaces it in the store, and is logged and audited. */
 static enum pa_err account_load(struct store_tx *tx, const struct ratelimit_config *cfg,
-				int64_t account, int64_t now, struct ratelimit_account *st,
-				bool *found)
+                                int64_t account, int64_t now, struct ratelimit_account *st,
+                                bool *found)
 {
 	enum pa_err e = account_read(tx, account, st, found);
 	if (e != PA_ERR_RATELIMIT_FORMAT)
 		return e;
 	ratelimit_account_assume_locked(st, cfg, now);
 	fprintf(stderr,
-		"pahara: account %lld: malformed rate-limit state; treated as locked until %lld\n",
-		(long long)account, (long long)st->locked_until);
+	        "pahara: account %lld: malformed rate-limit state; treated as locked until %lld\n",
+	        (long long)account, (long long)st->locked_until);
 	e = account_put(tx, account, st, account_expiry(cfg, now));
 	if (e != PA_OK)
 		return e;
 	char detail[128];
 	snprintf(detail, sizeof(detail), "malformed rate-limit state; locked until %lld",
-		 (long long)st->locked_until);
+	         (long long)st->locked_until);
 	return audit_lockout(tx, account, now, detail);
 }
 
@@ -180,8 +180,8 @@ enum pa_err limits_account_reset(struct store_tx *tx, int64_t account)
 	return account_put(tx, account, &st, 0);
 }
 
-enum pa_err limits_account_check(struct store_tx *tx, struct app *a, int64_t account,
-				 int64_t now, unsigned *retry, bool *clean)
+enum pa_err limits_account_check(struct store_tx *tx, struct app *a, int64_t account, int64_t now,
+                                 unsigned *retry, bool *clean)
 {
 	const struct ratelimit_config *cfg = &a->cfg.code_limits;
 	struct ratelimit_account st;
@@ -213,8 +213,7 @@ enum pa_err limits_account_fail(struct store_tx *tx, struct app *a, int64_t acco
 	/* The failure that locks the account is a security event of its own. */
 	char detail[128];
 	snprintf(detail, sizeof(detail), "%u wrong codes within %lld s; locked until %lld",
-		 cfg->lockout_failures, (long long)cfg->lockout_window,
-		 (long long)st.locked_until);
+	         cfg->lockout_failures, (long long)cfg->lockout_window, (long long)st.locked_until);
 	return audit_lockout(tx, account, now, detail);
 }
 

@@ -23,25 +23,25 @@
 /* ---- POST /v1/login -------------------------------------------------------------------- */
 
 struct login_start {
-	struct app *app;			/* the server */
-	struct http_req *req;			/* for audit fields */
-	const char *username;			/* as given */
-	const char *client;			/* as given */
-	struct store_account acct;		/* found account, if found */
-	bool found;				/* acct is valid */
-	bool password_ok;			/* the account password matched */
-	const char *password;			/* as given (for temporary passwords) */
-	size_t password_len;			/* its length */
-	char new_hash[PASSWORD_HASH_SIZE];	/* rehash to store, "" = none */
-	int64_t now;				/* time of the attempt */
+	struct app *app;                   /* the server */
+	struct http_req *req;              /* for audit fields */
+	const char *username;              /* as given */
+	const char *client;                /* as given */
+	struct store_account acct;         /* found account, if found */
+	bool found;                        /* acct is valid */
+	bool password_ok;                  /* the account password matched */
+	const char *password;              /* as given (for temporary passwords) */
+	size_t password_len;               /* its length */
+	char new_hash[PASSWORD_HASH_SIZE]; /* rehash to store, "" = none */
+	int64_t now;                       /* time of the attempt */
 	/* out */
-	enum pa_err verdict;			/* PA_OK, or why not */
-	unsigned retry_after;			/* for PA_ERR_RATE_LIMITED */
-	bool via_tmppass;			/* signed in with a temporary password */
-	char token[TOKEN_SIZE_MAX];		/* session token or login id to return */
-	bool second_step;			/* token is a login id */
-	bool has_totp;				/* methods on offer */
-	unsigned backup_active;			/* active backup codes */
+	enum pa_err verdict;        /* PA_OK, or why not */
+	unsigned retry_after;       /* for PA_ERR_RATE_LIMITED */
+	bool via_tmppass;           /* signed in with a temporary password */
+	char token[TOKEN_SIZE_MAX]; /* session token or login id to return */
+	bool second_step;           /* token is a login id */
+	bool has_totp;              /* methods on offer */
+	unsigned backup_active;     /* active backup codes */
 };
 
 static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
@@ -53,7 +53,7 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 	ls->second_step = false;
 	struct store_audit au;
 	app_audit_init(&au, a, ls->req, "login.password", ls->found ? ls->acct.id : 0,
-		       ls->username);
+	               ls->username);
 	snprintf(au.client, sizeof(au.client), "%s", ls->client);
 
 	enum pa_err e = limits_ip_attempt(tx, a, http_req_ip(ls->req), ls->now, &ls->retry_after);
@@ -67,21 +67,21 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 
 	if (!ls->found || ls->acct.disabled) {
 		ls->verdict = ls->found && ls->password_ok ? PA_ERR_ACCOUNT_DISABLED
-							   : PA_ERR_INVALID_CREDENTIALS;
+		                                           : PA_ERR_INVALID_CREDENTIALS;
 		snprintf(au.outcome, sizeof(au.outcome), "%s",
-			 ls->found ? (ls->password_ok ? "disabled" : "invalid_password")
-				   : "unknown_user");
+		         ls->found ? (ls->password_ok ? "disabled" : "invalid_password")
+		                   : "unknown_user");
 		return store_audit_add(tx, &au);
 	}
 	if (!ls->password_ok) {
 		/* A temporary password stands in the password slot (DESIGN §2). */
 		e = factors_tmppass_consume(tx, a, ls->acct.id, ls->password, ls->password_len,
-					    ls->now);
+		                            ls->now);
 		if (e != PA_OK) {
 			ls->verdict = PA_ERR_INVALID_CREDENTIALS;
 			snprintf(au.outcome, sizeof(au.outcome), "%s",
-				 e == PA_ERR_PASSWORD_MISMATCH ? "invalid_password"
-							       : pa_err_code(e));
+			         e == PA_ERR_PASSWORD_MISMATCH ? "invalid_password"
+			                                       : pa_err_code(e));
 			return e == PA_ERR_STORE ? e : store_audit_add(tx, &au);
 		}
 		ls->via_tmppass = true;
@@ -95,7 +95,7 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 	if (!ls->acct.twofactor || ls->via_tmppass) {
 		/* A temporary password is not the password: its session may not make more. */
 		e = session_create(tx, a, ls->acct.id, ls->client, http_req_ip(ls->req), ls->now,
-				   ls->via_tmppass ? 0 : ls->now, ls->token, NULL);
+		                   ls->via_tmppass ? 0 : ls->now, ls->token, NULL);
 		if (e != PA_OK)
 			return e;
 		ls->verdict = PA_OK;
@@ -112,8 +112,8 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 	if (!app_first_party(a, ls->client))
 		ls->backup_active = 0; /* backup codes are for first-party clients only */
 	struct store_login l = {.account = ls->acct.id,
-				.created_at = ls->now,
-				.expires_at = ls->now + a->cfg.signin_lifetime};
+	                        .created_at = ls->now,
+	                        .expires_at = ls->now + a->cfg.signin_lifetime};
 	snprintf(l.client, sizeof(l.client), "%s", ls->client);
 	snprintf(l.ip, sizeof(l.ip), "%s", http_req_ip(ls->req));
 	if (token_generate(TOKEN_ID, ls->token, sizeof(ls->token)) != PA_OK)
@@ -129,10 +129,10 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 }
 
 static const struct http_field login_fields[] = {
-	{"username", HTTP_FIELD_STRING, true, APP_USERNAME_MAX, 0, 0},
-	{"password", HTTP_FIELD_STRING, true, APP_PASSWORD_MAX, 0, 0},
-	{"client", HTTP_FIELD_STRING, true, STORE_CLIENT_MAX, 0, 0},
-	{NULL, 0, false, 0, 0, 0},
+    {"username", HTTP_FIELD_STRING, true, APP_USERNAME_MAX, 0, 0},
+    {"password", HTTP_FIELD_STRING, true, APP_PASSWORD_MAX, 0, 0},
+    {"client", HTTP_FIELD_STRING, true, STORE_CLIENT_MAX, 0, 0},
+    {NULL, 0, false, 0, 0, 0},
 };
 
 json_t *login_methods_json(bool has_totp, unsigned backup_active)
@@ -157,7 +157,7 @@ void h_login(struct http_req *req)
 	ls.password_len = strlen(ls.password);
 	if (!ls.username[0] || !ls.client[0]) {
 		http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
-				 "fields 'username' and 'client' must not be empty");
+		                 "fields 'username' and 'client' must not be empty");
 		return;
 	}
 	struct store_tx *rd = store_reader(a->store);
@@ -178,8 +178,8 @@ void h_login(struct http_req *req)
 			return;
 		}
 		http_reply_error(req, 429, PA_ERR_RATE_LIMITED, ls.retry_after,
-				 "too many sign-in attempts from this address; try again in %u s",
-				 ls.retry_after);
+		                 "too many sign-in attempts from this address; try again in %u s",
+		                 ls.retry_after);
 		return;
 	}
 	/* The same Argon2id work whether or not the user exists: no enumeration by timing. */
@@ -187,7 +187,7 @@ void h_login(struct http_req *req)
 		e = password_verify(ls.acct.pwhash, ls.password, ls.password_len);
 		ls.password_ok = e == PA_OK;
 		struct password_params pp = {.opslimit = a->cfg.argon_ops,
-					     .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
+		                             .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
 		if (ls.password_ok && password_needs_rehash(ls.acct.pwhash, &pp) &&
 		    password_hash(&pp, ls.password, ls.password_len, ls.new_hash) != PA_OK)
 			ls.new_hash[0] = '\0';
@@ -205,8 +205,8 @@ void h_login(struct http_req *req)
 	}
 	if (ls.verdict == PA_ERR_RATE_LIMITED) {
 		http_reply_error(req, 429, ls.verdict, ls.retry_after,
-				 "too many sign-in attempts from this address; try again in %u s",
-				 ls.retry_after);
+		                 "too many sign-in attempts from this address; try again in %u s",
+		                 ls.retry_after);
 		return;
 	}
 	if (ls.verdict != PA_OK) {
@@ -215,10 +215,10 @@ void h_login(struct http_req *req)
 	}
 	json_t *body;
 	if (ls.second_step)
-		body = json_pack("{s:s, s:s, s:o, s:I}", "status", "second_step", "login_id",
-				 ls.token, "methods",
-				 login_methods_json(ls.has_totp, ls.backup_active), "expires_at",
-				 (json_int_t)(ls.now + a->cfg.signin_lifetime));
+		body =
+		    json_pack("{s:s, s:s, s:o, s:I}", "status", "second_step", "login_id", ls.token,
+		              "methods", login_methods_json(ls.has_totp, ls.backup_active),
+		              "expires_at", (json_int_t)(ls.now + a->cfg.signin_lifetime));
 	else
 		body = json_pack("{s:s, s:s}", "status", "signed_in", "session", ls.token);
 	sodium_memzero(ls.token, sizeof(ls.token));
@@ -228,17 +228,17 @@ void h_login(struct http_req *req)
 /* ---- POST /v1/login/{id}/verify -------------------------------------------------------- */
 
 struct login_verify {
-	struct app *app;			/* the server */
-	struct http_req *req;			/* for audit fields */
-	uint8_t id_hash[STORE_HASH_LEN];	/* of the login id */
-	const char *method;			/* "totp" or "backup" */
-	const char *code;			/* as typed */
-	int64_t now;				/* time of the attempt */
+	struct app *app;                 /* the server */
+	struct http_req *req;            /* for audit fields */
+	uint8_t id_hash[STORE_HASH_LEN]; /* of the login id */
+	const char *method;              /* "totp" or "backup" */
+	const char *code;                /* as typed */
+	int64_t now;                     /* time of the attempt */
 	/* out */
-	enum pa_err verdict;			/* PA_OK, or why not */
-	unsigned retry_after;			/* for PA_ERR_RATE_LIMITED */
-	unsigned failures;			/* wrong codes in this sign-in so far */
-	char token[TOKEN_SIZE_MAX];		/* the session token on success */
+	enum pa_err verdict;        /* PA_OK, or why not */
+	unsigned retry_after;       /* for PA_ERR_RATE_LIMITED */
+	unsigned failures;          /* wrong codes in this sign-in so far */
+	char token[TOKEN_SIZE_MAX]; /* the session token on success */
 };
 
 static enum pa_err login_verify_tx(struct store_tx *tx, void *arg)
@@ -276,11 +276,11 @@ static enum pa_err login_verify_tx(struct store_tx *tx, void *arg)
 		return e;
 
 	struct factor_check fc = {.app = a,
-				  .account = acct.id,
-				  .method = lv->method,
-				  .code = lv->code,
-				  .client = l.client,
-				  .now = lv->now};
+	                          .account = acct.id,
+	                          .method = lv->method,
+	                          .code = lv->code,
+	                          .client = l.client,
+	                          .now = lv->now};
 	e = factors_verify(tx, &fc);
 	if (e != PA_OK)
 		return e;
@@ -288,7 +288,7 @@ static enum pa_err login_verify_tx(struct store_tx *tx, void *arg)
 	if (fc.verdict == PA_OK) {
 		int64_t sid = 0;
 		e = session_create(tx, a, acct.id, l.client, l.ip, lv->now, lv->now, lv->token,
-				   &sid);
+		                   &sid);
 		if (e == PA_OK)
 			e = store_login_end(tx, l.id, STORE_LOGIN_DONE, sid);
 		if (e == PA_OK)
@@ -308,8 +308,8 @@ static enum pa_err login_verify_tx(struct store_tx *tx, void *arg)
 		e = store_login_end(tx, l.id, STORE_LOGIN_FAILED, 0);
 		if (e != PA_OK)
 			return e;
-		snprintf(au.detail, sizeof(au.detail), "method=%s; sign-in ended after %u wrong codes",
-			 lv->method, lv->failures);
+		snprintf(au.detail, sizeof(au.detail),
+		         "method=%s; sign-in ended after %u wrong codes", lv->method, lv->failures);
 	}
 	e = limits_account_fail(tx, a, acct.id, lv->now);
 	if (e != PA_OK)
@@ -318,9 +318,9 @@ static enum pa_err login_verify_tx(struct store_tx *tx, void *arg)
 }
 
 static const struct http_field verify_fields[] = {
-	{"method", HTTP_FIELD_STRING, true, 16, 0, 0},
-	{"code", HTTP_FIELD_STRING, true, 64, 0, 0},
-	{NULL, 0, false, 0, 0, 0},
+    {"method", HTTP_FIELD_STRING, true, 16, 0, 0},
+    {"code", HTTP_FIELD_STRING, true, 64, 0, 0},
+    {NULL, 0, false, 0, 0, 0},
 };
 
 void h_login_verify(struct http_req *req)
@@ -334,7 +334,7 @@ void h_login_verify(struct http_req *req)
 	lv.code = http_body_str(req, "code");
 	if (!factors_method_known(lv.method)) {
 		http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
-				 "field 'method' must be one of totp, backup");
+		                 "field 'method' must be one of totp, backup");
 		return;
 	}
 	if (!token_valid(TOKEN_ID, id)) {
@@ -361,15 +361,16 @@ void h_login_verify(struct http_req *req)
 		return;
 	case PA_ERR_RATE_LIMITED:
 		http_reply_error(req, 429, lv.verdict, lv.retry_after,
-				 "too many wrong codes for this account; try again in %u s",
-				 lv.retry_after);
+		                 "too many wrong codes for this account; try again in %u s",
+		                 lv.retry_after);
 		return;
 	case PA_ERR_INVALID_CODE:
 	case PA_ERR_REPLAYED_CODE:
 	case PA_ERR_INACTIVE_BACKUP_CODE:
 		if (lv.failures >= codes_max) {
-			http_reply_error(req, 410, PA_ERR_LOGIN_ENDED, 0,
-					 "too many wrong codes; this sign-in has ended. Start again.");
+			http_reply_error(
+			    req, 410, PA_ERR_LOGIN_ENDED, 0,
+			    "too many wrong codes; this sign-in has ended. Start again.");
 			return;
 		}
 		if (lv.verdict == PA_ERR_INACTIVE_BACKUP_CODE) {
@@ -377,8 +378,8 @@ void h_login_verify(struct http_req *req)
 			return;
 		}
 		http_reply_error(req, 401, PA_ERR_INVALID_CODE, 0,
-				 "the code is not valid (%u of %u attempts left)",
-				 codes_max - lv.failures, codes_max);
+		                 "the code is not valid (%u of %u attempts left)",
+		                 codes_max - lv.failures, codes_max);
 		return;
 	default:
 		app_fail(req, lv.verdict);
@@ -424,9 +425,9 @@ void h_login_status(struct http_req *req)
 		status = "expired";
 	/* The session token itself is handed out once, by the call that completed the sign-in. */
 	http_reply_json(req, 200,
-			json_pack("{s:s, s:I, s:i}", "status", status, "expires_at",
-				  (json_int_t)l.expires_at, "attempts_left",
-				  (int)(l.failures >= a->cfg.code_limits.signin_codes_max
-						? 0
-						: a->cfg.code_limits.signin_codes_max - l.failures)));
+	                json_pack("{s:s, s:I, s:i}", "status", status, "expires_at",
+	                          (json_int_t)l.expires_at, "attempts_left",
+	                          (int)(l.failures >= a->cfg.code_limits.signin_codes_max
+	                                    ? 0
+	                                    : a->cfg.code_limits.signin_codes_max - l.failures)));
 }

@@ -18,14 +18,14 @@
 #include "server/handlers.h"
 
 enum pa_err session_create(struct store_tx *tx, struct app *a, int64_t account, const char *client,
-			   const char *ip, int64_t now, int64_t auth_at, char *token, int64_t *id)
+                           const char *ip, int64_t now, int64_t auth_at, char *token, int64_t *id)
 {
 	(void)a;
 	struct store_session s = {.account = account,
-				  .kind = strcmp(client, "web") == 0 ? STORE_SESSION_WEB
-								     : STORE_SESSION_APP,
-				  .created_at = now,
-				  .auth_at = auth_at};
+	                          .kind = strcmp(client, "web") == 0 ? STORE_SESSION_WEB
+	                                                             : STORE_SESSION_APP,
+	                          .created_at = now,
+	                          .auth_at = auth_at};
 	snprintf(s.client, sizeof(s.client), "%s", client);
 	snprintf(s.ip, sizeof(s.ip), "%s", ip);
 	if (token_generate(TOKEN_SESSION, token, TOKEN_SIZE_MAX) != PA_OK)
@@ -38,18 +38,18 @@ enum pa_err session_create(struct store_tx *tx, struct app *a, int64_t account, 
 }
 
 struct list_ctx {
-	json_t *arr;		/* the sessions */
-	int64_t current;	/* the caller's session */
+	json_t *arr;     /* the sessions */
+	int64_t current; /* the caller's session */
 };
 
 static bool list_one(void *arg, const struct store_session *s)
 {
 	struct list_ctx *lc = arg;
-	json_array_append_new(lc->arr,
-			      json_pack("{s:I, s:s, s:s, s:s, s:I, s:b}", "id", (json_int_t)s->id,
-					"kind", s->kind == STORE_SESSION_WEB ? "web" : "app",
-					"client", s->client, "ip", s->ip, "created_at",
-					(json_int_t)s->created_at, "current", s->id == lc->current));
+	json_array_append_new(
+	    lc->arr, json_pack("{s:I, s:s, s:s, s:s, s:I, s:b}", "id", (json_int_t)s->id, "kind",
+	                       s->kind == STORE_SESSION_WEB ? "web" : "app", "client", s->client,
+	                       "ip", s->ip, "created_at", (json_int_t)s->created_at, "current",
+	                       s->id == lc->current));
 	return true;
 }
 
@@ -72,12 +72,12 @@ void h_sessions_list(struct http_req *req)
 }
 
 struct revoke {
-	struct app *app;			/* the server */
-	struct http_req *req;			/* for audit */
-	const struct store_account *acct;	/* whose */
-	int64_t id;				/* one session, or the one to keep */
-	bool others;				/* revoke all but id */
-	unsigned n;				/* out: how many */
+	struct app *app;                  /* the server */
+	struct http_req *req;             /* for audit */
+	const struct store_account *acct; /* whose */
+	int64_t id;                       /* one session, or the one to keep */
+	bool others;                      /* revoke all but id */
+	unsigned n;                       /* out: how many */
 };
 
 static enum pa_err revoke_tx(struct store_tx *tx, void *arg)
@@ -95,9 +95,9 @@ static enum pa_err revoke_tx(struct store_tx *tx, void *arg)
 		return e;
 	struct store_audit au;
 	app_audit_init(&au, r->app, r->req, r->others ? "session.revoke_others" : "session.revoke",
-		       r->acct->id, r->acct->name);
+	               r->acct->id, r->acct->name);
 	snprintf(au.detail, sizeof(au.detail), "%s=%lld revoked=%u", r->others ? "kept" : "id",
-		 (long long)r->id, r->n);
+	         (long long)r->id, r->n);
 	return store_audit_add(tx, &au);
 }
 
@@ -133,18 +133,19 @@ void h_sessions_revoke_others(struct http_req *req)
 	if (!app_auth_session(req, &s, &acct))
 		return;
 	struct revoke r = {
-		.app = http_req_app(req), .req = req, .acct = &acct, .id = s.id, .others = true};
+	    .app = http_req_app(req), .req = req, .acct = &acct, .id = s.id, .others = true};
 	enum pa_err e = store_write(r.app->store, revoke_tx, &r);
 	if (e != PA_OK) {
 		app_fail(req, e);
 		return;
 	}
-	http_reply_json(req, 200, json_pack("{s:s, s:i}", "status", "revoked", "revoked", (int)r.n));
+	http_reply_json(req, 200,
+	                json_pack("{s:s, s:i}", "status", "revoked", "revoked", (int)r.n));
 }
 
 /* Verify the account password (Argon2id; runs on the slow pool). */
 static enum pa_err check_password(struct app *a, const struct store_account *acct,
-				  const char *password)
+                                  const char *password)
 {
 	if (!acct->pwhash[0]) {
 		struct password_dummy d;
@@ -155,17 +156,17 @@ static enum pa_err check_password(struct app *a, const struct store_account *acc
 }
 
 struct settings {
-	struct app *app;			/* the server */
-	struct http_req *req;			/* for audit */
-	const struct store_account *acct;	/* whose */
-	const struct store_session *sess;	/* the caller's session */
-	const char *event;			/* audit event */
-	const char *outcome;			/* audit outcome */
-	char new_hash[PASSWORD_HASH_SIZE];	/* for a password change */
-	struct factor_check fc;			/* for turning two-factor off */
-	bool turn_off;				/* turn two-factor off */
-	bool limited;				/* out: throttled */
-	unsigned retry_after;			/* out: when limited */
+	struct app *app;                   /* the server */
+	struct http_req *req;              /* for audit */
+	const struct store_account *acct;  /* whose */
+	const struct store_session *sess;  /* the caller's session */
+	const char *event;                 /* audit event */
+	const char *outcome;               /* audit outcome */
+	char new_hash[PASSWORD_HASH_SIZE]; /* for a password change */
+	struct factor_check fc;            /* for turning two-factor off */
+	bool turn_off;                     /* turn two-factor off */
+	bool limited;                      /* out: throttled */
+	unsigned retry_after;              /* out: when limited */
 };
 
 static enum pa_err settings_tx(struct store_tx *tx, void *arg)
@@ -220,24 +221,24 @@ static enum pa_err settings_tx(struct store_tx *tx, void *arg)
 }
 
 static const struct http_field reauth_fields[] = {
-	{"password", HTTP_FIELD_STRING, true, APP_PASSWORD_MAX, 0, 0},
-	{NULL, 0, false, 0, 0, 0},
+    {"password", HTTP_FIELD_STRING, true, APP_PASSWORD_MAX, 0, 0},
+    {NULL, 0, false, 0, 0, 0},
 };
 static const struct http_field password_fields[] = {
-	{"password", HTTP_FIELD_STRING, true, APP_PASSWORD_MAX, 0, 0},
-	{"new_password", HTTP_FIELD_STRING, true, APP_PASSWORD_MAX, 0, 0},
-	{NULL, 0, false, 0, 0, 0},
+    {"password", HTTP_FIELD_STRING, true, APP_PASSWORD_MAX, 0, 0},
+    {"new_password", HTTP_FIELD_STRING, true, APP_PASSWORD_MAX, 0, 0},
+    {NULL, 0, false, 0, 0, 0},
 };
 static const struct http_field off_fields[] = {
-	{"password", HTTP_FIELD_STRING, true, APP_PASSWORD_MAX, 0, 0},
-	{"method", HTTP_FIELD_STRING, true, 16, 0, 0},
-	{"code", HTTP_FIELD_STRING, true, 64, 0, 0},
-	{NULL, 0, false, 0, 0, 0},
+    {"password", HTTP_FIELD_STRING, true, APP_PASSWORD_MAX, 0, 0},
+    {"method", HTTP_FIELD_STRING, true, 16, 0, 0},
+    {"code", HTTP_FIELD_STRING, true, 64, 0, 0},
+    {NULL, 0, false, 0, 0, 0},
 };
 
 /* The three password-guarded settings share one flow. */
 static void settings_change(struct http_req *req, const struct http_field *fields,
-			    const char *event)
+                            const char *event)
 {
 	struct store_session s;
 	struct store_account acct;
@@ -247,10 +248,10 @@ static void settings_change(struct http_req *req, const struct http_field *field
 	struct settings st = {.app = a, .req = req, .acct = &acct, .sess = &s, .event = event};
 	struct store_tx *rd = store_reader(a->store);
 	if (rd && limits_ip_peek(rd, a, http_req_ip(req), app_now(a), &st.retry_after) ==
-		      PA_ERR_RATE_LIMITED) {
+	              PA_ERR_RATE_LIMITED) {
 		http_reply_error(req, 429, PA_ERR_RATE_LIMITED, st.retry_after,
-				 "too many password attempts from this address; try again in %u s",
-				 st.retry_after);
+		                 "too many password attempts from this address; try again in %u s",
+		                 st.retry_after);
 		return;
 	}
 	enum pa_err v = check_password(a, &acct, http_body_str(req, "password"));
@@ -258,25 +259,25 @@ static void settings_change(struct http_req *req, const struct http_field *field
 	const char *np = http_body_str(req, "new_password");
 	if (v == PA_OK && np) {
 		struct password_params pp = {.opslimit = a->cfg.argon_ops,
-					     .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
+		                             .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
 		v = password_hash(&pp, np, strlen(np), st.new_hash);
 		if (v == PA_ERR_PASSWORD_POLICY) {
 			http_reply_error(req, 400, v, 0, "the new password must be %d to %d bytes",
-					 PASSWORD_MIN_BYTES, PASSWORD_MAX_BYTES);
+			                 PASSWORD_MIN_BYTES, PASSWORD_MAX_BYTES);
 			return;
 		}
 	}
 	if (strcmp(event, "twofactor.off") == 0) {
 		st.turn_off = true;
 		st.fc = (struct factor_check){.app = a,
-					      .account = acct.id,
-					      .method = http_body_str(req, "method"),
-					      .code = http_body_str(req, "code"),
-					      .client = s.client,
-					      .now = app_now(a)};
+		                              .account = acct.id,
+		                              .method = http_body_str(req, "method"),
+		                              .code = http_body_str(req, "code"),
+		                              .client = s.client,
+		                              .now = app_now(a)};
 		if (!factors_method_known(st.fc.method)) {
 			http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
-					 "field 'method' must be one of totp, backup");
+			                 "field 'method' must be one of totp, backup");
 			return;
 		}
 	}
@@ -284,7 +285,7 @@ static void settings_change(struct http_req *req, const struct http_field *field
 	sodium_memzero(st.new_hash, sizeof(st.new_hash));
 	if (e == PA_OK && st.limited) {
 		http_reply_error(req, 429, PA_ERR_RATE_LIMITED, st.retry_after,
-				 "too many attempts; try again in %u s", st.retry_after);
+		                 "too many attempts; try again in %u s", st.retry_after);
 		return;
 	}
 	if (e == PA_OK && v != PA_OK)

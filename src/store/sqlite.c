@@ -510,7 +510,7 @@ static void *ckpt_main(void *arg)
 		/* PASSIVE: copies what no reader still needs, never blocks the writer.  Once all
 		 * is copied, the writer's next commit starts the WAL over from its beginning. */
 		if (sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
-					      NULL) != SQLITE_OK)
+		                              NULL) != SQLITE_OK)
 			log_db(s->ckpt_db, "checkpoint");
 		pthread_mutex_lock(&s->lock);
 	}
@@ -594,7 +594,7 @@ static enum pa_err sq_open(const struct store_options *opt, struct store **out, 
 	pthread_cond_init(&s->ckpt_wake, NULL);
 	if (db_open(s->path, false, &s->ckpt_db) == 0 &&
 	    sqlite3_exec(s->writer.db, "PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL) ==
-		SQLITE_OK &&
+	        SQLITE_OK &&
 	    pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) == 0) {
 		s->ckpt_started = true;
 		sqlite3_wal_hook(s->writer.db, wal_hook, s);
@@ -1486,13 +1486,13 @@ static bool table_sql(const struct store_table *t, bool insert, char *sql, size_
 			n += (size_t)snprintf(sql + n, size - n, ")");
 	} else if (n < size) {
 		n += (size_t)snprintf(sql + n, size - n, " FROM %s ORDER BY 1%s", t->name,
-				      t->ncols > 1 ? ", 2" : "");
+		                      t->ncols > 1 ? ", 2" : "");
 	}
 	return n < size;
 }
 
 static enum pa_err sq_dump(struct store_tx *base, const struct store_table *t,
-			   bool (*fn)(void *arg, const struct store_value *row), void *arg)
+                           bool (*fn)(void *arg, const struct store_value *row), void *arg)
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
 	char sql[512];
@@ -1519,15 +1519,16 @@ static enum pa_err sq_dump(struct store_tx *base, const struct store_table *t,
 				row[i].i = sqlite3_column_int64(st, (int)i);
 			} else {
 				row[i].p = c->type == STORE_COL_TEXT
-					       ? (const void *)sqlite3_column_text(st, (int)i)
-					       : sqlite3_column_blob(st, (int)i);
+				               ? (const void *)sqlite3_column_text(st, (int)i)
+				               : sqlite3_column_blob(st, (int)i);
 				row[i].len = (size_t)sqlite3_column_bytes(st, (int)i);
 				if (!row[i].p && row[i].len == 0)
 					row[i].p = "";
 			}
 		}
 		if (e != PA_OK)
-			fprintf(stderr, "pahara: store: %s: a value of an unexpected type\n", t->name);
+			fprintf(stderr, "pahara: store: %s: a value of an unexpected type\n",
+			        t->name);
 		else if (!fn(arg, row))
 			break;
 	}
@@ -1540,7 +1541,7 @@ static enum pa_err sq_dump(struct store_tx *base, const struct store_table *t,
 }
 
 static enum pa_err sq_load(struct store_tx *base, const struct store_table *t,
-			   const struct store_value *row)
+                           const struct store_value *row)
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
 	char sql[512];

@@ -341,6 +341,7 @@ enum pa_err store_key_check_list(struct store_tx *tx,
 
 /* The schema, column by column: both backends' migrations make exactly these, and key_checks,
  * which is not moved (store.h). */
+/* clang-format off */
 #define I(n) {n, STORE_COL_INT, false}
 #define T(n) {n, STORE_COL_TEXT, false}
 #define B(n) {n, STORE_COL_BLOB, false}
@@ -376,16 +377,17 @@ const struct store_table store_tables[] = {
 #undef I
 #undef T
 #undef B
+/* clang-format on */
 const unsigned store_tables_count = sizeof(store_tables) / sizeof(store_tables[0]);
 
 enum pa_err store_dump(struct store_tx *tx, const struct store_table *t,
-		       bool (*fn)(void *arg, const struct store_value *row), void *arg)
+                       bool (*fn)(void *arg, const struct store_value *row), void *arg)
 {
 	return tx->ops->dump(tx, t, fn, arg);
 }
 
 enum pa_err store_load(struct store_tx *tx, const struct store_table *t,
-		       const struct store_value *row)
+                       const struct store_value *row)
 {
 	return tx->ops->load(tx, t, row);
 }

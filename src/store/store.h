@@ -356,38 +356,38 @@ enum pa_err store_check_read(struct store_tx *tx, const uint8_t hash[STORE_HASH_
  * times stay as they were.  store_tables lists parents before children, and every table but
  * key_checks: those rows come from the key files, and a node records its own at start. */
 enum store_coltype {
-	STORE_COL_INT,	/* int64 */
-	STORE_COL_TEXT,	/* UTF-8 without NUL */
-	STORE_COL_BLOB,	/* bytes */
+	STORE_COL_INT,  /* int64 */
+	STORE_COL_TEXT, /* UTF-8 without NUL */
+	STORE_COL_BLOB, /* bytes */
 };
 struct store_column {
-	const char *name;		/* as in the schema */
-	enum store_coltype type;	/* see enum */
-	bool nullable;			/* may be NULL */
+	const char *name;        /* as in the schema */
+	enum store_coltype type; /* see enum */
+	bool nullable;           /* may be NULL */
 };
 #define STORE_COLUMNS_MAX 12
 struct store_table {
-	const char *name;				/* as in the schema */
-	struct store_column cols[STORE_COLUMNS_MAX];	/* in order */
-	unsigned ncols;					/* how many */
+	const char *name;                            /* as in the schema */
+	struct store_column cols[STORE_COLUMNS_MAX]; /* in order */
+	unsigned ncols;                              /* how many */
 };
 extern const struct store_table store_tables[];
 extern const unsigned store_tables_count;
 /* One column's value: i for INT, p and len for TEXT and BLOB (valid during the call). */
 struct store_value {
-	bool null;		/* SQL NULL (nullable columns only) */
-	int64_t i;		/* STORE_COL_INT */
-	const void *p;		/* STORE_COL_TEXT, STORE_COL_BLOB */
-	size_t len;		/* bytes at p */
+	bool null;     /* SQL NULL (nullable columns only) */
+	int64_t i;     /* STORE_COL_INT */
+	const void *p; /* STORE_COL_TEXT, STORE_COL_BLOB */
+	size_t len;    /* bytes at p */
 };
 /* Calls fn with every row of t (t->ncols values, in primary-key order); stops when fn
  * returns false. */
 enum pa_err store_dump(struct store_tx *tx, const struct store_table *t,
-		       bool (*fn)(void *arg, const struct store_value *row),
-		       void *arg) PA_MUST_CHECK;
+                       bool (*fn)(void *arg, const struct store_value *row),
+                       void *arg) PA_MUST_CHECK;
 /* Insert one row into t exactly as given (ids included).  PA_ERR_CONFLICT on a duplicate. */
 enum pa_err store_load(struct store_tx *tx, const struct store_table *t,
-		       const struct store_value *row) PA_MUST_CHECK;
+                       const struct store_value *row) PA_MUST_CHECK;
 /* After loading: make new ids continue after the loaded ones. */
 enum pa_err store_load_finish(struct store_tx *tx) PA_MUST_CHECK;
 

@@ -1127,7 +1127,7 @@ static void test_backup_add_and_list_oldest_first(void **state)
 		assert_int_equal(store_backup_find(rd, id, rows[2].hash, &one), PA_OK);
 		assert_backup_equal(&one, &rows[2]);
 		assert_int_equal(store_backup_find(rd, other, rows[2].hash, &one),
-				 PA_ERR_NOT_FOUND);
+		                 PA_ERR_NOT_FOUND);
 		uint8_t none[STORE_HASH_LEN];
 		memset(none, 0x5a, sizeof(none));
 		assert_int_equal(store_backup_find(rd, id, none, &one), PA_ERR_NOT_FOUND);
