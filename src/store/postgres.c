@@ -65,6 +65,7 @@
 #define PG_WRITERS_MAX 8                /* writer connections per node, at most */
 #define PG_WRITERS_DEFAULT 2            /* writers when the options say 0 */
 #define PG_INFLIGHT_MAX 8               /* statements sent ahead of their answers (seg_send) */
+#define PG_LOAD_AHEAD 256               /* rows store_load sends ahead before reading answers */
 #define PG_PARAMS_MAX STORE_COLUMNS_MAX /* parameters of the widest statement */
 #define PG_TEXT_SPACE 4096 /* room for repaired copies of a statement's text parameters */
 #define PG_MIGRATE_LOCK "1885431905, 1" /* pg_advisory_xact_lock key of the migrations */
@@ -389,6 +390,8 @@ struct pg_tx {
 	bool retry;                /* writer: deadlock or serialization failure */
 	bool lost;                 /* the connection failed */
 	bool careful;              /* writer: this run of the batch has a savepoint per fn */
+	unsigned loaded_ahead;     /* writer: rows store_load sent ahead since the last drain */
+	char load_sql[768];        /* writer: store_load's statement (sent ahead: kept here) */
 	struct pg_tx *next_reader; /* the store's list of reader contexts */
 };
 
@@ -673,14 +676,13 @@ static enum q_status conn_drain(struct pg_conn *c, PGresult **last)
 static bool seg_send(struct pg_conn *c, enum stmt_id id, const char *sql, const struct q_params *p,
                      bool sync)
 {
-	if (!c->pg || c->inflight >= PG_INFLIGHT_MAX || (id != ST__COUNT && !c->prepared[id]) ||
-	    (id == ST__COUNT && p->n))
+	if (!c->pg || c->inflight >= PG_INFLIGHT_MAX || (id != ST__COUNT && !c->prepared[id]))
 		return false;
 	char name[16];
 	snprintf(name, sizeof(name), "pa%d", (int)id);
 	bool ok = (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF || PQenterPipelineMode(c->pg)) &&
 	          (id == ST__COUNT
-	               ? PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 1)
+	               ? PQsendQueryParams(c->pg, sql, p->n, NULL, p->vals, p->lens, p->fmts, 1)
 	               : PQsendQueryPrepared(c->pg, name, p->n, p->vals, p->lens, p->fmts, 1)) &&
 	          (!sync || PQpipelineSync(c->pg));
 	if (!ok) {
@@ -1194,6 +1196,7 @@ static enum q_status batch_run(struct pg_writer *w, struct op *batch, bool caref
 		return Q_LOST;
 	tx->failed = tx->retry = tx->lost = false;
 	tx->careful = careful;
+	tx->loaded_ahead = 0;
 	enum q_status st = Q_OK;
 	if (careful)
 		st = conn_simple(c, "BEGIN ISOLATION LEVEL READ COMMITTED; SAVEPOINT op", NULL);
@@ -2230,7 +2233,8 @@ static enum pa_err pg_key_check_list(struct store_tx *base,
 
 /* "SELECT a, b FROM t ORDER BY 1, 2", or "INSERT INTO t(a, b) ... VALUES ($1, $2) ...": the
  * names come from store_tables, never from input. */
-static bool table_sql(const struct store_table *t, bool insert, char *sql, size_t size)
+static bool table_sql(const struct store_table *t, bool insert, bool skip_conflict, char *sql,
+                      size_t size)
 {
 	if (t->ncols == 0 || t->ncols > STORE_COLUMNS_MAX)
 		return false;
@@ -2244,7 +2248,8 @@ static bool table_sql(const struct store_table *t, bool insert, char *sql, size_
 		for (unsigned i = 0; i < t->ncols && n < size; i++)
 			n += (size_t)snprintf(sql + n, size - n, "%s$%u", i ? ", " : "", i + 1);
 		if (n < size)
-			n += (size_t)snprintf(sql + n, size - n, ") ON CONFLICT DO NOTHING");
+			n += (size_t)snprintf(sql + n, size - n, ")%s",
+			                      skip_conflict ? " ON CONFLICT DO NOTHING" : "");
 	} else if (n < size) {
 		n += (size_t)snprintf(sql + n, size - n, " FROM %s ORDER BY 1%s", t->name,
 		                      t->ncols > 1 ? ", 2" : "");
@@ -2330,7 +2335,7 @@ static enum pa_err pg_dump(struct store_tx *base, const struct store_table *t,
 {
 	struct pg_tx *tx = TX(base);
 	char sql[512];
-	if (!table_sql(t, false, sql, sizeof(sql)))
+	if (!table_sql(t, false, false, sql, sizeof(sql)))
 		return PA_ERR_INVALID_ARGUMENT;
 	bool fresh;
 	struct pg_conn *c = tx->c ? tx->c : pool_get(tx->s, &fresh);
@@ -2347,8 +2352,12 @@ static enum pa_err pg_dump(struct store_tx *base, const struct store_table *t,
 static enum pa_err pg_load(struct store_tx *base, const struct store_table *t,
                            const struct store_value *row)
 {
-	char sql[768];
-	if (!table_sql(t, true, sql, sizeof(sql)))
+	struct pg_tx *tx = TX(base);
+	/* A careless run sends the rows ahead, PG_LOAD_AHEAD at a time, without ON CONFLICT: a
+	 * duplicate row then fails the batch, and the careful run finds it row by row. */
+	bool ahead = tx->writer && !tx->careful;
+	char sql[sizeof(tx->load_sql)];
+	if (!table_sql(t, true, !ahead, sql, sizeof(sql)))
 		return PA_ERR_INVALID_ARGUMENT;
 	struct q_params p = {0};
 	for (unsigned i = 0; i < t->ncols; i++) {
@@ -2361,8 +2370,25 @@ static enum pa_err pg_load(struct store_tx *base, const struct store_table *t,
 		else
 			p_bytes(&p, row[i].p, row[i].len);
 	}
+	if (ahead && !p.bad) {
+		memcpy(tx->load_sql, sql, sizeof(sql)); /* named in the log if it fails */
+		if (seg_send(tx->c, ST__COUNT, tx->load_sql, &p, false)) {
+			if (++tx->loaded_ahead < PG_LOAD_AHEAD)
+				return PA_OK;
+			tx->loaded_ahead = 0;
+			enum q_status st = conn_drain(tx->c, NULL);
+			if (st == Q_OK)
+				return PA_OK;
+			tx->failed = true;
+			tx->retry |= st == Q_RETRY;
+			tx->lost |= st == Q_LOST;
+			return st == Q_CONFLICT ? PA_ERR_CONFLICT : PA_ERR_STORE;
+		}
+		if (!table_sql(t, true, true, sql, sizeof(sql)))
+			return PA_ERR_INVALID_ARGUMENT;
+	}
 	PGresult *r;
-	enum pa_err e = tx_exec(TX(base), ST__COUNT, sql, &p, &r);
+	enum pa_err e = tx_exec(tx, ST__COUNT, sql, &p, &r);
 	if (e == PA_OK && strtoul(PQcmdTuples(r), NULL, 10) == 0)
 		e = PA_ERR_CONFLICT;
 	PQclear(r);

@@ -119,6 +119,31 @@ def test_import_of_a_truncated_or_altered_file_changes_nothing(make_server, tmp_
     b.admin("import", str(out))
 
 
+def test_import_of_many_rows_and_a_late_duplicate(make_server, tmp_path):
+    """Enough rows that PostgreSQL's import sends them ahead in several rounds (256 at a time):
+    all arrive; and a row repeated late in the file (after some rounds went in) still fails the
+    whole import and leaves the store empty."""
+    a = make_server()
+    svc = a.service_key()
+    for i in range(300):  # each account also makes an audit row
+        assert_ok(a.post("/v1/service/accounts", {"username": f"many{i:03d}"}, token=svc), 201)
+    out = tmp_path / "many.jsonl"
+    a.admin("export", str(out))
+    lines = out.read_text().splitlines(keepends=True)
+    assert len(lines) > 600
+    b = _empty_target(make_server, a)
+    late = len(lines) - 5
+    bad = tmp_path / "late-duplicate.jsonl"
+    bad.write_text("".join(lines[:late] + lines[late - 1:]))
+    r = b.admin("import", str(bad), check=False)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "pahara admin import" in r.stderr, r.stderr
+    assert b.admin("user", "list").stdout == ""
+    b.admin("import", str(out))
+    assert b.admin("user", "list").stdout == a.admin("user", "list").stdout
+    assert b.admin("audit").stdout.splitlines()[:-1] == a.admin("audit").stdout.splitlines()
+
+
 def test_import_refuses_other_key_files(make_server, tmp_path):
     a, *_ = _site(make_server)
     out = tmp_path / "site.jsonl"
