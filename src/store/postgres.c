@@ -690,9 +690,10 @@ static bool seg_send(struct pg_conn *c, enum stmt_id id, const char *sql, const 
 		conn_close(c);
 		return false;
 	}
-	/* A segment is named (in the log) by its first statement. */
-	if (!c->open_segment)
-		c->what[c->inflight] = id == ST__COUNT ? sql : stmt_sql[id];
+	/* A segment is named in the log by its statement, or as several. */
+	c->what[c->inflight] = c->open_segment   ? "one of several statements sent together"
+	                       : id == ST__COUNT ? sql
+	                                         : stmt_sql[id];
 	if (sync)
 		c->inflight++;
 	c->open_segment = !sync;

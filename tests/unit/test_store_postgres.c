@@ -389,6 +389,145 @@ static void test_deadlocked_batch_runs_again(void **state)
 	store_close(node[1]);
 }
 
+/* ---- a failure of a statement sent ahead --------------------------------------------------- */
+
+/*
+ * In a batch run without savepoints, audit rows are sent ahead and their answers read later.
+ * A trigger refuses one of them: the fn that added it must fail alone (after the batch runs
+ * again with a savepoint per fn), and the other fns of the batch commit, each row once.
+ */
+#define AHEAD_FNS 4
+
+struct ahead {
+	pthread_mutex_t lock;          /* guards below */
+	pthread_cond_t cond;           /* queued, or a done ran */
+	bool queued;                   /* every fn is submitted: the gate may go on */
+	bool timed_out;                /* the gate gave up waiting */
+	unsigned ndone;                /* done callbacks so far */
+	unsigned runs[AHEAD_FNS];      /* times each fn ran */
+	enum pa_err result[AHEAD_FNS]; /* each fn's done result */
+};
+
+struct ahead_fn {
+	struct ahead *a; /* the test */
+	unsigned i;      /* which fn: 0 is the gate, 2 adds the refused row */
+};
+
+static enum pa_err ahead_tx(struct store_tx *tx, void *arg)
+{
+	struct ahead_fn *af = arg;
+	struct ahead *a = af->a;
+	pthread_mutex_lock(&a->lock);
+	a->runs[af->i]++;
+	pthread_cond_broadcast(&a->cond);
+	if (af->i == 0) {
+		/* Hold the writer until the others are queued behind, so they share the batch. */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += WAIT_SECONDS;
+		while (!a->queued && !a->timed_out)
+			if (pthread_cond_timedwait(&a->cond, &a->lock, &until) == ETIMEDOUT)
+				a->timed_out = true;
+	}
+	pthread_mutex_unlock(&a->lock);
+	struct store_audit au;
+	memset(&au, 0, sizeof(au));
+	au.at = 1;
+	snprintf(au.event, sizeof(au.event), "test.ahead");
+	snprintf(au.outcome, sizeof(au.outcome), "ok");
+	snprintf(au.detail, sizeof(au.detail), af->i == 2 ? "refuse me" : "row %u", af->i);
+	return store_audit_add(tx, &au);
+}
+
+static void ahead_done(void *arg, enum pa_err result)
+{
+	struct ahead_fn *af = arg;
+	struct ahead *a = af->a;
+	pthread_mutex_lock(&a->lock);
+	a->result[af->i] = result;
+	a->ndone++;
+	pthread_cond_broadcast(&a->cond);
+	pthread_mutex_unlock(&a->lock);
+}
+
+struct ahead_seen {
+	unsigned rows[AHEAD_FNS]; /* rows seen per fn */
+	unsigned other;           /* rows of no fn */
+};
+
+static bool ahead_seen_fn(void *arg, const struct store_audit *au)
+{
+	struct ahead_seen *seen = arg;
+	unsigned i;
+	if (strcmp(au->event, "test.ahead") != 0)
+		seen->other++;
+	else if (strcmp(au->detail, "refuse me") == 0)
+		seen->rows[2]++;
+	else if (sscanf(au->detail, "row %u", &i) == 1 && i < AHEAD_FNS)
+		seen->rows[i]++;
+	else
+		seen->other++;
+	return true;
+}
+
+static void test_a_refused_statement_sent_ahead_fails_only_its_fn(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options opt = {.location = f->url, .writers = 1};
+	struct store *s = NULL;
+	const char *why = NULL;
+	assert_int_equal(store_open(&opt, &s, &why), PA_OK);
+	sql_on(f->url,
+	       "CREATE FUNCTION refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN "
+	       "IF NEW.detail = 'refuse me' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+	       "RETURN NEW; END$$;"
+	       "CREATE TRIGGER refuse_one BEFORE INSERT ON audit FOR EACH ROW "
+	       "EXECUTE FUNCTION refuse_one()",
+	       PGRES_COMMAND_OK);
+	struct ahead a = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	struct ahead_fn fns[AHEAD_FNS];
+	for (unsigned i = 0; i < AHEAD_FNS; i++)
+		fns[i] = (struct ahead_fn){&a, i};
+	/* The gate first, alone in its batch; the others queue behind it and share the next. */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2 * WAIT_SECONDS;
+	store_submit(s, ahead_tx, &fns[0], ahead_done);
+	pthread_mutex_lock(&a.lock);
+	while (a.runs[0] == 0 && pthread_cond_timedwait(&a.cond, &a.lock, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&a.lock);
+	assert_int_equal(a.runs[0], 1);
+	for (unsigned i = 1; i < AHEAD_FNS; i++)
+		store_submit(s, ahead_tx, &fns[i], ahead_done);
+	pthread_mutex_lock(&a.lock);
+	a.queued = true;
+	pthread_cond_broadcast(&a.cond);
+	while (a.ndone < AHEAD_FNS && pthread_cond_timedwait(&a.cond, &a.lock, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&a.lock);
+	assert_int_equal(a.ndone, AHEAD_FNS);
+	assert_false(a.timed_out);
+	assert_int_equal(a.result[0], PA_OK);
+	assert_int_equal(a.result[1], PA_OK);
+	assert_int_equal(a.result[2], PA_ERR_STORE);
+	assert_int_equal(a.result[3], PA_OK);
+	/* The gate's batch committed at once; the others' ran carelessly, then carefully. */
+	assert_int_equal(a.runs[0], 1);
+	for (unsigned i = 1; i < AHEAD_FNS; i++)
+		assert_int_equal(a.runs[i], 2);
+	struct ahead_seen seen = {{0}, 0};
+	assert_int_equal(store_audit_list(store_reader(s), 0, 0, ahead_seen_fn, &seen), PA_OK);
+	assert_int_equal(seen.rows[0], 1);
+	assert_int_equal(seen.rows[1], 1);
+	assert_int_equal(seen.rows[2], 0);
+	assert_int_equal(seen.rows[3], 1);
+	/* The writer goes on: the next batch commits. */
+	struct ahead_fn again = {&a, 1};
+	assert_int_equal(store_write(s, ahead_tx, &again), PA_OK);
+	store_close(s);
+}
+
 /* ---- key checks between nodes ------------------------------------------------------------ */
 
 /* Two nodes start at once and record the same key check: one reads nothing, the other records
@@ -546,6 +685,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_counters_lose_no_update_between_nodes, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_deadlocked_batch_runs_again, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_refused_statement_sent_ahead_fails_only_its_fn,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_check_recorded_by_another_node_meanwhile,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dropped_connections_are_made_again, setup,
