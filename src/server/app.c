@@ -127,6 +127,15 @@ static bool config_consistent(const struct app_config *c, const char *path, char
 		         path, (long long)rl->backoff_max, (long long)rl->backoff_base);
 		return false;
 	}
+	unsigned conns = c->store_connections ? c->store_connections : STORE_POOL_DEFAULT;
+	unsigned writers = c->store_writers ? c->store_writers : STORE_WRITERS_DEFAULT;
+	if (writers >= conns) {
+		snprintf(why, why_size,
+		         "%s: 'store_writers' (%u) must be less than 'store_connections' (%u): the "
+		         "rest are for reading",
+		         path, writers, conns);
+		return false;
+	}
 	/* The bounds in app_config_load and the check above imply the rules' own check; this
 	 * keeps the two from drifting apart. */
 	if (ratelimit_config_check(rl) != PA_OK) {
@@ -142,7 +151,7 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 	const struct num_setting nums[] = {
 	    {"threads", 0, 256, .u = &c->threads},
 	    {"store_connections", 0, 256, .u = &c->store_connections},
-	    {"store_writers", 0, 8, .u = &c->store_writers},
+	    {"store_writers", 0, STORE_WRITERS_MAX, .u = &c->store_writers},
 	    {"argon2_passes", 1, 64, .u = &c->argon_ops},
 	    {"argon2_memory_kib", 8, 1024 * 1024, .u = &c->argon_mem_kib},
 	    {"password_attempts_per_ip", 1, RATELIMIT_EVENTS_MAX, .u = &c->ip_attempts},

@@ -61,9 +61,6 @@
 #define PG_RETRY_MAX 8                  /* runs of a batch that keeps dying of deadlocks */
 #define PG_WAIT_MS 15000                /* the longest one round trip may take, client side */
 #define PG_POOL_WAIT_MS 10000           /* the longest a reader waits for a pooled connection */
-#define PG_POOL_DEFAULT 8               /* pool_size when the options say 0 */
-#define PG_WRITERS_MAX 8                /* writer connections per node, at most */
-#define PG_WRITERS_DEFAULT 2            /* writers when the options say 0 */
 #define PG_INFLIGHT_MAX 8               /* statements sent ahead of their answers (seg_send) */
 #define PG_LOAD_AHEAD 256               /* rows store_load sends ahead before reading answers */
 #define PG_PARAMS_MAX STORE_COLUMNS_MAX /* parameters of the widest statement */
@@ -419,14 +416,14 @@ struct pg_store {
 	const char *conn_vals[CONN_DEFAULTS + 3]; /* their values */
 	unsigned batch_max;                       /* most ops per commit */
 	unsigned nwriters;                        /* writer threads (each with its connection) */
-	struct pg_writer writers[PG_WRITERS_MAX]; /* them */
-	pthread_mutex_t lock;                     /* guards queue, stopping, readers */
-	pthread_cond_t wake;                      /* work queued, or stopping */
-	struct op *head, *tail;                   /* queued ops */
-	bool stopping;                            /* close requested */
-	pthread_key_t reader_key;                 /* thread -> its reader context */
-	struct pg_tx *readers;                    /* every reader context, to free at the end */
-	pthread_mutex_t pool_lock;                /* guards idle, open */
+	struct pg_writer writers[STORE_WRITERS_MAX]; /* them */
+	pthread_mutex_t lock;                        /* guards queue, stopping, readers */
+	pthread_cond_t wake;                         /* work queued, or stopping */
+	struct op *head, *tail;                      /* queued ops */
+	bool stopping;                               /* close requested */
+	pthread_key_t reader_key;                    /* thread -> its reader context */
+	struct pg_tx *readers;                       /* every reader context, to free at the end */
+	pthread_mutex_t pool_lock;                   /* guards idle, open */
 	pthread_cond_t pool_free; /* a reader connection came free (or a slot did) */
 	struct pg_conn *idle;     /* reader connections not in use */
 	unsigned open;            /* reader connections open or being opened */
@@ -1332,7 +1329,7 @@ static void *writer_main(void *arg)
 
 static void pg_free(struct pg_store *s)
 {
-	for (unsigned i = 0; i < PG_WRITERS_MAX; i++)
+	for (unsigned i = 0; i < STORE_WRITERS_MAX; i++)
 		conn_close(&s->writers[i].conn);
 	pool_drain(s);
 	while (s->readers) {
@@ -1380,10 +1377,10 @@ enum pa_err store_postgres_open(const struct store_options *opt, struct store **
 	s->conn_vals[k] = "UTF8";
 	s->batch_max =
 	    opt->batch_max && opt->batch_max < PG_BATCH_MAX ? opt->batch_max : PG_BATCH_MAX;
-	unsigned pool = opt->pool_size ? opt->pool_size : PG_POOL_DEFAULT;
-	s->nwriters = opt->writers ? opt->writers : PG_WRITERS_DEFAULT;
-	if (s->nwriters > PG_WRITERS_MAX)
-		s->nwriters = PG_WRITERS_MAX;
+	unsigned pool = opt->pool_size ? opt->pool_size : STORE_POOL_DEFAULT;
+	s->nwriters = opt->writers ? opt->writers : STORE_WRITERS_DEFAULT;
+	if (s->nwriters > STORE_WRITERS_MAX)
+		s->nwriters = STORE_WRITERS_MAX;
 	if (s->nwriters > pool - 1)
 		s->nwriters = pool > 1 ? pool - 1 : 1;
 	s->readers_max = pool > s->nwriters ? pool - s->nwriters : 1;

@@ -53,6 +53,10 @@ struct store_tx;
 
 /* ---- life cycle ---- */
 
+#define STORE_POOL_DEFAULT 8    /* store_options.pool_size when 0 */
+#define STORE_WRITERS_DEFAULT 2 /* store_options.writers when 0 */
+#define STORE_WRITERS_MAX 8     /* store_options.writers at most */
+
 struct store_options {
 	const char *location; /* a directory (SQLite file pahara.db inside) or postgresql://... */
 	unsigned batch_max;   /* most tx fns in one commit; 0 = 256 (PostgreSQL: 64 at most) */

@@ -190,6 +190,35 @@ def test_backoff_max_below_base_refuses_to_start(tmp_path):
                                         "not be less than 'code_backoff_base' (1000)"), r.stderr
 
 
+@pytest.mark.parametrize("lines, message", [
+    ("store_writers = 8\nstore_connections = 8\n",
+     "'store_writers' (8) must be less than 'store_connections' (8): the rest are for reading"),
+    ("store_connections = 2\n",  # with the default of 2 writers
+     "'store_writers' (2) must be less than 'store_connections' (2): the rest are for reading"),
+])
+def test_store_writers_must_leave_connections_for_reading(tmp_path, lines, message):
+    conf = tmp_path / "pahara.conf"
+    conf.write_text(lines)
+    data = tmp_path / "data"
+    r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data", str(data),
+                        "--config", str(conf)],
+                       capture_output=True, text=True, timeout=30, env=_env())
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert r.stderr.splitlines()[0] == f"pahara serve: {conf}: {message}", r.stderr
+    assert not data.exists()
+
+
+def test_store_writers_out_of_range_refuses_to_start(tmp_path):
+    conf = tmp_path / "pahara.conf"
+    conf.write_text("store_writers = 9\n")
+    r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data",
+                        str(tmp_path / "data"), "--config", str(conf)],
+                       capture_output=True, text=True, timeout=30, env=_env())
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert r.stderr.splitlines()[0] == (f"pahara serve: {conf}:1: bad value for "
+                                        "'store_writers': expected a whole number from 0 to 8")
+
+
 # ---- the stored counters ---------------------------------------------------------------
 
 
