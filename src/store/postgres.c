@@ -567,7 +567,7 @@ static const struct q_params no_params; /* for statements without any */
  * as a segment of its own (the statement and a Sync), and its answer is read with the next
  * statement's: one round trip instead of two.  Every way of running a statement first reads
  * what is in flight (conn_drain), and a failure there is that statement's failure too.  Only
- * prepared statements and single statements without parameters are sent ahead.
+ * prepared statements and single statements (store_load's INSERTs) are sent ahead.
  */
 
 /* The answers to one segment: its first error, else its last result.  NULL: the connection
@@ -665,7 +665,7 @@ static enum q_status conn_drain(struct pg_conn *c, PGresult **last)
 	return worst;
 }
 
-/* Send a prepared statement id (or, with ST__COUNT, sql: one statement, no parameters)
+/* Send a prepared statement id (or, with ST__COUNT, sql: one statement, parsed each time)
  * without waiting.  With sync it ends a segment and goes out now; without, it stays in
  * libpq's buffer and joins the next statement's segment (whose answer then also says whether
  * this one failed).  false: not sent — not prepared here, too much in flight, or the
