@@ -34,9 +34,9 @@ struct factor_check {
 	                      * PA_ERR_THIRD_PARTY_BACKUP */
 };
 
-/* A TOTP code checked outside the writer (factors_totp_check, on a reader) and consumed in
- * the writer's tx (factors_totp_consume): the hot path of /v1/check keeps the unsealing and
- * the HMACs off the one writer thread. */
+/* A TOTP code checked outside the writer (factors_totp_check; or factors_totp_check_read,
+ * with the generator already read) and consumed in the writer's tx (factors_totp_consume): the
+ * hot path of /v1/check keeps the unsealing and the HMACs off the writer. */
 struct totp_pre {
 	struct store_totp t; /* the generator as read; consumed only if unchanged */
 	int64_t step;        /* the matching step */

@@ -194,15 +194,7 @@ def test_sigterm_serves_open_connections_then_closes_them(make_server):
         s.proc.send_signal(signal.SIGTERM)
         # The keep-alive connection is still served; once the stop has begun, its answer says
         # Connection: close, and the connection closes.
-        for _ in range(500):
-            idle.sendall(health)
-            status, head, _ = _read_answer(idle)
-            assert status == 200, head
-            if "\r\nconnection: close" in head:
-                break
-            time.sleep(0.01)
-        else:
-            pytest.fail("no answer said Connection: close after SIGTERM")
+        _until_connection_close(idle, health)
         assert idle.recv(65536) == b""
         # The half-sent check is answered as usual once its body comes, and closes too.
         half.sendall(body.encode())
@@ -211,6 +203,19 @@ def test_sigterm_serves_open_connections_then_closes_them(make_server):
         assert "\r\nconnection: close" in head, head
         assert half.recv(65536) == b""
     s.stop()  # exits 0 within 10 s, no sanitizer report
+
+
+def _until_connection_close(conn, request):
+    """Send request on conn again and again (each answered 200) until an answer says
+    Connection: close: the stop has begun."""
+    for _ in range(500):
+        conn.sendall(request)
+        status, head, _ = _read_answer(conn)
+        assert status == 200, head
+        if "\r\nconnection: close" in head:
+            return
+        time.sleep(0.01)
+    pytest.fail("no answer said Connection: close after SIGTERM")
 
 
 def _send_head_expecting_100(port, head):
@@ -253,15 +258,7 @@ def test_sigterm_refuses_new_connections_while_it_drains(make_server, threads):
         hashing.sendall(login.encode())
         s.proc.send_signal(signal.SIGTERM)
         # An answer with Connection: close shows the stop has begun.
-        for _ in range(500):
-            idle.sendall(health)
-            status, head, _ = _read_answer(idle)
-            assert status == 200, head
-            if "\r\nconnection: close" in head:
-                break
-            time.sleep(0.01)
-        else:
-            pytest.fail("no answer said Connection: close after SIGTERM")
+        _until_connection_close(idle, health)
         # The check's missing body holds the drain open (for up to 5 s): the server is still
         # running, and refuses every new connection.
         assert s.proc.poll() is None
