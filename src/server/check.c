@@ -10,8 +10,11 @@
  *   POST /v1/service/accounts/{name}/totp/confirm {code}  -> {backup_codes}
  *   POST /v1/service/accounts/{name}/backup-codes {count} -> {codes}
  *
- * /v1/check is the hot path: it runs on the HTTP thread and never waits there; its transaction
- * goes to the store's group commit and the answer is sent from the commit's callback.
+ * /v1/check is the hot path: it runs on the HTTP thread and never waits there.  It checks the
+ * request's form and hands the rest to store_submit_check: the read of service, account and
+ * code generator (on this thread with SQLite, on the writer with PostgreSQL), check_prepare
+ * (the code checked against the read), check_tx in the store's group commit, and the answer
+ * sent from the commit's callback.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -22,11 +25,13 @@
 #include "server/handlers.h"
 
 struct check {
-	struct app *app;           /* the server */
-	struct http_req *req;      /* answered from check_done */
-	struct store_account acct; /* whose code */
-	struct factor_check fc;    /* the check */
-	char method[16];           /* copies: the request outlives nothing here */
+	struct app *app;                     /* the server */
+	struct http_req *req;                /* answered from check_done */
+	char username[APP_USERNAME_MAX + 1]; /* as asked */
+	enum pa_err refused;                 /* check_prepare's refusal (PA_OK: none) */
+	struct store_account acct;           /* whose code */
+	struct factor_check fc;              /* the check */
+	char method[16];                     /* copies: the request outlives nothing here */
 	char code[65];
 	char client[STORE_CLIENT_MAX + 1];
 	char service[STORE_NAME_MAX + 1]; /* for audit */
@@ -54,9 +59,9 @@ static enum pa_err check_tx(struct store_tx *tx, void *arg)
 		char key[STORE_LIMIT_KEY_MAX];
 		limits_account_key(c->acct.id, key);
 		e = store_totp_consume_unthrottled(tx, c->acct.id, &c->pre.t, c->pre.step,
-		                                   c->pre.drift, key);
+		                                   c->pre.drift, key, &au);
 		if (e == PA_OK)
-			return store_audit_add(tx, &au);
+			return PA_OK; /* and nothing more: store.h */
 		if (e != PA_ERR_CONFLICT)
 			return e;
 	}
@@ -86,12 +91,16 @@ static enum pa_err check_tx(struct store_tx *tx, void *arg)
 	return store_audit_add(tx, &au);
 }
 
+static void check_refused(struct check *c);
+
 static void check_done(void *arg, enum pa_err result)
 {
 	struct check *c = arg;
 	struct http_req *req = c->req;
 	enum pa_err v = result == PA_OK ? c->fc.verdict : result;
-	if (v == PA_OK)
+	if (c->refused != PA_OK && result == c->refused)
+		check_refused(c);
+	else if (v == PA_OK)
 		http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
 	else if (v == PA_ERR_RATE_LIMITED)
 		http_reply_error(req, 429, v, c->retry_after,
@@ -138,76 +147,96 @@ static bool service_account(struct http_req *req, const struct store_service *sv
 	return true;
 }
 
-static void check_start(struct http_req *req, const struct store_check_read *cr)
+/* What the read says of this request: PA_OK, else the refusal check_refused answers. */
+static enum pa_err check_read_refusal(enum pa_err read, const struct store_check_read *cr)
 {
-	const struct store_service *svc = &cr->service;
-	const char *name = http_body_str(req, "username");
-	if (!cr->has_account || cr->account.service_id != svc->id) {
-		no_such_account(req, name);
+	if (read == PA_OK && cr->service.disabled)
+		return PA_ERR_UNAUTHENTICATED;
+	if (read == PA_ERR_NOT_FOUND)
+		return PA_ERR_UNAUTHENTICATED;
+	if (read != PA_OK)
+		return read;
+	if (!cr->has_account || cr->account.service_id != cr->service.id)
+		return PA_ERR_NOT_FOUND;
+	if (cr->account.disabled)
+		return PA_ERR_ACCOUNT_DISABLED;
+	return PA_OK;
+}
+
+static enum pa_err check_prepare(void *arg, enum pa_err read, const struct store_check_read *cr)
+{
+	struct check *c = arg;
+	/* Outputs start over: a store may call this again. */
+	c->pre_checked = false;
+	c->refused = check_read_refusal(read, cr);
+	if (c->refused != PA_OK)
+		return c->refused;
+	c->acct = cr->account;
+	snprintf(c->service, sizeof(c->service), "%s", cr->service.name);
+	c->fc = (struct factor_check){.app = c->app,
+	                              .account = c->acct.id,
+	                              .method = c->method,
+	                              .code = c->code,
+	                              .client = c->client,
+	                              .now = app_now(c->app)};
+	if (strcmp(c->method, "totp") == 0) {
+		/* The hot path: unseal and verify here, off the writer's transaction, which only
+		 * consumes the step (if the row is unchanged and the account unthrottled) and
+		 * writes the audit; or re-checks the lockout first. */
+		enum pa_err e = factors_totp_check_read(cr->has_totp ? &cr->totp : NULL, &c->fc,
+		                                        false, &c->pre);
+		if (e != PA_OK)
+			return e;
+		c->pre_checked = true;
+		c->pre_verdict = c->fc.verdict;
+	}
+	return PA_OK;
+}
+
+/* Answer check_prepare's refusal. */
+static void check_refused(struct check *c)
+{
+	switch (c->refused) {
+	case PA_ERR_UNAUTHENTICATED:
+		http_reply_error(c->req, 401, PA_ERR_UNAUTHENTICATED, 0, "unknown service key");
+		break;
+	case PA_ERR_NOT_FOUND:
+		no_such_account(c->req, c->username);
+		break;
+	case PA_ERR_ACCOUNT_DISABLED:
+		http_reply_error(c->req, 403, PA_ERR_ACCOUNT_DISABLED, 0, NULL);
+		break;
+	default:
+		app_fail(c->req, c->refused);
+	}
+}
+
+void h_check(struct http_req *req)
+{
+	struct app *a = http_req_app(req);
+	uint8_t h[TOKEN_HASH_BYTES];
+	if (!app_service_key(req, h) || !http_check_fields(req, check_fields))
+		return;
+	const char *method = http_body_str(req, "method");
+	if (!factors_method_known(method)) {
+		http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
+		                 "field 'method' must be one of totp, backup");
 		return;
 	}
-	struct app *a = http_req_app(req);
 	struct check *c = calloc(1, sizeof(*c));
 	if (!c) {
 		app_fail(req, PA_ERR_NOMEM);
 		return;
 	}
-	c->acct = cr->account;
 	const char *client = http_body_str(req, "client");
-	snprintf(c->method, sizeof(c->method), "%s", http_body_str(req, "method"));
+	c->app = a;
+	c->req = req;
+	snprintf(c->username, sizeof(c->username), "%s", http_body_str(req, "username"));
+	snprintf(c->method, sizeof(c->method), "%s", method);
 	snprintf(c->code, sizeof(c->code), "%s", http_body_str(req, "code"));
 	/* The service's own pages are first-party unless it names another client. */
 	snprintf(c->client, sizeof(c->client), "%s", client ? client : a->cfg.first_party[0]);
-	snprintf(c->service, sizeof(c->service), "%s", svc->name);
-	if (!factors_method_known(c->method)) {
-		free(c);
-		http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
-		                 "field 'method' must be one of totp, backup");
-		return;
-	}
-	if (c->acct.disabled) {
-		free(c);
-		http_reply_error(req, 403, PA_ERR_ACCOUNT_DISABLED, 0, NULL);
-		return;
-	}
-	c->app = a;
-	c->req = req;
-	c->fc = (struct factor_check){.app = a,
-	                              .account = c->acct.id,
-	                              .method = c->method,
-	                              .code = c->code,
-	                              .client = c->client,
-	                              .now = app_now(a)};
-	if (strcmp(c->method, "totp") == 0) {
-		/* The hot path: unseal and verify here, off the writer, which only re-checks the
-		 * lockout, consumes the step (if the row is unchanged) and writes the audit. */
-		enum pa_err e = factors_totp_check_read(cr->has_totp ? &cr->totp : NULL, &c->fc,
-		                                        false, &c->pre);
-		if (e != PA_OK) {
-			free(c);
-			app_fail(req, e);
-			return;
-		}
-		c->pre_checked = true;
-		c->pre_verdict = c->fc.verdict;
-	}
-	store_submit(a->store, check_tx, c, check_done);
-}
-
-void h_check(struct http_req *req)
-{
-	/* The service, the account and its generator are read in one statement. */
-	struct app *a = http_req_app(req);
-	uint8_t h[TOKEN_HASH_BYTES];
-	if (!app_service_key(req, h) || !http_check_fields(req, check_fields))
-		return;
-	struct store_tx *rd = store_reader(a->store);
-	struct store_check_read cr;
-	enum pa_err e =
-	    rd ? store_check_read(rd, h, http_body_str(req, "username"), &cr) : PA_ERR_STORE;
-	if (app_service_found(req, e, &cr.service))
-		check_start(req, &cr);
-	sodium_memzero(&cr, sizeof(cr));
+	store_submit_check(a->store, h, c->username, check_prepare, check_tx, c, check_done);
 }
 
 /* ---- account management by a service ------------------------------------------------- */

@@ -35,7 +35,8 @@ struct store_ops {
 	                            const struct store_totp *t, int64_t step, int drift);
 	enum pa_err (*totp_consume_unthrottled)(struct store_tx *tx, int64_t account,
 	                                        const struct store_totp *t, int64_t step, int drift,
-	                                        const char *limit_key);
+	                                        const char *limit_key,
+	                                        const struct store_audit *au);
 	enum pa_err (*totp_delete)(struct store_tx *tx, int64_t account);
 	enum pa_err (*backup_list)(struct store_tx *tx, int64_t account, struct store_backup *out,
 	                           size_t max, size_t *n);
@@ -82,6 +83,10 @@ struct store_ops {
 	                              struct store_service *out);
 	enum pa_err (*check_read)(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
 	                          const char *name, struct store_check_read *out);
+	/* NULL: store.c reads on the calling thread, then submits (store_submit_check). */
+	void (*submit_check)(struct store *s, const uint8_t hash[STORE_HASH_LEN], const char *name,
+	                     store_check_prepare_fn prepare, store_tx_fn fn, void *arg,
+	                     store_done_fn done);
 	enum pa_err (*service_list)(struct store_tx *tx,
 	                            bool (*fn)(void *arg, const struct store_service *s),
 	                            void *arg);

@@ -19,6 +19,12 @@
  *     read-modify-writes of two writers follow one another;
  *   - a batch that dies of a deadlock or a serialization failure (SQLSTATE 40P01, 40001) is
  *     rolled back and run again from its first fn.
+ * The verification hot path (store_submit_check) costs a batch, not each verification, its
+ * round trips: a careless run sends the reads of all its check ops at once and reads their
+ * answers in one round trip; each check's fn then usually ends by consuming its step with one
+ * statement (audit row included) that is sent on without waiting; one more round trip reads
+ * how many rows each of those changed, the fns of those that changed nothing (a replay, a
+ * throttled account) run again, now waiting for each answer, and COMMIT follows.
  * A batch holds at most PG_BATCH_MAX fns: in a careful run each fn that writes uses a
  * subtransaction, and more than 64 of them in one transaction overflow the server's
  * per-backend cache, which slows every snapshot taken on the server.
@@ -57,14 +63,15 @@
 
 #include "store/backend.h"
 
-#define PG_BATCH_MAX 64                 /* most tx fns in one transaction (see above) */
-#define PG_RETRY_MAX 8                  /* runs of a batch that keeps dying of deadlocks */
-#define PG_WAIT_MS 15000                /* the longest one round trip may take, client side */
-#define PG_POOL_WAIT_MS 10000           /* the longest a reader waits for a pooled connection */
-#define PG_INFLIGHT_MAX 8               /* statements sent ahead of their answers (seg_send) */
-#define PG_LOAD_AHEAD 256               /* rows store_load sends ahead before reading answers */
-#define PG_PARAMS_MAX STORE_COLUMNS_MAX /* parameters of the widest statement */
-#define PG_TEXT_SPACE 4096 /* room for repaired copies of a statement's text parameters */
+#define PG_BATCH_MAX 64           /* most tx fns in one transaction (see above) */
+#define PG_RETRY_MAX 8            /* runs of a batch that keeps dying of deadlocks */
+#define PG_WAIT_MS 15000          /* the longest one round trip may take, client side */
+#define PG_POOL_WAIT_MS 10000     /* the longest a reader waits for a pooled connection */
+#define PG_INFLIGHT_MAX 8         /* statements sent ahead of their answers (seg_send) */
+#define PG_LOAD_AHEAD 256         /* rows store_load sends ahead before reading answers */
+#define PG_PARAMS_MAX 16          /* parameters of the widest statement */
+#define PG_SINKS_MAX PG_BATCH_MAX /* statements sent ahead whose answers are kept */
+#define PG_TEXT_SPACE 4096        /* room for repaired copies of a statement's text parameters */
 #define PG_MIGRATE_LOCK "1885431905, 1" /* pg_advisory_xact_lock key of the migrations */
 
 /* ---- statements ------------------------------------------------------------------------ */
@@ -82,6 +89,7 @@ enum stmt_id {
 	ST_TOTP_PUT,
 	ST_TOTP_CONSUME,
 	ST_TOTP_CONSUME_UNTHROTTLED,
+	ST_TOTP_CONSUME_AUDITED,
 	ST_TOTP_DELETE,
 	ST_BACKUP_LIST,
 	ST_BACKUP_FIND,
@@ -160,6 +168,15 @@ static const char *const stmt_sql[ST__COUNT] = {
                                     "WHERE account_id = $1 AND sealed = $4 "
                                     "AND (last_step IS NULL OR last_step < $2) "
                                     "AND NOT EXISTS (SELECT 1 FROM limits WHERE key = $5)",
+    /* The same, and its audit row only if it consumed: one statement that either does both
+     * or changes nothing, so that it can be sent ahead of its answer. */
+    [ST_TOTP_CONSUME_AUDITED] =
+        "WITH c AS (UPDATE totp SET last_step = $2, drift = $3, confirmed = true "
+        "WHERE account_id = $1 AND sealed = $4 AND (last_step IS NULL OR last_step < $2) "
+        "AND NOT EXISTS (SELECT 1 FROM limits WHERE key = $5) RETURNING 1) "
+        "INSERT INTO audit(at, account_id, account_name, event, outcome, ip, client, detail) "
+        "SELECT $6::bigint, $7::bigint, $8::text, $9::text, $10::text, $11::text, $12::text, "
+        "$13::text FROM c",
     [ST_TOTP_DELETE] = "DELETE FROM totp WHERE account_id = $1",
     [ST_BACKUP_LIST] = "SELECT generation, hash, status, created_at FROM "
                        "(SELECT generation, hash, status, created_at FROM backup_codes "
@@ -367,13 +384,25 @@ static const char *const conn_defaults[][2] = {
 static const struct store_ops postgres_ops;
 
 /* A connection and what it has prepared.  Closed (pg NULL) after any failure of its own. */
+/* Where the answer to a statement sent ahead goes (seg_send_to): the statement is the at-th
+ * sent since the connection's answers were last all read. */
+struct pg_sink {
+	unsigned at;       /* which */
+	PGresult **result; /* gets its result when it ran (the caller PQclears it), or NULL */
+	unsigned *changed; /* or gets how many rows it changed */
+};
+
 struct pg_conn {
 	PGconn *pg;        /* NULL = closed */
 	unsigned inflight; /* pipeline segments sent whose answers are not yet read */
 	bool open_segment; /* statements sent (still in libpq's buffer) without a Sync */
-	const char *what[PG_INFLIGHT_MAX]; /* their statements, for the log */
-	bool prepared[ST__COUNT];          /* statements prepared on this connection */
-	struct pg_conn *next_idle;         /* the pool's idle list */
+	unsigned sent;     /* statements sent ahead since every answer was read */
+	unsigned got;      /* answers read since then */
+	struct pg_sink sinks[PG_SINKS_MAX]; /* answers wanted, in order of at */
+	unsigned nsinks, next_sink;         /* how many; the next to fill */
+	const char *what[PG_INFLIGHT_MAX];  /* their statements, for the log */
+	bool prepared[ST__COUNT];           /* statements prepared on this connection */
+	struct pg_conn *next_idle;          /* the pool's idle list */
 };
 
 /* The writer's context, or a thread's reader context.  A reader holds a connection only
@@ -387,6 +416,8 @@ struct pg_tx {
 	bool retry;                /* writer: deadlock or serialization failure */
 	bool lost;                 /* the connection failed */
 	bool careful;              /* writer: this run of the batch has a savepoint per fn */
+	unsigned *defer_to;        /* writer: the fn may send its consumption ahead, counted here */
+	bool deferred;             /* writer: it did (then it may call nothing more) */
 	unsigned loaded_ahead;     /* writer: rows store_load sent ahead since the last drain */
 	char load_sql[768];        /* writer: store_load's statement (sent ahead: kept here) */
 	struct pg_tx *next_reader; /* the store's list of reader contexts */
@@ -398,6 +429,13 @@ struct op {
 	store_done_fn done; /* called after commit (may be NULL) */
 	enum pa_err result; /* fn's result, then the commit's */
 	struct op *next;    /* queue link */
+	/* store_submit_check's: */
+	store_check_prepare_fn prepare; /* NULL: a plain store_submit */
+	uint8_t hash[STORE_HASH_LEN];   /* the service key's hash */
+	PGresult *read;                 /* the read, when it was sent ahead and ran */
+	bool deferred;                  /* the fn's consumption was sent ahead */
+	unsigned changed;               /* and changed this many rows */
+	char name[];                    /* the account's name */
 };
 
 /* A writer thread, its connection and its context. */
@@ -472,6 +510,7 @@ static void conn_close(struct pg_conn *c)
 	c->pg = NULL;
 	c->inflight = 0;
 	c->open_segment = false;
+	c->sent = c->got = c->nsinks = c->next_sink = 0;
 	memset(c->prepared, 0, sizeof(c->prepared));
 }
 
@@ -563,17 +602,37 @@ static const struct q_params no_params; /* for statements without any */
 
 /*
  * A statement whose answer nobody needs at once (a snapshot's BEGIN and COMMIT, the writer's
- * BEGIN and, in a careless batch, its audit rows) is sent ahead in libpq's pipeline mode, each
- * as a segment of its own (the statement and a Sync), and its answer is read with the next
- * statement's: one round trip instead of two.  Every way of running a statement first reads
+ * BEGIN and, in a careless batch, its audit rows, check reads and deferred consumptions, whose
+ * answers go to sinks: seg_send_to) is sent ahead in libpq's pipeline mode, in a segment
+ * (statements and a Sync) of its own or shared with the next, and its answer is read with the
+ * next statement's: one round trip instead of two.  Every way of running a statement first reads
  * what is in flight (conn_drain), and a failure there is that statement's failure too.  Only
  * prepared statements and single statements (store_load's INSERTs) are sent ahead.
  */
 
-/* The answers to one segment: its first error, else its last result.  NULL: the connection
- * failed (or nothing was in flight). */
-static PGresult *seg_result(PGconn *pg, int64_t deadline)
+/* Hand r, the answer to the next statement, to its sink if it has one.  true: r was taken. */
+static bool seg_sink(struct pg_conn *c, PGresult *r)
 {
+	unsigned at = c->got++;
+	if (c->next_sink >= c->nsinks || c->sinks[c->next_sink].at != at)
+		return false;
+	struct pg_sink *k = &c->sinks[c->next_sink++];
+	ExecStatusType st = PQresultStatus(r);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		return false; /* the segment's error: the sink stays unset */
+	if (k->changed)
+		*k->changed = (unsigned)strtoul(PQcmdTuples(r), NULL, 10);
+	if (!k->result)
+		return false;
+	*k->result = r;
+	return true;
+}
+
+/* The answers to one segment: its first error, else its last result (one taken by a sink
+ * aside).  NULL: the connection failed (or nothing was in flight). */
+static PGresult *seg_result(struct pg_conn *c, int64_t deadline)
+{
+	PGconn *pg = c->pg;
 	PGresult *keep = NULL;
 	unsigned nulls = 0;
 	for (;;) {
@@ -590,6 +649,8 @@ static PGresult *seg_result(PGconn *pg, int64_t deadline)
 			PQclear(r);
 			return keep;
 		}
+		if (seg_sink(c, r))
+			continue;
 		if (keep && PQresultStatus(keep) != PGRES_COMMAND_OK &&
 		    PQresultStatus(keep) != PGRES_TUPLES_OK) {
 			PQclear(r);
@@ -633,7 +694,7 @@ static enum q_status conn_drain(struct pg_conn *c, PGresult **last)
 	enum q_status worst = Q_OK;
 	int64_t deadline = now_ms() + PG_WAIT_MS;
 	for (unsigned i = 0; i < c->inflight; i++) {
-		PGresult *r = seg_result(c->pg, deadline);
+		PGresult *r = seg_result(c, deadline);
 		enum q_status st = result_status(c->pg, r, c->what[i]);
 		if (st == Q_LOST) {
 			PQclear(r);
@@ -652,6 +713,7 @@ static enum q_status conn_drain(struct pg_conn *c, PGresult **last)
 			PQclear(r);
 	}
 	c->inflight = 0;
+	c->sent = c->got = c->nsinks = c->next_sink = 0;
 	if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(c->pg)) {
 		log_msg("pipeline", PQerrorMessage(c->pg));
 		worst = Q_LOST;
@@ -694,6 +756,23 @@ static bool seg_send(struct pg_conn *c, enum stmt_id id, const char *sql, const 
 	if (sync)
 		c->inflight++;
 	c->open_segment = !sync;
+	c->sent++;
+	return true;
+}
+
+/* Send prepared statement id ahead (in the open segment, as seg_send without sync), and have
+ * its answer kept: *result gets its result, *changed how many rows it changed (either may be
+ * NULL), once conn_drain has read it and if it ran.  false: not sent (as seg_send), or too
+ * many answers are wanted already. */
+static bool seg_send_to(struct pg_conn *c, enum stmt_id id, const struct q_params *p,
+                        PGresult **result, unsigned *changed)
+{
+	if (c->nsinks >= PG_SINKS_MAX || p->bad)
+		return false;
+	unsigned at = c->sent;
+	if (!seg_send(c, id, NULL, p, false))
+		return false;
+	c->sinks[c->nsinks++] = (struct pg_sink){.at = at, .result = result, .changed = changed};
 	return true;
 }
 
@@ -1080,6 +1159,13 @@ static enum pa_err tx_exec(struct pg_tx *tx, enum stmt_id id, const char *sql,
 		log_msg(id == ST__COUNT ? sql : stmt_sql[id], "a parameter is too large");
 		return PA_ERR_STORE;
 	}
+	if (tx->deferred) {
+		/* store.h: nothing after a consumption sent ahead.  The careful run sends none. */
+		log_msg(id == ST__COUNT ? sql : stmt_sql[id],
+		        "called after a deferred consumption");
+		tx->failed = true;
+		return PA_ERR_STORE;
+	}
 	enum q_status st;
 	if (tx->c || tx->writer) {
 		st = tx->c ? stmt_run(tx->c, id, sql, p, out) : Q_LOST;
@@ -1179,20 +1265,84 @@ static int migrate(struct pg_store *s, const char **why)
 
 /* ---- the writer ------------------------------------------------------------------------ */
 
+static enum pa_err pg_check_read(struct store_tx *base, const uint8_t hash[STORE_HASH_LEN],
+                                 const char *name, struct store_check_read *out);
+static enum pa_err check_read_row(PGresult *r, struct store_check_read *out);
+
+/* How op_run runs a store_submit_check op. */
+enum op_mode {
+	OP_CAREFUL, /* in a careful run: read, then prepare and fn, each waiting for its answers */
+	OP_AHEAD,   /* careless, first pass: its read came ahead (o->read), and fn may defer */
+	OP_AGAIN,   /* careless, second pass: its deferred consumption changed nothing */
+};
+
+/* Run o's fn (a store_submit_check op: its read and prepare first) on w's transaction.
+ * Q_OK: it ran (o->result says how it went); Q_CAREFUL: it failed in a careless run; else the
+ * transaction failed (Q_RETRY, Q_LOST). */
+static enum q_status op_run(struct pg_writer *w, struct op *o, enum op_mode mode)
+{
+	struct pg_tx *tx = &w->tx;
+	o->deferred = false;
+	o->changed = 0;
+	if (o->prepare) {
+		struct store_check_read cr;
+		enum pa_err e;
+		if (mode == OP_AHEAD && o->read) {
+			e = check_read_row(o->read, &cr);
+			o->read = NULL;
+		} else {
+			e = pg_check_read(&tx->base, o->hash, o->name, &cr);
+		}
+		if (tx->lost)
+			return Q_LOST;
+		if (tx->retry)
+			return Q_RETRY;
+		if (tx->failed && !tx->careful)
+			return Q_CAREFUL;
+		tx->failed = false;
+		o->result = o->prepare(o->arg, e, &cr);
+		memset(&cr, 0, sizeof(cr));
+		if (o->result != PA_OK)
+			return Q_OK; /* refused: no fn, nothing written */
+		tx->defer_to = mode == OP_AHEAD ? &o->changed : NULL;
+	}
+	o->result = o->fn(&tx->base, o->arg);
+	o->deferred = tx->deferred;
+	tx->defer_to = NULL;
+	tx->deferred = false;
+	if (tx->lost)
+		return Q_LOST;
+	if (tx->retry)
+		return Q_RETRY;
+	/* A statement failed and the fn went on as if not: its work is not whole. */
+	if (o->result == PA_OK && tx->failed)
+		o->result = PA_ERR_STORE;
+	tx->failed = false;
+	return !tx->careful && o->result != PA_OK ? Q_CAREFUL : Q_OK;
+}
+
 /* One run of the batch.  Careless (the usual case): no savepoints, and the first fn that fails
  * in any way rolls the whole batch back (Q_CAREFUL) so that it runs again carefully, with a
- * savepoint per fn, where a failed fn's changes are undone alone.  Q_OK: committed, and each
- * op's result says whether its fn's changes are in.  Q_RETRY: rolled back, run it again.
- * Q_LOST with *at_commit false: the connection broke before COMMIT was sent, nothing is
- * committed.  Anything else: failed — committed or not, if the connection broke during COMMIT. */
+ * savepoint per fn, where a failed fn's changes are undone alone.  A careless run reads for
+ * all its store_submit_check ops in one round trip first, and reads the answers to their
+ * deferred consumptions in one more at the end (running again the fns of those that changed
+ * nothing), before COMMIT.  Q_OK: committed, and each op's result says whether its fn's
+ * changes are in.  Q_RETRY: rolled back, run it again.  Q_LOST with *at_commit false: the
+ * connection broke before COMMIT was sent, nothing is committed.  Anything else: failed —
+ * committed or not, if the connection broke during COMMIT. */
 static enum q_status batch_run(struct pg_writer *w, struct op *batch, bool careful, bool *at_commit)
 {
 	struct pg_tx *tx = &w->tx;
 	struct pg_conn *c = &w->conn;
 	*at_commit = false;
+	for (struct op *o = batch; o; o = o->next) {
+		PQclear(o->read);
+		o->read = NULL;
+	}
 	if (!c->pg && !conn_open(w->s, c, true))
 		return Q_LOST;
-	tx->failed = tx->retry = tx->lost = false;
+	tx->failed = tx->retry = tx->lost = tx->deferred = false;
+	tx->defer_to = NULL;
 	tx->careful = careful;
 	tx->loaded_ahead = 0;
 	enum q_status st = Q_OK;
@@ -1200,38 +1350,53 @@ static enum q_status batch_run(struct pg_writer *w, struct op *batch, bool caref
 		st = conn_simple(c, "BEGIN ISOLATION LEVEL READ COMMITTED; SAVEPOINT op", NULL);
 	else if (!seg_send(c, ST__COUNT, "BEGIN ISOLATION LEVEL READ COMMITTED", &no_params, false))
 		st = conn_simple(c, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL);
-	for (struct op *o = batch; o && st == Q_OK; o = o->next) {
-		o->result = o->fn(&tx->base, o->arg);
-		if (tx->lost)
-			return Q_LOST;
-		if (tx->retry) {
-			st = Q_RETRY;
-			break;
+	if (!careful && st == Q_OK) {
+		/* Every read at once (those that do not fit are made in their op's turn). */
+		bool ahead = false;
+		for (struct op *o = batch; o; o = o->next) {
+			if (!o->prepare)
+				continue;
+			struct q_params p = {0};
+			p_bytes(&p, o->hash, STORE_HASH_LEN);
+			p_text(&p, o->name);
+			ahead |= seg_send_to(c, ST_CHECK_READ, &p, &o->read, NULL);
 		}
-		/* A statement failed and the fn went on as if not: its work is not whole. */
-		if (o->result == PA_OK && tx->failed)
-			o->result = PA_ERR_STORE;
-		tx->failed = false;
-		if (!careful && o->result != PA_OK) {
+		if (ahead && (st = conn_drain(c, NULL)) != Q_OK && st != Q_LOST && st != Q_RETRY)
 			st = Q_CAREFUL;
-			break;
-		}
-		const char *end = o->next ? (careful ? "SAVEPOINT op" : NULL) : "COMMIT";
-		char sql[96];
-		snprintf(sql, sizeof(sql), "%s%s%s",
-		         !careful             ? ""
-		         : o->result == PA_OK ? "RELEASE SAVEPOINT op"
-		                              : "ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op",
-		         careful && end ? "; " : "", end ? end : "");
-		if (o->next) {
-			if (careful)
-				st = conn_simple(c, sql, NULL);
-			continue;
-		}
+	}
+	for (struct op *o = batch; o && st == Q_OK; o = o->next) {
+		st = op_run(w, o, careful ? OP_CAREFUL : OP_AHEAD);
+		if (st == Q_OK && careful && o->next)
+			st = conn_simple(c,
+			                 o->result == PA_OK ? "RELEASE SAVEPOINT op; SAVEPOINT op"
+			                                    : "ROLLBACK TO SAVEPOINT op; "
+			                                      "RELEASE SAVEPOINT op; SAVEPOINT op",
+			                 NULL);
+	}
+	if (st == Q_OK && !careful) {
+		/* The deferred consumptions' answers; the fns of those that changed nothing run
+		 * again (in op order), now waiting for each answer. */
+		bool deferred = false;
+		for (struct op *o = batch; o; o = o->next)
+			deferred |= o->deferred;
+		if (deferred && (st = conn_drain(c, NULL)) != Q_OK && st != Q_LOST && st != Q_RETRY)
+			st = Q_CAREFUL;
+		for (struct op *o = batch; o && st == Q_OK; o = o->next)
+			if (o->deferred && o->changed == 0)
+				st = op_run(w, o, OP_AGAIN);
+	}
+	if (st == Q_OK) {
 		*at_commit = true;
+		struct op *last = batch;
+		while (last->next)
+			last = last->next;
 		PGresult *r;
 		if (careful) {
-			st = conn_simple(c, sql, &r);
+			st = conn_simple(c,
+			                 last->result == PA_OK ? "RELEASE SAVEPOINT op; COMMIT"
+			                                       : "ROLLBACK TO SAVEPOINT op; "
+			                                         "RELEASE SAVEPOINT op; COMMIT",
+			                 &r);
 		} else {
 			/* With the answers to what was sent ahead: if one of those failed, the
 			 * transaction was aborted and nothing is committed, so run it carefully. */
@@ -1246,6 +1411,10 @@ static enum q_status batch_run(struct pg_writer *w, struct op *batch, bool caref
 		}
 		PQclear(r);
 		return st;
+	}
+	for (struct op *o = batch; o; o = o->next) {
+		PQclear(o->read);
+		o->read = NULL;
 	}
 	if (st != Q_LOST)
 		(void)conn_simple(c, "ROLLBACK", NULL);
@@ -1288,6 +1457,7 @@ static void run_batch(struct pg_writer *w, struct op *batch)
 			batch->result = PA_ERR_STORE;
 		if (batch->done)
 			batch->done(batch->arg, batch->result);
+		PQclear(batch->read);
 		free(batch);
 		batch = next;
 	}
@@ -1506,9 +1676,21 @@ static void pg_read_end(struct store_tx *base)
 	rd->c = NULL;
 }
 
+/* Queue o for the writers. */
+static void op_queue(struct pg_store *s, struct op *o)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->tail)
+		s->tail->next = o;
+	else
+		s->head = o;
+	s->tail = o;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void pg_submit(struct store *base, store_tx_fn fn, void *arg, store_done_fn done)
 {
-	struct pg_store *s = (struct pg_store *)base;
 	struct op *o = calloc(1, sizeof(*o));
 	if (!o) {
 		if (done)
@@ -1518,14 +1700,28 @@ static void pg_submit(struct store *base, store_tx_fn fn, void *arg, store_done_
 	o->fn = fn;
 	o->arg = arg;
 	o->done = done;
-	pthread_mutex_lock(&s->lock);
-	if (s->tail)
-		s->tail->next = o;
-	else
-		s->head = o;
-	s->tail = o;
-	pthread_cond_signal(&s->wake);
-	pthread_mutex_unlock(&s->lock);
+	op_queue((struct pg_store *)base, o);
+}
+
+/* The read is made by the writer, in the batch's transaction (batch_run). */
+static void pg_submit_check(struct store *base, const uint8_t hash[STORE_HASH_LEN],
+                            const char *name, store_check_prepare_fn prepare, store_tx_fn fn,
+                            void *arg, store_done_fn done)
+{
+	size_t len = strlen(name);
+	struct op *o = calloc(1, sizeof(*o) + len + 1);
+	if (!o) {
+		if (done)
+			done(arg, PA_ERR_NOMEM);
+		return;
+	}
+	o->fn = fn;
+	o->arg = arg;
+	o->done = done;
+	o->prepare = prepare;
+	memcpy(o->hash, hash, STORE_HASH_LEN);
+	memcpy(o->name, name, len + 1);
+	op_queue((struct pg_store *)base, o);
 }
 
 /* ---- accounts -------------------------------------------------------------------------- */
@@ -1728,7 +1924,7 @@ static enum pa_err pg_totp_consume(struct store_tx *base, int64_t account,
 
 static enum pa_err pg_totp_consume_unthrottled(struct store_tx *base, int64_t account,
                                                const struct store_totp *t, int64_t step, int drift,
-                                               const char *limit_key)
+                                               const char *limit_key, const struct store_audit *au)
 {
 	struct q_params p = {0};
 	p_int(&p, account);
@@ -1736,7 +1932,25 @@ static enum pa_err pg_totp_consume_unthrottled(struct store_tx *base, int64_t ac
 	p_int(&p, drift);
 	p_bytes(&p, t->sealed, t->sealed_len);
 	p_text(&p, limit_key);
-	return run_change(TX(base), ST_TOTP_CONSUME_UNTHROTTLED, &p, true, NULL);
+	if (!au)
+		return run_change(TX(base), ST_TOTP_CONSUME_UNTHROTTLED, &p, true, NULL);
+	p_int(&p, au->at);
+	p_int(&p, au->account);
+	p_text(&p, au->account_name);
+	p_text(&p, au->event);
+	p_text(&p, au->outcome);
+	p_text(&p, au->ip);
+	p_text(&p, au->client);
+	p_text(&p, au->detail);
+	/* In a careless batch's store_submit_check fn: sent ahead, and batch_run reads how many
+	 * rows it changed with the batch's answers (store.h). */
+	struct pg_tx *tx = TX(base);
+	if (tx->defer_to && !tx->deferred &&
+	    seg_send_to(tx->c, ST_TOTP_CONSUME_AUDITED, &p, NULL, tx->defer_to)) {
+		tx->deferred = true;
+		return PA_OK;
+	}
+	return run_change(tx, ST_TOTP_CONSUME_AUDITED, &p, true, NULL);
 }
 
 static enum pa_err pg_totp_delete(struct store_tx *base, int64_t account)
@@ -2118,6 +2332,8 @@ static enum pa_err pg_service_by_key(struct store_tx *base, const uint8_t hash[S
 	return e;
 }
 
+static enum pa_err check_read_row(PGresult *r, struct store_check_read *out);
+
 static enum pa_err pg_check_read(struct store_tx *base, const uint8_t hash[STORE_HASH_LEN],
                                  const char *name, struct store_check_read *out)
 {
@@ -2127,8 +2343,17 @@ static enum pa_err pg_check_read(struct store_tx *base, const uint8_t hash[STORE
 	memset(out, 0, sizeof(*out));
 	PGresult *r;
 	enum pa_err e = run_one(TX(base), ST_CHECK_READ, &p, &r);
-	if (e != PA_OK)
-		return e;
+	return e == PA_OK ? check_read_row(r, out) : e;
+}
+
+/* store_check_read's answer r (which it PQclears): PA_ERR_NOT_FOUND when it has no row. */
+static enum pa_err check_read_row(PGresult *r, struct store_check_read *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return PA_ERR_NOT_FOUND;
+	}
 	row_service(r, 0, &out->service);
 	bool ok = true;
 	out->has_account = !PQgetisnull(r, 0, 5);
@@ -2435,7 +2660,8 @@ static enum pa_err pg_audit_add(struct store_tx *base, const struct store_audit 
 	p_text(&p, a->detail);
 	/* A careless batch sends the row ahead; if it fails, the batch runs again carefully. */
 	struct pg_tx *tx = TX(base);
-	if (tx->writer && !tx->careful && !p.bad && seg_send(tx->c, ST_AUDIT_ADD, NULL, &p, false))
+	if (tx->writer && !tx->careful && !tx->deferred && !p.bad &&
+	    seg_send(tx->c, ST_AUDIT_ADD, NULL, &p, false))
 		return PA_OK;
 	return run_change(tx, ST_AUDIT_ADD, &p, true, NULL);
 }
@@ -2517,6 +2743,7 @@ static const struct store_ops postgres_ops = {
     .service_add = pg_service_add,
     .service_by_key = pg_service_by_key,
     .check_read = pg_check_read,
+    .submit_check = pg_submit_check,
     .service_list = pg_service_list,
     .key_check_get = pg_key_check_get,
     .key_check_add = pg_key_check_add,

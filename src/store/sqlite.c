@@ -935,9 +935,11 @@ static enum pa_err sq_totp_consume(struct store_tx *base, int64_t account,
 	return exec_change(tx, st, true);
 }
 
+static enum pa_err sq_audit_add(struct store_tx *base, const struct store_audit *a);
+
 static enum pa_err sq_totp_consume_unthrottled(struct store_tx *base, int64_t account,
                                                const struct store_totp *t, int64_t step, int drift,
-                                               const char *limit_key)
+                                               const char *limit_key, const struct store_audit *au)
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_TOTP_CONSUME_UNTHROTTLED);
@@ -946,7 +948,9 @@ static enum pa_err sq_totp_consume_unthrottled(struct store_tx *base, int64_t ac
 	sqlite3_bind_int(st, 3, drift);
 	sqlite3_bind_blob(st, 4, t->sealed, (int)t->sealed_len, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, limit_key, -1, SQLITE_STATIC);
-	return exec_change(tx, st, true);
+	enum pa_err e = exec_change(tx, st, true);
+	/* One writer: nothing comes between the two statements. */
+	return e == PA_OK && au ? sq_audit_add(base, au) : e;
 }
 
 static enum pa_err sq_totp_delete(struct store_tx *base, int64_t account)

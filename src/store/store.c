@@ -3,6 +3,7 @@
  * (backend.h).  The location decides the backend: a postgresql:// URL or a directory.
  */
 #include <pthread.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "store/backend.h"
@@ -150,15 +151,37 @@ enum pa_err store_totp_consume(struct store_tx *tx, int64_t account, const struc
 
 enum pa_err store_totp_consume_unthrottled(struct store_tx *tx, int64_t account,
                                            const struct store_totp *t, int64_t step, int drift,
-                                           const char *limit_key)
+                                           const char *limit_key, const struct store_audit *au)
 {
-	return tx->ops->totp_consume_unthrottled(tx, account, t, step, drift, limit_key);
+	return tx->ops->totp_consume_unthrottled(tx, account, t, step, drift, limit_key, au);
 }
 
 enum pa_err store_check_read(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
                              const char *name, struct store_check_read *out)
 {
 	return tx->ops->check_read(tx, hash, name, out);
+}
+
+void store_submit_check(struct store *s, const uint8_t hash[STORE_HASH_LEN], const char *name,
+                        store_check_prepare_fn prepare, store_tx_fn fn, void *arg,
+                        store_done_fn done)
+{
+	if (s->ops->submit_check) {
+		s->ops->submit_check(s, hash, name, prepare, fn, arg, done);
+		return;
+	}
+	struct store_tx *rd = store_reader(s);
+	struct store_check_read cr;
+	memset(&cr, 0, sizeof(cr));
+	enum pa_err e = rd ? store_check_read(rd, hash, name, &cr) : PA_ERR_STORE;
+	e = prepare(arg, e, &cr);
+	sodium_memzero(&cr, sizeof(cr));
+	if (e != PA_OK) {
+		if (done)
+			done(arg, e);
+		return;
+	}
+	store_submit(s, fn, arg, done);
 }
 
 enum pa_err store_totp_delete(struct store_tx *tx, int64_t account)

@@ -50,6 +50,7 @@
 
 struct store;
 struct store_tx;
+struct store_audit;
 
 /* ---- life cycle ---- */
 
@@ -148,10 +149,18 @@ enum pa_err store_totp_consume(struct store_tx *tx, int64_t account, const struc
 /* As store_totp_consume, and only while no throttling counter is stored under limit_key
  * (store_limit_put): PA_ERR_CONFLICT when there is one, or when store_totp_consume would
  * refuse.  A verification of an account with no counter (it never failed, or its counter was
- * purged) so consumes its step without reading the counter first. */
+ * purged) so consumes its step without reading the counter first.  When it consumes, it also
+ * adds au (unless NULL) to the audit log; when it does not, it changes nothing.
+ *
+ * In a tx fn run by store_submit_check it may answer PA_OK before the store knows (it sends
+ * the statement on and reads its answer with the batch's): then it must be the fn's last
+ * call on tx, and the fn must return PA_OK.  If the step turns out not to be consumed, the
+ * store runs that fn's prepare and fn again in the same transaction, where this call then
+ * answers for itself.  (A call on tx after it fails, and the batch runs again carefully.) */
 enum pa_err store_totp_consume_unthrottled(struct store_tx *tx, int64_t account,
                                            const struct store_totp *t, int64_t step, int drift,
-                                           const char *limit_key) PA_MUST_CHECK;
+                                           const char *limit_key,
+                                           const struct store_audit *au) PA_MUST_CHECK;
 enum pa_err store_totp_delete(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
 
 /* ---- backup codes ---- */
@@ -352,6 +361,23 @@ struct store_check_read {
 /* PA_ERR_NOT_FOUND: no service has that key (then nothing else is read). */
 enum pa_err store_check_read(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
                              const char *name, struct store_check_read *out) PA_MUST_CHECK;
+
+/* What a store_submit_check caller does with the read (read: store_check_read's result; cr
+ * is valid during the call only).  PA_OK: run the tx fn; anything else: do not, and done gets
+ * it.  Like a tx fn it may run more than once, so it sets every output each time; it must be
+ * quick and must not call the store. */
+typedef enum pa_err (*store_check_prepare_fn)(void *arg, enum pa_err read,
+                                              const struct store_check_read *cr);
+/* store_check_read(hash, name), then prepare with its result, then (if prepare returned PA_OK)
+ * fn in a write transaction as store_submit runs it; done(arg, result) gets fn's result, or
+ * prepare's when that was not PA_OK, or PA_ERR_STORE.  Where the read is made is the store's
+ * choice: SQLite reads on the calling thread, and calls prepare there (and done too, when
+ * prepare refuses); PostgreSQL reads on its writer inside fn's transaction, the reads of a
+ * whole batch in one round trip (and then fn may end with a store_totp_consume_unthrottled
+ * whose answer also comes with the batch's: see there). */
+void store_submit_check(struct store *s, const uint8_t hash[STORE_HASH_LEN], const char *name,
+                        store_check_prepare_fn prepare, store_tx_fn fn, void *arg,
+                        store_done_fn done);
 
 /* ---- moving a store (pahara admin export / import) ---- */
 

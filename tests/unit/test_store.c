@@ -202,19 +202,20 @@ enum call_op {
 
 /* One store write and its arguments, named after the header's parameters. */
 struct call {
-	enum call_op op;     /* which store function */
-	int64_t account;     /* the account, or the record for by-id functions */
-	int64_t id;          /* a row of the account: generation, tmppass id, session id */
-	int64_t at;          /* now, before, expires_at, or a TOTP step */
-	int64_t other;       /* service_id, the session to keep, or a sign-in's session */
-	int value;           /* drift, login state, backup status, or a flag */
-	const char *text;    /* a name or a limit key */
-	const char *pwhash;  /* a password hash */
-	const void *in;      /* a record or blob to write */
-	void *inout;         /* a record the store fills the id of */
-	size_t size;         /* bytes in a limit blob */
-	int64_t *id_out;     /* account_create's id */
-	unsigned *count_out; /* revoke_all's count, login_fail's failures */
+	enum call_op op;              /* which store function */
+	int64_t account;              /* the account, or the record for by-id functions */
+	int64_t id;                   /* a row of the account: generation, tmppass id, session id */
+	int64_t at;                   /* now, before, expires_at, or a TOTP step */
+	int64_t other;                /* service_id, the session to keep, or a sign-in's session */
+	int value;                    /* drift, login state, backup status, or a flag */
+	const char *text;             /* a name or a limit key */
+	const char *pwhash;           /* a password hash */
+	const void *in;               /* a record or blob to write */
+	void *inout;                  /* a record the store fills the id of */
+	size_t size;                  /* bytes in a limit blob */
+	const struct store_audit *au; /* the unthrottled consume's audit row */
+	int64_t *id_out;              /* account_create's id */
+	unsigned *count_out;          /* revoke_all's count, login_fail's failures */
 };
 
 static enum pa_err call_fn(struct store_tx *tx, void *arg)
@@ -236,7 +237,7 @@ static enum pa_err call_fn(struct store_tx *tx, void *arg)
 		return store_totp_consume(tx, c->account, c->in, c->at, c->value);
 	case CALL_TOTP_CONSUME_UNTHROTTLED:
 		return store_totp_consume_unthrottled(tx, c->account, c->in, c->at, c->value,
-		                                      c->text);
+		                                      c->text, c->au);
 	case CALL_TOTP_DELETE:
 		return store_totp_delete(tx, c->account);
 	case CALL_BACKUP_ADD:
@@ -338,14 +339,15 @@ static enum pa_err w_totp_consume(struct store *s, int64_t account, const struct
 
 static enum pa_err w_totp_consume_unthrottled(struct store *s, int64_t account,
                                               const struct store_totp *t, int64_t step, int drift,
-                                              const char *limit_key)
+                                              const char *limit_key, const struct store_audit *au)
 {
 	return run(s, (struct call){.op = CALL_TOTP_CONSUME_UNTHROTTLED,
 	                            .account = account,
 	                            .in = t,
 	                            .at = step,
 	                            .value = drift,
-	                            .text = limit_key});
+	                            .text = limit_key,
+	                            .au = au});
 }
 
 static enum pa_err w_totp_delete(struct store *s, int64_t account)
@@ -905,6 +907,49 @@ static void test_totp_consume_accepts_a_step_once(void **state)
 	assert_totp_equal(&got, &want);
 }
 
+/* The test's audit rows of account (0 = all) at or after since, checked to be in order. */
+struct audit_seen {
+	const struct fixture *f;   /* whose events count (client starts with the prefix) */
+	struct store_audit got[8]; /* the test's events as listed */
+	unsigned n;                /* how many */
+};
+
+static bool audit_seen(void *arg, const struct store_audit *a)
+{
+	struct audit_seen *seen = arg;
+
+	if (ours(seen->f, a->client)) {
+		if (seen->n < 8)
+			seen->got[seen->n] = *a;
+		seen->n++;
+	}
+	return true;
+}
+
+static struct audit_seen audit_list(const struct fixture *f, int64_t account, int64_t since)
+{
+	struct audit_seen seen = {.f = f};
+	unsigned i;
+
+	assert_int_equal(store_audit_list(f->rd, account, since, audit_seen, &seen), PA_OK);
+	/* oldest first: ids increase along the list */
+	for (i = 1; i < seen.n && i < 8; i++)
+		assert_true(seen.got[i].id > seen.got[i - 1].id);
+	return seen;
+}
+
+static void assert_audit_equal(const struct store_audit *a, const struct store_audit *b)
+{
+	assert_int_equal(a->at, b->at);
+	assert_int_equal(a->account, b->account);
+	assert_string_equal(a->account_name, b->account_name);
+	assert_string_equal(a->event, b->event);
+	assert_string_equal(a->outcome, b->outcome);
+	assert_string_equal(a->ip, b->ip);
+	assert_string_equal(a->client, b->client);
+	assert_string_equal(a->detail, b->detail);
+}
+
 /* The unthrottled consume: as store_totp_consume while the account has no counter, refused
  * (and nothing recorded) while it has one, whatever the counter holds. */
 static void test_totp_consume_unthrottled_only_without_a_counter(void **state)
@@ -914,7 +959,18 @@ static void test_totp_consume_unthrottled_only_without_a_counter(void **state)
 	char key[STORE_LIMIT_KEY_MAX], other[STORE_LIMIT_KEY_MAX];
 	const uint8_t blob[4] = {0};
 	struct store_totp t, got, want, other_t;
+	struct store_audit au;
+	struct audit_seen seen;
 
+	memset(&au, 0, sizeof au);
+	au.at = T0;
+	au.account = id;
+	snprintf(au.account_name, sizeof au.account_name, "%s-unthrottled", f->prefix);
+	snprintf(au.event, sizeof au.event, "check");
+	snprintf(au.outcome, sizeof au.outcome, "ok");
+	snprintf(au.ip, sizeof au.ip, "192.0.2.7");
+	snprintf(au.client, sizeof au.client, "%s-client", f->prefix);
+	snprintf(au.detail, sizeof au.detail, "method=totp \xc3\xa9");
 	uniq(f, "acct-key", key, sizeof key);
 	uniq(f, "other-key", other, sizeof other);
 	totp_sample(&t, 80);
@@ -923,7 +979,7 @@ static void test_totp_consume_unthrottled_only_without_a_counter(void **state)
 
 	/* no counter: consumed, as store_totp_consume would; another key's counter is no matter */
 	assert_int_equal(w_limit_put(f->s, other, blob, sizeof blob, T0 + 3600), PA_OK);
-	assert_int_equal(w_totp_consume_unthrottled(f->s, id, &t, 1000, 1, key), PA_OK);
+	assert_int_equal(w_totp_consume_unthrottled(f->s, id, &t, 1000, 1, key, &au), PA_OK);
 	got = totp_get(f, id);
 	want = t;
 	want.confirmed = true;
@@ -933,21 +989,29 @@ static void test_totp_consume_unthrottled_only_without_a_counter(void **state)
 	assert_totp_equal(&got, &want);
 
 	/* a replay, or a generator that changed since: refused */
-	assert_int_equal(w_totp_consume_unthrottled(f->s, id, &t, 1000, 0, key), PA_ERR_CONFLICT);
+	assert_int_equal(w_totp_consume_unthrottled(f->s, id, &t, 1000, 0, key, &au),
+	                 PA_ERR_CONFLICT);
 	other_t = t;
 	other_t.sealed[0] ^= 1;
-	assert_int_equal(w_totp_consume_unthrottled(f->s, id, &other_t, 1001, 0, key),
+	assert_int_equal(w_totp_consume_unthrottled(f->s, id, &other_t, 1001, 0, key, &au),
 	                 PA_ERR_CONFLICT);
 	got = totp_get(f, id);
 	assert_totp_equal(&got, &want);
 
 	/* with a counter under the key (even an all-zero one): refused, nothing recorded */
 	assert_int_equal(w_limit_put(f->s, key, blob, sizeof blob, T0 + 3600), PA_OK);
-	assert_int_equal(w_totp_consume_unthrottled(f->s, id, &t, 1001, 0, key), PA_ERR_CONFLICT);
+	assert_int_equal(w_totp_consume_unthrottled(f->s, id, &t, 1001, 0, key, NULL),
+	                 PA_ERR_CONFLICT);
 	got = totp_get(f, id);
 	assert_totp_equal(&got, &want);
 	/* and the ordinary consume still takes that step */
 	assert_int_equal(w_totp_consume(f->s, id, &t, 1001, 0), PA_OK);
+
+	/* the audit row: added with the one consumption, and by none of the refusals */
+	seen = audit_list(f, id, 0);
+	assert_int_equal(seen.n, 1);
+	au.id = seen.got[0].id;
+	assert_audit_equal(&seen.got[0], &au);
 }
 
 /* store_check_read: the service, the account and its generator, or as much as exists. */
@@ -1962,48 +2026,6 @@ static void test_key_check_in_a_tx(void **state)
 
 /* ---- audit log ----------------------------------------------------------------------------- */
 
-struct audit_seen {
-	const struct fixture *f;   /* whose events count (client starts with the prefix) */
-	struct store_audit got[8]; /* the test's events as listed */
-	unsigned n;                /* how many */
-};
-
-static bool audit_seen(void *arg, const struct store_audit *a)
-{
-	struct audit_seen *seen = arg;
-
-	if (ours(seen->f, a->client)) {
-		if (seen->n < 8)
-			seen->got[seen->n] = *a;
-		seen->n++;
-	}
-	return true;
-}
-
-static struct audit_seen audit_list(const struct fixture *f, int64_t account, int64_t since)
-{
-	struct audit_seen seen = {.f = f};
-	unsigned i;
-
-	assert_int_equal(store_audit_list(f->rd, account, since, audit_seen, &seen), PA_OK);
-	/* oldest first: ids increase along the list */
-	for (i = 1; i < seen.n && i < 8; i++)
-		assert_true(seen.got[i].id > seen.got[i - 1].id);
-	return seen;
-}
-
-static void assert_audit_equal(const struct store_audit *a, const struct store_audit *b)
-{
-	assert_int_equal(a->at, b->at);
-	assert_int_equal(a->account, b->account);
-	assert_string_equal(a->account_name, b->account_name);
-	assert_string_equal(a->event, b->event);
-	assert_string_equal(a->outcome, b->outcome);
-	assert_string_equal(a->ip, b->ip);
-	assert_string_equal(a->client, b->client);
-	assert_string_equal(a->detail, b->detail);
-}
-
 static void test_audit_list_by_account_and_since(void **state)
 {
 	struct fixture *f = *state;
@@ -2480,6 +2502,225 @@ static void test_read_snapshot_until_read_end(void **state)
 	store_read_end(f->rd);
 }
 
+/*
+ * store_submit_check: the read, prepare and fn, for many verifications queued at once behind
+ * two gates (one per PostgreSQL writer; SQLite's one writer takes both), so that they share a
+ * batch.  Each check consumes the same step of one account, with its audit row; the store may
+ * answer the consumption before it knows (PostgreSQL), and must then run the fn again when the
+ * step was taken by another: exactly one check consumes, and one audit row is written.
+ */
+#define CHECKS 12
+
+struct checks;
+
+struct check_op {
+	struct checks *cs;             /* the test */
+	uint8_t hash[STORE_HASH_LEN];  /* the service key's hash it reads with */
+	char name[STORE_NAME_MAX + 1]; /* the account it reads */
+	bool go_on;                    /* the fn writes an extra audit row after consuming */
+	enum pa_err read;              /* prepare's read result (last call) */
+	bool saw_totp;                 /* prepare saw the account's generator */
+	unsigned prepares, fns;        /* calls of prepare and fn */
+	enum pa_err consumed;          /* the consume's answer in the fn's last run */
+	enum pa_err got;               /* done's result */
+	unsigned dones;                /* calls of done */
+};
+
+struct checks {
+	struct store *s;                 /* the store */
+	pthread_mutex_t lock;            /* guards what follows */
+	pthread_cond_t cond;             /* the gates may open, or a done ran */
+	bool open;                       /* the gates may return */
+	unsigned pending;                /* dones still to come (the gates' too) */
+	struct store_totp t;             /* the generator as read */
+	char key[STORE_LIMIT_KEY_MAX];   /* the account's (absent) counter key */
+	struct store_audit au;           /* the audit row of a consumption */
+	struct check_op ops[CHECKS + 2]; /* the checks */
+};
+
+static enum pa_err check_gate_fn(struct store_tx *tx, void *arg)
+{
+	struct checks *cs = arg;
+
+	(void)tx;
+	pthread_mutex_lock(&cs->lock);
+	while (!cs->open)
+		pthread_cond_wait(&cs->cond, &cs->lock);
+	pthread_mutex_unlock(&cs->lock);
+	return PA_OK;
+}
+
+static void check_dec(struct checks *cs)
+{
+	pthread_mutex_lock(&cs->lock);
+	cs->pending--;
+	pthread_cond_broadcast(&cs->cond);
+	pthread_mutex_unlock(&cs->lock);
+}
+
+static void check_gate_done(void *arg, enum pa_err result)
+{
+	assert_int_equal(result, PA_OK);
+	check_dec(arg);
+}
+
+static enum pa_err check_prepare_fn(void *arg, enum pa_err read, const struct store_check_read *cr)
+{
+	struct check_op *op = arg;
+
+	op->prepares++;
+	op->read = read;
+	op->saw_totp = read == PA_OK && cr->has_account && cr->has_totp &&
+	               cr->totp.sealed_len == op->cs->t.sealed_len &&
+	               memcmp(cr->totp.sealed, op->cs->t.sealed, cr->totp.sealed_len) == 0;
+	return read == PA_ERR_NOT_FOUND ? PA_ERR_UNAUTHENTICATED : read;
+}
+
+static enum pa_err check_fn(struct store_tx *tx, void *arg)
+{
+	struct check_op *op = arg;
+	struct checks *cs = op->cs;
+	struct store_audit extra = cs->au;
+
+	op->fns++;
+	op->consumed =
+	    store_totp_consume_unthrottled(tx, cs->au.account, &cs->t, 5000, 0, cs->key, &cs->au);
+	if (op->consumed == PA_ERR_CONFLICT)
+		return PA_OK; /* a verdict, not a failure */
+	if (op->consumed != PA_OK || !op->go_on)
+		return op->consumed;
+	/* against store.h's rule: the store must still get it right */
+	snprintf(extra.outcome, sizeof extra.outcome, "extra");
+	return store_audit_add(tx, &extra);
+}
+
+static void check_done_fn(void *arg, enum pa_err result)
+{
+	struct check_op *op = arg;
+
+	op->got = result;
+	op->dones++;
+	check_dec(op->cs);
+}
+
+/* Submit CHECKS checks of one step and one of an unknown key (and, with go_on, first a check
+ * whose fn goes on after consuming), and check what came of them. */
+static void submit_checks(struct fixture *f, bool go_on)
+{
+	struct checks *cs = calloc(1, sizeof *cs);
+	struct store_service svc;
+	struct store_totp got;
+	struct audit_seen seen;
+	char name[STORE_NAME_MAX + 1];
+	int64_t id = 0;
+	unsigned i, consumed = 0, conflicts = 0;
+	struct timespec until;
+
+	assert_non_null(cs);
+	cs->s = f->s;
+	assert_int_equal(pthread_mutex_init(&cs->lock, NULL), 0);
+	assert_int_equal(pthread_cond_init(&cs->cond, NULL), 0);
+	memset(&svc, 0, sizeof svc);
+	uniq(f, "submitter", svc.name, sizeof svc.name);
+	rand_hash(svc.key_hash);
+	svc.created_at = T0;
+	assert_int_equal(w_service_add(f->s, &svc), PA_OK);
+	uniq(f, "submitted", name, sizeof name);
+	assert_int_equal(w_account_create(f->s, name, "", svc.id, T0, &id), PA_OK);
+	totp_sample(&cs->t, 72);
+	assert_int_equal(w_totp_put(f->s, id, &cs->t), PA_OK);
+	cs->t = totp_get(f, id);
+	uniq(f, "submit-key", cs->key, sizeof cs->key);
+	cs->au.at = T0;
+	cs->au.account = id;
+	snprintf(cs->au.account_name, sizeof cs->au.account_name, "%s", name);
+	snprintf(cs->au.event, sizeof cs->au.event, "check");
+	snprintf(cs->au.outcome, sizeof cs->au.outcome, "ok");
+	snprintf(cs->au.client, sizeof cs->au.client, "%s-client", f->prefix);
+	for (i = 0; i < CHECKS + 2; i++) {
+		struct check_op *op = &cs->ops[i];
+
+		op->cs = cs;
+		memcpy(op->hash, svc.key_hash, STORE_HASH_LEN);
+		snprintf(op->name, sizeof op->name, "%s", name);
+		op->read = op->consumed = op->got = PA_ERR_INTERNAL;
+	}
+	/* one with a key no service has; one whose fn goes on after its consumption (and,
+	 * to consume, comes first) */
+	rand_hash(cs->ops[CHECKS].hash);
+	cs->ops[CHECKS + 1].go_on = true;
+
+	cs->pending = CHECKS + 1 + go_on + 2;
+	store_submit(f->s, check_gate_fn, cs, check_gate_done);
+	store_submit(f->s, check_gate_fn, cs, check_gate_done);
+	if (go_on)
+		store_submit_check(f->s, cs->ops[CHECKS + 1].hash, name, check_prepare_fn, check_fn,
+		                   &cs->ops[CHECKS + 1], check_done_fn);
+	for (i = 0; i < CHECKS + 1; i++)
+		store_submit_check(f->s, cs->ops[i].hash, cs->ops[i].name, check_prepare_fn,
+		                   check_fn, &cs->ops[i], check_done_fn);
+	pthread_mutex_lock(&cs->lock);
+	cs->open = true;
+	pthread_cond_broadcast(&cs->cond);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WAIT_SECONDS;
+	while (cs->pending > 0)
+		assert_int_equal(pthread_cond_timedwait(&cs->cond, &cs->lock, &until), 0);
+	pthread_mutex_unlock(&cs->lock);
+
+	/* the unknown key: prepare saw NOT_FOUND, its refusal went to done, no fn ran */
+	assert_int_equal(cs->ops[CHECKS].read, PA_ERR_NOT_FOUND);
+	assert_int_equal(cs->ops[CHECKS].got, PA_ERR_UNAUTHENTICATED);
+	assert_int_equal(cs->ops[CHECKS].fns, 0);
+	assert_int_equal(cs->ops[CHECKS].dones, 1);
+	/* the rest read the account and its generator; exactly one consumed */
+	for (i = 0; i < CHECKS + (unsigned)go_on; i++) {
+		const struct check_op *op = &cs->ops[i == CHECKS ? CHECKS + 1 : i];
+
+		assert_int_equal(op->dones, 1);
+		assert_int_equal(op->got, PA_OK);
+		assert_int_equal(op->read, PA_OK);
+		assert_true(op->saw_totp);
+		assert_true(op->prepares >= 1);
+		assert_true(op->fns >= 1);
+		assert_true(op->prepares >= op->fns);
+		if (op->consumed == PA_OK)
+			consumed++;
+		else if (op->consumed == PA_ERR_CONFLICT)
+			conflicts++;
+		/* PostgreSQL sends a consumption ahead and, when it changed nothing, runs the
+		 * check again: twice for each that found the step taken.  (A fn that goes on
+		 * after it makes the batch run again carefully: once more for all.) */
+		if (!go_on && strncmp(location, "postgres", 8) == 0)
+			assert_int_equal(op->prepares, op->consumed == PA_OK ? 1 : 2);
+	}
+	assert_int_equal(consumed, 1);
+	assert_int_equal(conflicts, CHECKS - 1 + (unsigned)go_on);
+	got = totp_get(f, id);
+	assert_true(got.has_last);
+	assert_int_equal(got.last_step, 5000);
+	/* one audit row, and the extra one only if the fn that goes on consumed */
+	seen = audit_list(f, id, 0);
+	assert_int_equal(seen.n, go_on && cs->ops[CHECKS + 1].consumed == PA_OK ? 2 : 1);
+	cs->au.id = seen.got[0].id;
+	assert_audit_equal(&seen.got[0], &cs->au);
+
+	pthread_mutex_destroy(&cs->lock);
+	pthread_cond_destroy(&cs->cond);
+	free(cs);
+}
+
+static void test_submit_check_reads_prepares_and_consumes_once(void **state)
+{
+	submit_checks(*state, false);
+}
+
+/* The same, with a fn that breaks store.h's rule by going on after its consumption. */
+static void test_submit_check_fn_going_on_after_consuming(void **state)
+{
+	submit_checks(*state, true);
+}
+
 /* store_close runs every submitted fn (and its done) before it returns. */
 static void test_close_finishes_every_submitted_fn(void **state)
 {
@@ -2559,6 +2800,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reader_sees_only_committed_writes, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_read_snapshot_until_read_end, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_submit_check_reads_prepares_and_consumes_once,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_submit_check_fn_going_on_after_consuming, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_close_finishes_every_submitted_fn, setup,
 	                                    teardown),
 	};
