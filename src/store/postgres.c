@@ -119,6 +119,7 @@ enum stmt_id {
 	ST_SERVICE_ADD,
 	ST_SERVICE_BY_KEY,
 	ST_CHECK_READ,
+	ST_CHECK_READ_MANY,
 	ST_SERVICE_LIST,
 	ST_KEY_CHECK_GET,
 	ST_KEY_CHECK_ADD,
@@ -240,6 +241,16 @@ static const char *const stmt_sql[ST__COUNT] = {
                       "t.last_step, t.drift, t.created_at FROM services s "
                       "LEFT JOIN accounts a ON a.name = $2 "
                       "LEFT JOIN totp t ON t.account_id = a.id WHERE s.key_hash = $1",
+    /* The same for a batch's checks: one row per ($1[k], $2[k]), with k last; a row without
+     * a service is one whose key no service has.  (Columns as ST_CHECK_READ's.) */
+    [ST_CHECK_READ_MANY] =
+        "SELECT s.id, s.name, s.key_hash, s.disabled, s.created_at, "
+        "a.id, a.name, a.pwhash, a.disabled, a.twofactor, a.created_at, a.service_id, "
+        "t.sealed, t.alg, t.digits, t.period, t.confirmed, t.last_step, t.drift, t.created_at, "
+        "q.k FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS q(hash, name, k) "
+        "LEFT JOIN services s ON s.key_hash = q.hash "
+        "LEFT JOIN accounts a ON a.name = q.name "
+        "LEFT JOIN totp t ON t.account_id = a.id",
     [ST_SERVICE_LIST] = "SELECT id, name, key_hash, disabled, created_at FROM services "
                         "ORDER BY name",
     [ST_KEY_CHECK_GET] = "SELECT name, value, created_at FROM key_checks WHERE name = $1",
@@ -432,7 +443,7 @@ struct op {
 	/* store_submit_check's: */
 	store_check_prepare_fn prepare; /* NULL: a plain store_submit */
 	uint8_t hash[STORE_HASH_LEN];   /* the service key's hash */
-	PGresult *read;                 /* the read, when it was sent ahead and ran */
+	int read_row;                   /* its row in the writer's reads, or -1 */
 	bool deferred;                  /* the fn's consumption was sent ahead */
 	unsigned changed;               /* and changed this many rows */
 	char name[];                    /* the account's name */
@@ -442,6 +453,7 @@ struct op {
 struct pg_writer {
 	struct pg_conn conn; /* its read-write connection */
 	struct pg_tx tx;     /* its context */
+	PGresult *reads;     /* a careless batch's check reads (ST_CHECK_READ_MANY) */
 	pthread_t thread;    /* the thread */
 	bool started;        /* the thread runs */
 	struct pg_store *s;  /* owner */
@@ -1267,7 +1279,7 @@ static int migrate(struct pg_store *s, const char **why)
 
 static enum pa_err pg_check_read(struct store_tx *base, const uint8_t hash[STORE_HASH_LEN],
                                  const char *name, struct store_check_read *out);
-static enum pa_err check_read_row(PGresult *r, struct store_check_read *out);
+static enum pa_err check_read_row(const PGresult *r, int i, struct store_check_read *out);
 
 /* How op_run runs a store_submit_check op. */
 enum op_mode {
@@ -1287,9 +1299,8 @@ static enum q_status op_run(struct pg_writer *w, struct op *o, enum op_mode mode
 	if (o->prepare) {
 		struct store_check_read cr;
 		enum pa_err e;
-		if (mode == OP_AHEAD && o->read) {
-			e = check_read_row(o->read, &cr);
-			o->read = NULL;
+		if (mode == OP_AHEAD && o->read_row >= 0) {
+			e = check_read_row(w->reads, o->read_row, &cr);
 		} else {
 			e = pg_check_read(&tx->base, o->hash, o->name, &cr);
 		}
@@ -1321,6 +1332,91 @@ static enum q_status op_run(struct pg_writer *w, struct op *o, enum op_mode mode
 	return !tx->careful && o->result != PA_OK ? Q_CAREFUL : Q_OK;
 }
 
+/* Append s's len bytes to *at as an element of an array literal: quoted, with backslashes
+ * before quotes and backslashes, and '?' for every byte that is not part of a UTF-8
+ * character (as p_textn).  Room: 2 * len + 2 bytes. */
+static void array_text(char **at, const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	char *o = *at;
+	*o++ = '"';
+	for (size_t i = 0, k; i < len; i += k) {
+		k = utf8_seq(u + i, len - i);
+		if (k == 0) {
+			*o++ = '?';
+			k = 1;
+			continue;
+		}
+		if (u[i] == '"' || u[i] == '\\')
+			*o++ = '\\';
+		memcpy(o, u + i, k);
+		o += k;
+	}
+	*o++ = '"';
+	*at = o;
+}
+
+/* A careless batch's reads for its check ops, in one statement and one round trip: each op's
+ * read_row is set to its row of w->reads.  Q_OK also when the reads could not be sent (each op
+ * then reads in its turn). */
+static enum q_status batch_reads(struct pg_writer *w, struct op *batch)
+{
+	struct op *checks[PG_BATCH_MAX];
+	unsigned n = 0;
+	size_t names_size = 3;
+	for (struct op *o = batch; o && n < PG_BATCH_MAX; o = o->next)
+		if (o->prepare) {
+			checks[n++] = o;
+			names_size += 2 * strlen(o->name) + 3;
+		}
+	if (n == 0)
+		return Q_OK;
+	static const char hex[] = "0123456789abcdef";
+	size_t hashes_size = 3 + n * (2 * STORE_HASH_LEN + 6);
+	char *hashes = malloc(hashes_size), *names = malloc(names_size);
+	if (!hashes || !names) {
+		free(hashes);
+		free(names);
+		return Q_OK;
+	}
+	char *h = hashes, *m = names;
+	*h++ = '{';
+	*m++ = '{';
+	for (unsigned i = 0; i < n; i++) {
+		if (i) {
+			*h++ = ',';
+			*m++ = ',';
+		}
+		memcpy(h, "\"\\\\x", 4); /* "\\x: a quoted bytea in hex */
+		h += 4;
+		for (unsigned b = 0; b < STORE_HASH_LEN; b++) {
+			*h++ = hex[checks[i]->hash[b] >> 4];
+			*h++ = hex[checks[i]->hash[b] & 15];
+		}
+		*h++ = '"';
+		array_text(&m, checks[i]->name, strlen(checks[i]->name));
+	}
+	memcpy(h, "}", 2);
+	memcpy(m, "}", 2);
+	struct q_params p = {.n = 2, .vals = {hashes, names}};
+	bool sent = seg_send_to(&w->conn, ST_CHECK_READ_MANY, &p, &w->reads, NULL);
+	free(hashes);
+	free(names);
+	if (!sent)
+		return w->conn.pg ? Q_OK : Q_LOST;
+	enum q_status st = conn_drain(&w->conn, NULL);
+	if (st != Q_OK)
+		return st == Q_LOST || st == Q_RETRY ? st : Q_CAREFUL;
+	if (!w->reads)
+		return Q_CAREFUL;
+	for (int row = 0; row < PQntuples(w->reads); row++) {
+		int64_t k = col_int(w->reads, row, 20);
+		if (k >= 1 && k <= (int64_t)n)
+			checks[k - 1]->read_row = row;
+	}
+	return Q_OK;
+}
+
 /* One run of the batch.  Careless (the usual case): no savepoints, and the first fn that fails
  * in any way rolls the whole batch back (Q_CAREFUL) so that it runs again carefully, with a
  * savepoint per fn, where a failed fn's changes are undone alone.  A careless run reads for
@@ -1335,10 +1431,10 @@ static enum q_status batch_run(struct pg_writer *w, struct op *batch, bool caref
 	struct pg_tx *tx = &w->tx;
 	struct pg_conn *c = &w->conn;
 	*at_commit = false;
-	for (struct op *o = batch; o; o = o->next) {
-		PQclear(o->read);
-		o->read = NULL;
-	}
+	PQclear(w->reads);
+	w->reads = NULL;
+	for (struct op *o = batch; o; o = o->next)
+		o->read_row = -1;
 	if (!c->pg && !conn_open(w->s, c, true))
 		return Q_LOST;
 	tx->failed = tx->retry = tx->lost = tx->deferred = false;
@@ -1350,20 +1446,8 @@ static enum q_status batch_run(struct pg_writer *w, struct op *batch, bool caref
 		st = conn_simple(c, "BEGIN ISOLATION LEVEL READ COMMITTED; SAVEPOINT op", NULL);
 	else if (!seg_send(c, ST__COUNT, "BEGIN ISOLATION LEVEL READ COMMITTED", &no_params, false))
 		st = conn_simple(c, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL);
-	if (!careful && st == Q_OK) {
-		/* Every read at once (those that do not fit are made in their op's turn). */
-		bool ahead = false;
-		for (struct op *o = batch; o; o = o->next) {
-			if (!o->prepare)
-				continue;
-			struct q_params p = {0};
-			p_bytes(&p, o->hash, STORE_HASH_LEN);
-			p_text(&p, o->name);
-			ahead |= seg_send_to(c, ST_CHECK_READ, &p, &o->read, NULL);
-		}
-		if (ahead && (st = conn_drain(c, NULL)) != Q_OK && st != Q_LOST && st != Q_RETRY)
-			st = Q_CAREFUL;
-	}
+	if (!careful && st == Q_OK)
+		st = batch_reads(w, batch);
 	for (struct op *o = batch; o && st == Q_OK; o = o->next) {
 		st = op_run(w, o, careful ? OP_CAREFUL : OP_AHEAD);
 		if (st == Q_OK && careful && o->next)
@@ -1412,10 +1496,6 @@ static enum q_status batch_run(struct pg_writer *w, struct op *batch, bool caref
 		PQclear(r);
 		return st;
 	}
-	for (struct op *o = batch; o; o = o->next) {
-		PQclear(o->read);
-		o->read = NULL;
-	}
 	if (st != Q_LOST)
 		(void)conn_simple(c, "ROLLBACK", NULL);
 	return st == Q_OK ? Q_ERROR : st;
@@ -1457,7 +1537,6 @@ static void run_batch(struct pg_writer *w, struct op *batch)
 			batch->result = PA_ERR_STORE;
 		if (batch->done)
 			batch->done(batch->arg, batch->result);
-		PQclear(batch->read);
 		free(batch);
 		batch = next;
 	}
@@ -1499,8 +1578,11 @@ static void *writer_main(void *arg)
 
 static void pg_free(struct pg_store *s)
 {
-	for (unsigned i = 0; i < STORE_WRITERS_MAX; i++)
+	for (unsigned i = 0; i < STORE_WRITERS_MAX; i++) {
 		conn_close(&s->writers[i].conn);
+		PQclear(s->writers[i].reads);
+		s->writers[i].reads = NULL;
+	}
 	pool_drain(s);
 	while (s->readers) {
 		struct pg_tx *r = s->readers;
@@ -2332,8 +2414,6 @@ static enum pa_err pg_service_by_key(struct store_tx *base, const uint8_t hash[S
 	return e;
 }
 
-static enum pa_err check_read_row(PGresult *r, struct store_check_read *out);
-
 static enum pa_err pg_check_read(struct store_tx *base, const uint8_t hash[STORE_HASH_LEN],
                                  const char *name, struct store_check_read *out)
 {
@@ -2343,26 +2423,28 @@ static enum pa_err pg_check_read(struct store_tx *base, const uint8_t hash[STORE
 	memset(out, 0, sizeof(*out));
 	PGresult *r;
 	enum pa_err e = run_one(TX(base), ST_CHECK_READ, &p, &r);
-	return e == PA_OK ? check_read_row(r, out) : e;
+	if (e == PA_OK) {
+		e = check_read_row(r, 0, out);
+		PQclear(r);
+	}
+	return e;
 }
 
-/* store_check_read's answer r (which it PQclears): PA_ERR_NOT_FOUND when it has no row. */
-static enum pa_err check_read_row(PGresult *r, struct store_check_read *out)
+/* Row i of an answer to ST_CHECK_READ or ST_CHECK_READ_MANY: PA_ERR_NOT_FOUND when it has no
+ * service. */
+static enum pa_err check_read_row(const PGresult *r, int i, struct store_check_read *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (PQntuples(r) == 0) {
-		PQclear(r);
+	if (PQgetisnull(r, i, 0))
 		return PA_ERR_NOT_FOUND;
-	}
-	row_service(r, 0, &out->service);
+	row_service(r, i, &out->service);
 	bool ok = true;
-	out->has_account = !PQgetisnull(r, 0, 5);
+	out->has_account = !PQgetisnull(r, i, 5);
 	if (out->has_account)
-		row_account_at(r, 0, 5, &out->account);
-	out->has_totp = !PQgetisnull(r, 0, 12);
+		row_account_at(r, i, 5, &out->account);
+	out->has_totp = !PQgetisnull(r, i, 12);
 	if (out->has_totp)
-		ok = row_totp_at(r, 0, 12, &out->totp);
-	PQclear(r);
+		ok = row_totp_at(r, i, 12, &out->totp);
 	return ok ? PA_OK : PA_ERR_STORE;
 }
 

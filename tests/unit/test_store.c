@@ -2518,6 +2518,8 @@ struct check_op {
 	uint8_t hash[STORE_HASH_LEN];  /* the service key's hash it reads with */
 	char name[STORE_NAME_MAX + 1]; /* the account it reads */
 	bool go_on;                    /* the fn writes an extra audit row after consuming */
+	bool read_only;                /* prepare only notes the account, and refuses */
+	int64_t seen_account;          /* the account prepare saw (0: none) */
 	enum pa_err read;              /* prepare's read result (last call) */
 	bool saw_totp;                 /* prepare saw the account's generator */
 	unsigned prepares, fns;        /* calls of prepare and fn */
@@ -2535,7 +2537,7 @@ struct checks {
 	struct store_totp t;             /* the generator as read */
 	char key[STORE_LIMIT_KEY_MAX];   /* the account's (absent) counter key */
 	struct store_audit au;           /* the audit row of a consumption */
-	struct check_op ops[CHECKS + 2]; /* the checks */
+	struct check_op ops[CHECKS + 4]; /* the checks */
 };
 
 static enum pa_err check_gate_fn(struct store_tx *tx, void *arg)
@@ -2570,6 +2572,9 @@ static enum pa_err check_prepare_fn(void *arg, enum pa_err read, const struct st
 
 	op->prepares++;
 	op->read = read;
+	op->seen_account = read == PA_OK && cr->has_account ? cr->account.id : 0;
+	if (op->read_only)
+		return PA_ERR_STATE;
 	op->saw_totp = read == PA_OK && cr->has_account && cr->has_totp &&
 	               cr->totp.sealed_len == op->cs->t.sealed_len &&
 	               memcmp(cr->totp.sealed, op->cs->t.sealed, cr->totp.sealed_len) == 0;
@@ -2611,8 +2616,8 @@ static void submit_checks(struct fixture *f, bool go_on)
 	struct store_service svc;
 	struct store_totp got;
 	struct audit_seen seen;
-	char name[STORE_NAME_MAX + 1];
-	int64_t id = 0;
+	char name[STORE_NAME_MAX + 1], odd[STORE_NAME_MAX + 1];
+	int64_t id = 0, odd_id = 0;
 	unsigned i, consumed = 0, conflicts = 0;
 	struct timespec until;
 
@@ -2627,6 +2632,9 @@ static void submit_checks(struct fixture *f, bool go_on)
 	assert_int_equal(w_service_add(f->s, &svc), PA_OK);
 	uniq(f, "submitted", name, sizeof name);
 	assert_int_equal(w_account_create(f->s, name, "", svc.id, T0, &id), PA_OK);
+	/* names that need quoting in a list (the store may read a batch's with one statement) */
+	snprintf(odd, sizeof odd, "%s \"{a\\,b}\" \xc3\xa9'", f->prefix);
+	assert_int_equal(w_account_create(f->s, odd, "", svc.id, T0, &odd_id), PA_OK);
 	totp_sample(&cs->t, 72);
 	assert_int_equal(w_totp_put(f->s, id, &cs->t), PA_OK);
 	cs->t = totp_get(f, id);
@@ -2637,7 +2645,7 @@ static void submit_checks(struct fixture *f, bool go_on)
 	snprintf(cs->au.event, sizeof cs->au.event, "check");
 	snprintf(cs->au.outcome, sizeof cs->au.outcome, "ok");
 	snprintf(cs->au.client, sizeof cs->au.client, "%s-client", f->prefix);
-	for (i = 0; i < CHECKS + 2; i++) {
+	for (i = 0; i < CHECKS + 4; i++) {
 		struct check_op *op = &cs->ops[i];
 
 		op->cs = cs;
@@ -2649,13 +2657,20 @@ static void submit_checks(struct fixture *f, bool go_on)
 	 * to consume, comes first) */
 	rand_hash(cs->ops[CHECKS].hash);
 	cs->ops[CHECKS + 1].go_on = true;
+	/* and two that only read: the odd name, and one that is not UTF-8 and does not exist */
+	cs->ops[CHECKS + 2].read_only = cs->ops[CHECKS + 3].read_only = true;
+	snprintf(cs->ops[CHECKS + 2].name, sizeof cs->ops[CHECKS + 2].name, "%s", odd);
+	snprintf(cs->ops[CHECKS + 3].name, sizeof cs->ops[CHECKS + 3].name, "%.40s\xff\\\"", odd);
 
-	cs->pending = CHECKS + 1 + go_on + 2;
+	cs->pending = CHECKS + 1 + go_on + 2 + 2;
 	store_submit(f->s, check_gate_fn, cs, check_gate_done);
 	store_submit(f->s, check_gate_fn, cs, check_gate_done);
 	if (go_on)
 		store_submit_check(f->s, cs->ops[CHECKS + 1].hash, name, check_prepare_fn, check_fn,
 		                   &cs->ops[CHECKS + 1], check_done_fn);
+	for (i = CHECKS + 2; i < CHECKS + 4; i++)
+		store_submit_check(f->s, cs->ops[i].hash, cs->ops[i].name, check_prepare_fn,
+		                   check_fn, &cs->ops[i], check_done_fn);
 	for (i = 0; i < CHECKS + 1; i++)
 		store_submit_check(f->s, cs->ops[i].hash, cs->ops[i].name, check_prepare_fn,
 		                   check_fn, &cs->ops[i], check_done_fn);
@@ -2673,6 +2688,15 @@ static void submit_checks(struct fixture *f, bool go_on)
 	assert_int_equal(cs->ops[CHECKS].got, PA_ERR_UNAUTHENTICATED);
 	assert_int_equal(cs->ops[CHECKS].fns, 0);
 	assert_int_equal(cs->ops[CHECKS].dones, 1);
+	/* the readers: the odd name found, the other not; refused by prepare, so no fn */
+	for (i = CHECKS + 2; i < CHECKS + 4; i++) {
+		assert_int_equal(cs->ops[i].read, PA_OK);
+		assert_int_equal(cs->ops[i].got, PA_ERR_STATE);
+		assert_int_equal(cs->ops[i].fns, 0);
+		assert_int_equal(cs->ops[i].dones, 1);
+	}
+	assert_int_equal(cs->ops[CHECKS + 2].seen_account, odd_id);
+	assert_int_equal(cs->ops[CHECKS + 3].seen_account, 0);
 	/* the rest read the account and its generator; exactly one consumed */
 	for (i = 0; i < CHECKS + (unsigned)go_on; i++) {
 		const struct check_op *op = &cs->ops[i == CHECKS ? CHECKS + 1 : i];
