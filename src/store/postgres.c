@@ -20,11 +20,11 @@
  *   - a batch that dies of a deadlock or a serialization failure (SQLSTATE 40P01, 40001) is
  *     rolled back and run again from its first fn.
  * The verification hot path (store_submit_check) costs a batch, not each verification, its
- * round trips: a careless run sends the reads of all its check ops at once and reads their
- * answers in one round trip; each check's fn then usually ends by consuming its step with one
- * statement (audit row included) that is sent on without waiting; one more round trip reads
- * how many rows each of those changed, the fns of those that changed nothing (a replay, a
- * throttled account) run again, now waiting for each answer, and COMMIT follows.
+ * statements and round trips: a careless run reads for all its check ops with one statement
+ * (batch_reads); each check's fn then usually ends by deferring the consumption of its step
+ * (with its audit row), and one more statement makes all those (batch_consumes); the fns of
+ * those that consumed nothing (a replay, a throttled account) run again, now waiting for each
+ * answer, and COMMIT follows.
  * A batch holds at most PG_BATCH_MAX fns: in a careful run each fn that writes uses a
  * subtransaction, and more than 64 of them in one transaction overflow the server's
  * per-backend cache, which slows every snapshot taken on the server.
@@ -63,15 +63,14 @@
 
 #include "store/backend.h"
 
-#define PG_BATCH_MAX 64           /* most tx fns in one transaction (see above) */
-#define PG_RETRY_MAX 8            /* runs of a batch that keeps dying of deadlocks */
-#define PG_WAIT_MS 15000          /* the longest one round trip may take, client side */
-#define PG_POOL_WAIT_MS 10000     /* the longest a reader waits for a pooled connection */
-#define PG_INFLIGHT_MAX 8         /* statements sent ahead of their answers (seg_send) */
-#define PG_LOAD_AHEAD 256         /* rows store_load sends ahead before reading answers */
-#define PG_PARAMS_MAX 16          /* parameters of the widest statement */
-#define PG_SINKS_MAX PG_BATCH_MAX /* statements sent ahead whose answers are kept */
-#define PG_TEXT_SPACE 4096        /* room for repaired copies of a statement's text parameters */
+#define PG_BATCH_MAX 64       /* most tx fns in one transaction (see above) */
+#define PG_RETRY_MAX 8        /* runs of a batch that keeps dying of deadlocks */
+#define PG_WAIT_MS 15000      /* the longest one round trip may take, client side */
+#define PG_POOL_WAIT_MS 10000 /* the longest a reader waits for a pooled connection */
+#define PG_INFLIGHT_MAX 8     /* statements sent ahead of their answers (seg_send) */
+#define PG_LOAD_AHEAD 256     /* rows store_load sends ahead before reading answers */
+#define PG_PARAMS_MAX 16      /* parameters of the widest statement */
+#define PG_TEXT_SPACE 4096    /* room for repaired copies of a statement's text parameters */
 #define PG_MIGRATE_LOCK "1885431905, 1" /* pg_advisory_xact_lock key of the migrations */
 
 /* ---- statements ------------------------------------------------------------------------ */
@@ -90,6 +89,7 @@ enum stmt_id {
 	ST_TOTP_CONSUME,
 	ST_TOTP_CONSUME_UNTHROTTLED,
 	ST_TOTP_CONSUME_AUDITED,
+	ST_TOTP_CONSUME_MANY,
 	ST_TOTP_DELETE,
 	ST_BACKUP_LIST,
 	ST_BACKUP_FIND,
@@ -170,7 +170,7 @@ static const char *const stmt_sql[ST__COUNT] = {
                                     "AND (last_step IS NULL OR last_step < $2) "
                                     "AND NOT EXISTS (SELECT 1 FROM limits WHERE key = $5)",
     /* The same, and its audit row only if it consumed: one statement that either does both
-     * or changes nothing, so that it can be sent ahead of its answer. */
+     * or changes nothing. */
     [ST_TOTP_CONSUME_AUDITED] =
         "WITH c AS (UPDATE totp SET last_step = $2, drift = $3, confirmed = true "
         "WHERE account_id = $1 AND sealed = $4 AND (last_step IS NULL OR last_step < $2) "
@@ -178,6 +178,22 @@ static const char *const stmt_sql[ST__COUNT] = {
         "INSERT INTO audit(at, account_id, account_name, event, outcome, ip, client, detail) "
         "SELECT $6::bigint, $7::bigint, $8::text, $9::text, $10::text, $11::text, $12::text, "
         "$13::text FROM c",
+    /* The same for a batch's deferred consumptions: ($1[k], ..., $13[k]) is the k-th; the
+     * answer lists the k of those that consumed.  (Of two for one account only one can.) */
+    [ST_TOTP_CONSUME_MANY] =
+        "WITH q AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::integer[], "
+        "$4::bytea[], $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], "
+        "$10::text[], $11::text[], $12::text[], $13::text[]) WITH ORDINALITY AS "
+        "q(account, step, drift, sealed, lkey, at, acct, name, event, outcome, ip, client, "
+        "detail, k)), "
+        "c AS (UPDATE totp t SET last_step = q.step, drift = q.drift, confirmed = true FROM q "
+        "WHERE t.account_id = q.account AND t.sealed = q.sealed "
+        "AND (t.last_step IS NULL OR t.last_step < q.step) "
+        "AND NOT EXISTS (SELECT 1 FROM limits l WHERE l.key = q.lkey) RETURNING q.k), "
+        "a AS (INSERT INTO audit(at, account_id, account_name, event, outcome, ip, client, "
+        "detail) SELECT q.at, q.acct, q.name, q.event, q.outcome, q.ip, q.client, q.detail "
+        "FROM q JOIN c ON c.k = q.k ORDER BY q.k) "
+        "SELECT k FROM c",
     [ST_TOTP_DELETE] = "DELETE FROM totp WHERE account_id = $1",
     [ST_BACKUP_LIST] = "SELECT generation, hash, status, created_at FROM "
                        "(SELECT generation, hash, status, created_at FROM backup_codes "
@@ -395,43 +411,31 @@ static const char *const conn_defaults[][2] = {
 static const struct store_ops postgres_ops;
 
 /* A connection and what it has prepared.  Closed (pg NULL) after any failure of its own. */
-/* Where the answer to a statement sent ahead goes (seg_send_to): the statement is the at-th
- * sent since the connection's answers were last all read. */
-struct pg_sink {
-	unsigned at;       /* which */
-	PGresult **result; /* gets its result when it ran (the caller PQclears it), or NULL */
-	unsigned *changed; /* or gets how many rows it changed */
-};
-
 struct pg_conn {
 	PGconn *pg;        /* NULL = closed */
 	unsigned inflight; /* pipeline segments sent whose answers are not yet read */
 	bool open_segment; /* statements sent (still in libpq's buffer) without a Sync */
-	unsigned sent;     /* statements sent ahead since every answer was read */
-	unsigned got;      /* answers read since then */
-	struct pg_sink sinks[PG_SINKS_MAX]; /* answers wanted, in order of at */
-	unsigned nsinks, next_sink;         /* how many; the next to fill */
-	const char *what[PG_INFLIGHT_MAX];  /* their statements, for the log */
-	bool prepared[ST__COUNT];           /* statements prepared on this connection */
-	struct pg_conn *next_idle;          /* the pool's idle list */
+	const char *what[PG_INFLIGHT_MAX]; /* their statements, for the log */
+	bool prepared[ST__COUNT];          /* statements prepared on this connection */
+	struct pg_conn *next_idle;         /* the pool's idle list */
 };
 
 /* The writer's context, or a thread's reader context.  A reader holds a connection only
  * inside a snapshot; otherwise each statement borrows one. */
 struct pg_tx {
-	struct store_tx base;      /* first: store.c dispatches through it */
-	struct pg_store *s;        /* owner */
-	struct pg_conn *c;         /* the writer's connection, or the snapshot's; else NULL */
-	bool writer;               /* the writer's context */
-	bool failed;               /* a statement failed: the transaction is aborted */
-	bool retry;                /* writer: deadlock or serialization failure */
-	bool lost;                 /* the connection failed */
-	bool careful;              /* writer: this run of the batch has a savepoint per fn */
-	unsigned *defer_to;        /* writer: the fn may send its consumption ahead, counted here */
-	bool deferred;             /* writer: it did (then it may call nothing more) */
-	unsigned loaded_ahead;     /* writer: rows store_load sent ahead since the last drain */
-	char load_sql[768];        /* writer: store_load's statement (sent ahead: kept here) */
-	struct pg_tx *next_reader; /* the store's list of reader contexts */
+	struct store_tx base;        /* first: store.c dispatches through it */
+	struct pg_store *s;          /* owner */
+	struct pg_conn *c;           /* the writer's connection, or the snapshot's; else NULL */
+	bool writer;                 /* the writer's context */
+	bool failed;                 /* a statement failed: the transaction is aborted */
+	bool retry;                  /* writer: deadlock or serialization failure */
+	bool lost;                   /* the connection failed */
+	bool careful;                /* writer: this run of the batch has a savepoint per fn */
+	struct pg_consume *defer_to; /* writer: the fn may defer its consumption, kept here */
+	bool deferred;               /* writer: it did (then it may call nothing more) */
+	unsigned loaded_ahead;       /* writer: rows store_load sent ahead since the last drain */
+	char load_sql[768];          /* writer: store_load's statement (sent ahead: kept here) */
+	struct pg_tx *next_reader;   /* the store's list of reader contexts */
 };
 
 struct op {
@@ -444,9 +448,19 @@ struct op {
 	store_check_prepare_fn prepare; /* NULL: a plain store_submit */
 	uint8_t hash[STORE_HASH_LEN];   /* the service key's hash */
 	int read_row;                   /* its row in the writer's reads, or -1 */
-	bool deferred;                  /* the fn's consumption was sent ahead */
-	unsigned changed;               /* and changed this many rows */
+	bool deferred;                  /* the fn deferred its consumption (w->consumes) */
+	bool consumed;                  /* and the batch's statement consumed it */
 	char name[];                    /* the account's name */
+};
+
+/* A consumption deferred by store_totp_consume_unthrottled: its arguments. */
+struct pg_consume {
+	int64_t account, step;               /* which step of whose generator */
+	int drift;                           /* to record */
+	uint8_t sealed[STORE_SEALED_MAX];    /* the generator as read */
+	size_t sealed_len;                   /* bytes in sealed */
+	char limit_key[STORE_LIMIT_KEY_MAX]; /* the counter that must not exist */
+	struct store_audit au;               /* the audit row */
 };
 
 /* A writer thread, its connection and its context. */
@@ -454,9 +468,11 @@ struct pg_writer {
 	struct pg_conn conn; /* its read-write connection */
 	struct pg_tx tx;     /* its context */
 	PGresult *reads;     /* a careless batch's check reads (ST_CHECK_READ_MANY) */
-	pthread_t thread;    /* the thread */
-	bool started;        /* the thread runs */
-	struct pg_store *s;  /* owner */
+	struct pg_consume consumes[PG_BATCH_MAX]; /* its deferred consumptions */
+	unsigned nconsumes;                       /* how many */
+	pthread_t thread;                         /* the thread */
+	bool started;                             /* the thread runs */
+	struct pg_store *s;                       /* owner */
 };
 
 struct pg_store {
@@ -522,7 +538,6 @@ static void conn_close(struct pg_conn *c)
 	c->pg = NULL;
 	c->inflight = 0;
 	c->open_segment = false;
-	c->sent = c->got = c->nsinks = c->next_sink = 0;
 	memset(c->prepared, 0, sizeof(c->prepared));
 }
 
@@ -614,37 +629,18 @@ static const struct q_params no_params; /* for statements without any */
 
 /*
  * A statement whose answer nobody needs at once (a snapshot's BEGIN and COMMIT, the writer's
- * BEGIN and, in a careless batch, its audit rows, check reads and deferred consumptions, whose
- * answers go to sinks: seg_send_to) is sent ahead in libpq's pipeline mode, in a segment
- * (statements and a Sync) of its own or shared with the next, and its answer is read with the
- * next statement's: one round trip instead of two.  Every way of running a statement first reads
- * what is in flight (conn_drain), and a failure there is that statement's failure too.  Only
- * prepared statements and single statements (store_load's INSERTs) are sent ahead.
+ * BEGIN and, in a careless batch, its audit rows) is sent ahead in libpq's pipeline mode, in a
+ * segment (statements and a Sync) of its own or shared with the statements that follow, and
+ * its answer is read with the next statement's: one round trip instead of two.  Every way of
+ * running a statement first reads what is in flight (conn_drain), and a failure there is that
+ * statement's failure too.  Only prepared statements and single statements (store_load's INSERTs)
+ * are sent ahead.
  */
 
-/* Hand r, the answer to the next statement, to its sink if it has one.  true: r was taken. */
-static bool seg_sink(struct pg_conn *c, PGresult *r)
+/* The answers to one segment: its first error, else its last result.  NULL: the connection
+ * failed (or nothing was in flight). */
+static PGresult *seg_result(PGconn *pg, int64_t deadline)
 {
-	unsigned at = c->got++;
-	if (c->next_sink >= c->nsinks || c->sinks[c->next_sink].at != at)
-		return false;
-	struct pg_sink *k = &c->sinks[c->next_sink++];
-	ExecStatusType st = PQresultStatus(r);
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-		return false; /* the segment's error: the sink stays unset */
-	if (k->changed)
-		*k->changed = (unsigned)strtoul(PQcmdTuples(r), NULL, 10);
-	if (!k->result)
-		return false;
-	*k->result = r;
-	return true;
-}
-
-/* The answers to one segment: its first error, else its last result (one taken by a sink
- * aside).  NULL: the connection failed (or nothing was in flight). */
-static PGresult *seg_result(struct pg_conn *c, int64_t deadline)
-{
-	PGconn *pg = c->pg;
 	PGresult *keep = NULL;
 	unsigned nulls = 0;
 	for (;;) {
@@ -661,8 +657,6 @@ static PGresult *seg_result(struct pg_conn *c, int64_t deadline)
 			PQclear(r);
 			return keep;
 		}
-		if (seg_sink(c, r))
-			continue;
 		if (keep && PQresultStatus(keep) != PGRES_COMMAND_OK &&
 		    PQresultStatus(keep) != PGRES_TUPLES_OK) {
 			PQclear(r);
@@ -706,7 +700,7 @@ static enum q_status conn_drain(struct pg_conn *c, PGresult **last)
 	enum q_status worst = Q_OK;
 	int64_t deadline = now_ms() + PG_WAIT_MS;
 	for (unsigned i = 0; i < c->inflight; i++) {
-		PGresult *r = seg_result(c, deadline);
+		PGresult *r = seg_result(c->pg, deadline);
 		enum q_status st = result_status(c->pg, r, c->what[i]);
 		if (st == Q_LOST) {
 			PQclear(r);
@@ -725,7 +719,6 @@ static enum q_status conn_drain(struct pg_conn *c, PGresult **last)
 			PQclear(r);
 	}
 	c->inflight = 0;
-	c->sent = c->got = c->nsinks = c->next_sink = 0;
 	if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(c->pg)) {
 		log_msg("pipeline", PQerrorMessage(c->pg));
 		worst = Q_LOST;
@@ -768,23 +761,6 @@ static bool seg_send(struct pg_conn *c, enum stmt_id id, const char *sql, const 
 	if (sync)
 		c->inflight++;
 	c->open_segment = !sync;
-	c->sent++;
-	return true;
-}
-
-/* Send prepared statement id ahead (in the open segment, as seg_send without sync), and have
- * its answer kept: *result gets its result, *changed how many rows it changed (either may be
- * NULL), once conn_drain has read it and if it ran.  false: not sent (as seg_send), or too
- * many answers are wanted already. */
-static bool seg_send_to(struct pg_conn *c, enum stmt_id id, const struct q_params *p,
-                        PGresult **result, unsigned *changed)
-{
-	if (c->nsinks >= PG_SINKS_MAX || p->bad)
-		return false;
-	unsigned at = c->sent;
-	if (!seg_send(c, id, NULL, p, false))
-		return false;
-	c->sinks[c->nsinks++] = (struct pg_sink){.at = at, .result = result, .changed = changed};
 	return true;
 }
 
@@ -1294,8 +1270,7 @@ enum op_mode {
 static enum q_status op_run(struct pg_writer *w, struct op *o, enum op_mode mode)
 {
 	struct pg_tx *tx = &w->tx;
-	o->deferred = false;
-	o->changed = 0;
+	o->deferred = o->consumed = false;
 	if (o->prepare) {
 		struct store_check_read cr;
 		enum pa_err e;
@@ -1315,10 +1290,13 @@ static enum q_status op_run(struct pg_writer *w, struct op *o, enum op_mode mode
 		memset(&cr, 0, sizeof(cr));
 		if (o->result != PA_OK)
 			return Q_OK; /* refused: no fn, nothing written */
-		tx->defer_to = mode == OP_AHEAD ? &o->changed : NULL;
+		tx->defer_to = mode == OP_AHEAD && w->nconsumes < PG_BATCH_MAX
+		                   ? &w->consumes[w->nconsumes]
+		                   : NULL;
 	}
 	o->result = o->fn(&tx->base, o->arg);
 	o->deferred = tx->deferred;
+	w->nconsumes += tx->deferred;
 	tx->defer_to = NULL;
 	tx->deferred = false;
 	if (tx->lost)
@@ -1332,13 +1310,83 @@ static enum q_status op_run(struct pg_writer *w, struct op *o, enum op_mode mode
 	return !tx->careful && o->result != PA_OK ? Q_CAREFUL : Q_OK;
 }
 
-/* Append s's len bytes to *at as an element of an array literal: quoted, with backslashes
- * before quotes and backslashes, and '?' for every byte that is not part of a UTF-8
- * character (as p_textn).  Room: 2 * len + 2 bytes. */
-static void array_text(char **at, const char *s, size_t len)
+/* ---- statements for a whole batch ------------------------------------------------------ */
+
+/*
+ * A careless batch reads for all its check ops with one statement, and makes all their
+ * deferred consumptions with one more: each takes arrays (one element per op, unnest()ed in
+ * SQL), so the server starts its executor once per batch, not once per check.  Arrays go as
+ * text literals: '{', elements separated by ',', '}'.
+ */
+struct arr {
+	char *buf;       /* the literal so far (NUL-terminated when done) */
+	size_t len, cap; /* bytes used, allocated */
+	bool bad;        /* out of memory */
+};
+
+/* Room for n more bytes. */
+static char *arr_room(struct arr *a, size_t n)
+{
+	if (a->bad)
+		return NULL;
+	if (a->len + n > a->cap) {
+		size_t cap = a->cap ? a->cap : 256;
+		while (cap < a->len + n)
+			cap *= 2;
+		char *b = realloc(a->buf, cap);
+		if (!b) {
+			a->bad = true;
+			return NULL;
+		}
+		a->buf = b;
+		a->cap = cap;
+	}
+	return a->buf + a->len;
+}
+
+static void arr_put(struct arr *a, const char *s, size_t n)
+{
+	char *o = arr_room(a, n);
+	if (o) {
+		memcpy(o, s, n);
+		a->len += n;
+	}
+}
+
+/* Before an element: '{' for the first, else ','. */
+static void arr_next(struct arr *a)
+{
+	arr_put(a, a->len ? "," : "{", 1);
+}
+
+/* The end: '}' and NUL; false when out of memory (then buf is freed). */
+static bool arr_end(struct arr *a)
+{
+	arr_put(a, a->len ? "}" : "{}", a->len ? 2 : 3);
+	if (a->bad) {
+		free(a->buf);
+		a->buf = NULL;
+	}
+	return !a->bad;
+}
+
+static void arr_int(struct arr *a, int64_t v)
+{
+	char num[24];
+	arr_next(a);
+	arr_put(a, num, (size_t)snprintf(num, sizeof(num), "%lld", (long long)v));
+}
+
+/* Text, quoted: a backslash before each quote and backslash, and '?' for each byte that is
+ * not part of a UTF-8 character (as p_textn). */
+static void arr_text(struct arr *a, const char *s)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	char *o = *at;
+	size_t len = strlen(s);
+	arr_next(a);
+	char *o = arr_room(a, 2 * len + 2);
+	if (!o)
+		return;
 	*o++ = '"';
 	for (size_t i = 0, k; i < len; i += k) {
 		k = utf8_seq(u + i, len - i);
@@ -1353,68 +1401,107 @@ static void array_text(char **at, const char *s, size_t len)
 		o += k;
 	}
 	*o++ = '"';
-	*at = o;
+	a->len = (size_t)(o - a->buf);
 }
 
-/* A careless batch's reads for its check ops, in one statement and one round trip: each op's
- * read_row is set to its row of w->reads.  Q_OK also when the reads could not be sent (each op
- * then reads in its turn). */
+/* Bytes, as a quoted bytea in hex: "\\x...". */
+static void arr_bytes(struct arr *a, const uint8_t *b, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	arr_next(a);
+	char *o = arr_room(a, 2 * n + 5);
+	if (!o)
+		return;
+	memcpy(o, "\"\\\\x", 4);
+	o += 4;
+	for (size_t i = 0; i < n; i++) {
+		*o++ = hex[b[i] >> 4];
+		*o++ = hex[b[i] & 15];
+	}
+	*o++ = '"';
+	a->len = (size_t)(o - a->buf);
+}
+
+/* Send statement id with the n arrays as its parameters, and wait for its result (*out, to
+ * PQclear) with whatever is in flight.  Q_CAREFUL: the arrays could not be made, or the
+ * statement failed (the transaction is aborted then). */
+static enum q_status arr_run(struct pg_conn *c, enum stmt_id id, struct arr *arrs, unsigned n,
+                             PGresult **out)
+{
+	struct q_params p = {.n = (int)n};
+	bool ok = true;
+	for (unsigned i = 0; i < n; i++) {
+		ok &= arr_end(&arrs[i]);
+		p.vals[i] = arrs[i].buf; /* text format (fmts 0) */
+	}
+	enum q_status st = ok ? stmt_run(c, id, NULL, &p, out) : Q_CAREFUL;
+	for (unsigned i = 0; i < n; i++)
+		free(arrs[i].buf);
+	return st == Q_OK || st == Q_LOST || st == Q_RETRY ? st : Q_CAREFUL;
+}
+
+/* A careless batch's reads for its check ops: each op's read_row is set to its row of
+ * w->reads. */
 static enum q_status batch_reads(struct pg_writer *w, struct op *batch)
 {
 	struct op *checks[PG_BATCH_MAX];
 	unsigned n = 0;
-	size_t names_size = 3;
+	struct arr a[2] = {{0}};
 	for (struct op *o = batch; o && n < PG_BATCH_MAX; o = o->next)
 		if (o->prepare) {
 			checks[n++] = o;
-			names_size += 2 * strlen(o->name) + 3;
+			arr_bytes(&a[0], o->hash, STORE_HASH_LEN);
+			arr_text(&a[1], o->name);
 		}
 	if (n == 0)
 		return Q_OK;
-	static const char hex[] = "0123456789abcdef";
-	size_t hashes_size = 3 + n * (2 * STORE_HASH_LEN + 6);
-	char *hashes = malloc(hashes_size), *names = malloc(names_size);
-	if (!hashes || !names) {
-		free(hashes);
-		free(names);
-		return Q_OK;
-	}
-	char *h = hashes, *m = names;
-	*h++ = '{';
-	*m++ = '{';
-	for (unsigned i = 0; i < n; i++) {
-		if (i) {
-			*h++ = ',';
-			*m++ = ',';
-		}
-		memcpy(h, "\"\\\\x", 4); /* "\\x: a quoted bytea in hex */
-		h += 4;
-		for (unsigned b = 0; b < STORE_HASH_LEN; b++) {
-			*h++ = hex[checks[i]->hash[b] >> 4];
-			*h++ = hex[checks[i]->hash[b] & 15];
-		}
-		*h++ = '"';
-		array_text(&m, checks[i]->name, strlen(checks[i]->name));
-	}
-	memcpy(h, "}", 2);
-	memcpy(m, "}", 2);
-	struct q_params p = {.n = 2, .vals = {hashes, names}};
-	bool sent = seg_send_to(&w->conn, ST_CHECK_READ_MANY, &p, &w->reads, NULL);
-	free(hashes);
-	free(names);
-	if (!sent)
-		return w->conn.pg ? Q_OK : Q_LOST;
-	enum q_status st = conn_drain(&w->conn, NULL);
-	if (st != Q_OK)
-		return st == Q_LOST || st == Q_RETRY ? st : Q_CAREFUL;
-	if (!w->reads)
-		return Q_CAREFUL;
-	for (int row = 0; row < PQntuples(w->reads); row++) {
+	enum q_status st = arr_run(&w->conn, ST_CHECK_READ_MANY, a, 2, &w->reads);
+	for (int row = 0; st == Q_OK && row < PQntuples(w->reads); row++) {
 		int64_t k = col_int(w->reads, row, 20);
 		if (k >= 1 && k <= (int64_t)n)
 			checks[k - 1]->read_row = row;
 	}
-	return Q_OK;
+	return st;
+}
+
+/* A careless batch's deferred consumptions: each deferring op's consumed says whether its
+ * consumption was made. */
+static enum q_status batch_consumes(struct pg_writer *w, struct op *batch)
+{
+	if (w->nconsumes == 0)
+		return Q_OK;
+	struct op *ops[PG_BATCH_MAX];
+	unsigned n = 0;
+	for (struct op *o = batch; o && n < w->nconsumes; o = o->next)
+		if (o->deferred)
+			ops[n++] = o;
+	struct arr a[13];
+	memset(a, 0, sizeof(a));
+	for (unsigned i = 0; i < n; i++) {
+		const struct pg_consume *k = &w->consumes[i];
+		arr_int(&a[0], k->account);
+		arr_int(&a[1], k->step);
+		arr_int(&a[2], k->drift);
+		arr_bytes(&a[3], k->sealed, k->sealed_len);
+		arr_text(&a[4], k->limit_key);
+		arr_int(&a[5], k->au.at);
+		arr_int(&a[6], k->au.account);
+		arr_text(&a[7], k->au.account_name);
+		arr_text(&a[8], k->au.event);
+		arr_text(&a[9], k->au.outcome);
+		arr_text(&a[10], k->au.ip);
+		arr_text(&a[11], k->au.client);
+		arr_text(&a[12], k->au.detail);
+	}
+	PGresult *r = NULL;
+	enum q_status st = arr_run(&w->conn, ST_TOTP_CONSUME_MANY, a, 13, &r);
+	for (int row = 0; st == Q_OK && row < PQntuples(r); row++) {
+		int64_t k = col_int(r, row, 0);
+		if (k >= 1 && k <= (int64_t)n)
+			ops[k - 1]->consumed = true;
+	}
+	PQclear(r);
+	return st;
 }
 
 /* One run of the batch.  Careless (the usual case): no savepoints, and the first fn that fails
@@ -1439,6 +1526,7 @@ static enum q_status batch_run(struct pg_writer *w, struct op *batch, bool caref
 		return Q_LOST;
 	tx->failed = tx->retry = tx->lost = tx->deferred = false;
 	tx->defer_to = NULL;
+	w->nconsumes = 0;
 	tx->careful = careful;
 	tx->loaded_ahead = 0;
 	enum q_status st = Q_OK;
@@ -1460,13 +1548,9 @@ static enum q_status batch_run(struct pg_writer *w, struct op *batch, bool caref
 	if (st == Q_OK && !careful) {
 		/* The deferred consumptions' answers; the fns of those that changed nothing run
 		 * again (in op order), now waiting for each answer. */
-		bool deferred = false;
-		for (struct op *o = batch; o; o = o->next)
-			deferred |= o->deferred;
-		if (deferred && (st = conn_drain(c, NULL)) != Q_OK && st != Q_LOST && st != Q_RETRY)
-			st = Q_CAREFUL;
+		st = batch_consumes(w, batch);
 		for (struct op *o = batch; o && st == Q_OK; o = o->next)
-			if (o->deferred && o->changed == 0)
+			if (o->deferred && !o->consumed)
 				st = op_run(w, o, OP_AGAIN);
 	}
 	if (st == Q_OK) {
@@ -2024,11 +2108,20 @@ static enum pa_err pg_totp_consume_unthrottled(struct store_tx *base, int64_t ac
 	p_text(&p, au->ip);
 	p_text(&p, au->client);
 	p_text(&p, au->detail);
-	/* In a careless batch's store_submit_check fn: sent ahead, and batch_run reads how many
-	 * rows it changed with the batch's answers (store.h). */
+	/* In a careless batch's store_submit_check fn: kept, and consumed with the batch's others
+	 * in one statement (batch_consumes; store.h). */
 	struct pg_tx *tx = TX(base);
-	if (tx->defer_to && !tx->deferred &&
-	    seg_send_to(tx->c, ST_TOTP_CONSUME_AUDITED, &p, NULL, tx->defer_to)) {
+	size_t klen = strlen(limit_key);
+	if (tx->defer_to && !tx->deferred && !p.bad && t->sealed_len <= STORE_SEALED_MAX &&
+	    klen < STORE_LIMIT_KEY_MAX) {
+		struct pg_consume *k = tx->defer_to;
+		k->account = account;
+		k->step = step;
+		k->drift = drift;
+		memcpy(k->sealed, t->sealed, t->sealed_len);
+		k->sealed_len = t->sealed_len;
+		memcpy(k->limit_key, limit_key, klen + 1);
+		k->au = *au;
 		tx->deferred = true;
 		return PA_OK;
 	}

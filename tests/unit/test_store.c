@@ -2645,6 +2645,8 @@ static void submit_checks(struct fixture *f, bool go_on)
 	snprintf(cs->au.event, sizeof cs->au.event, "check");
 	snprintf(cs->au.outcome, sizeof cs->au.outcome, "ok");
 	snprintf(cs->au.client, sizeof cs->au.client, "%s-client", f->prefix);
+	/* text that needs quoting in a list; ip stays empty */
+	snprintf(cs->au.detail, sizeof cs->au.detail, "method=totp \"q\" \\ {x,y} NULL \xc3\xa9");
 	for (i = 0; i < CHECKS + 4; i++) {
 		struct check_op *op = &cs->ops[i];
 
