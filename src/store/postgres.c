@@ -950,6 +950,19 @@ static void p_text(struct q_params *p, const char *s)
 	p_textn(p, s, strlen(s));
 }
 
+/* An audit row's columns, in ST_AUDIT_ADD's order. */
+static void p_audit(struct q_params *p, const struct store_audit *a)
+{
+	p_int(p, a->at);
+	p_int(p, a->account);
+	p_text(p, a->account_name);
+	p_text(p, a->event);
+	p_text(p, a->outcome);
+	p_text(p, a->ip);
+	p_text(p, a->client);
+	p_text(p, a->detail);
+}
+
 /* A column of a binary result as an integer (boolean, int2, int4, int8); NULL is 0. */
 static int64_t col_int(const PGresult *r, int row, int col)
 {
@@ -2100,14 +2113,7 @@ static enum pa_err pg_totp_consume_unthrottled(struct store_tx *base, int64_t ac
 	p_text(&p, limit_key);
 	if (!au)
 		return run_change(TX(base), ST_TOTP_CONSUME_UNTHROTTLED, &p, true, NULL);
-	p_int(&p, au->at);
-	p_int(&p, au->account);
-	p_text(&p, au->account_name);
-	p_text(&p, au->event);
-	p_text(&p, au->outcome);
-	p_text(&p, au->ip);
-	p_text(&p, au->client);
-	p_text(&p, au->detail);
+	p_audit(&p, au);
 	/* In a careless batch's store_submit_check fn: kept, and consumed with the batch's others
 	 * in one statement (batch_consumes; store.h). */
 	struct pg_tx *tx = TX(base);
@@ -2825,14 +2831,7 @@ static enum pa_err pg_purge(struct store_tx *base, int64_t now, int64_t logins_b
 static enum pa_err pg_audit_add(struct store_tx *base, const struct store_audit *a)
 {
 	struct q_params p = {0};
-	p_int(&p, a->at);
-	p_int(&p, a->account);
-	p_text(&p, a->account_name);
-	p_text(&p, a->event);
-	p_text(&p, a->outcome);
-	p_text(&p, a->ip);
-	p_text(&p, a->client);
-	p_text(&p, a->detail);
+	p_audit(&p, a);
 	/* A careless batch sends the row ahead; if it fails, the batch runs again carefully. */
 	struct pg_tx *tx = TX(base);
 	if (tx->writer && !tx->careful && !tx->deferred && !p.bad &&

@@ -152,8 +152,8 @@ enum pa_err store_totp_consume(struct store_tx *tx, int64_t account, const struc
  * purged) so consumes its step without reading the counter first.  When it consumes, it also
  * adds au (unless NULL) to the audit log; when it does not, it changes nothing.
  *
- * In a tx fn run by store_submit_check it may answer PA_OK before the store knows (it sends
- * the statement on and reads its answer with the batch's): then it must be the fn's last
+ * In a tx fn run by store_submit_check it may answer PA_OK before the store knows (PostgreSQL
+ * keeps it, and makes it with the batch's others in one statement): then it must be the fn's last
  * call on tx, and the fn must return PA_OK.  If the step turns out not to be consumed, the
  * store runs that fn's prepare and fn again in the same transaction, where this call then
  * answers for itself.  (A call on tx after it fails, and the batch runs again carefully.) */
@@ -373,7 +373,7 @@ typedef enum pa_err (*store_check_prepare_fn)(void *arg, enum pa_err read,
  * prepare's when that was not PA_OK, or PA_ERR_STORE.  Where the read is made is the store's
  * choice: SQLite reads on the calling thread, and calls prepare there (and done too, when
  * prepare refuses); PostgreSQL reads on its writer inside fn's transaction, the reads of a
- * whole batch in one round trip (and then fn may end with a store_totp_consume_unthrottled
+ * whole batch in one statement (and then fn may end with a store_totp_consume_unthrottled
  * whose answer also comes with the batch's: see there). */
 void store_submit_check(struct store *s, const uint8_t hash[STORE_HASH_LEN], const char *name,
                         store_check_prepare_fn prepare, store_tx_fn fn, void *arg,
