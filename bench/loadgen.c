@@ -349,8 +349,10 @@ static void run(struct conn *conns, int n, double seconds)
 				if (status == 200)
 					g.ok++;
 				else if (g.bad++ < 5)
-					fprintf(stderr, "loadgen: HTTP %d %.*s\n", status,
-					        (int)blen, body);
+					fprintf(stderr,
+					        "loadgen: HTTP %d %.*s (at %.3f, for %.*s)\n",
+					        status, (int)blen, body, c->t0, (int)c->out_len,
+					        c->out);
 				if (g.nlat < LAT_MAX)
 					g.lat[g.nlat++] = lat;
 			} else if (c->kind == K_STORM) {
