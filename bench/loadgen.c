@@ -166,12 +166,23 @@ static bool next_request(struct conn *c)
 		return true;
 	case K_CHECK: {
 		int64_t cur = (int64_t)time(NULL) / 30;
-		long i = pick_account(cur);
-		if (i < 0) {
-			g.exhausted++;
-			return false;
+		long i;
+		struct account *a;
+		for (;;) {
+			i = pick_account(cur);
+			if (i < 0) {
+				g.exhausted++;
+				return false;
+			}
+			a = &g.acc[i];
+			/* A step whose code is the previous step's too (about one in a million) may
+			 * have been taken already: the server takes the latest step a code matches,
+			 * and so refuses the same digits in the next period.  Skip it. */
+			if (otp_hotp(&a->key, (uint64_t)a->next_step) !=
+			    otp_hotp(&a->key, (uint64_t)a->next_step - 1))
+				break;
+			a->next_step++;
 		}
-		struct account *a = &g.acc[i];
 		code_for(a, a->next_step++, code);
 		snprintf(body, sizeof(body),
 		         "{\"username\":\"%s\",\"method\":\"totp\",\"code\":\"%s\"}", a->name,
