@@ -1868,18 +1868,26 @@ static void op_queue(struct pg_store *s, struct op *o)
 	pthread_mutex_unlock(&s->lock);
 }
 
-static void pg_submit(struct store *base, store_tx_fn fn, void *arg, store_done_fn done)
+/* A new op with room for extra bytes of name; NULL (and done told) when out of memory. */
+static struct op *op_new(size_t extra, store_tx_fn fn, void *arg, store_done_fn done)
 {
-	struct op *o = calloc(1, sizeof(*o));
+	struct op *o = calloc(1, sizeof(*o) + extra);
 	if (!o) {
 		if (done)
 			done(arg, PA_ERR_NOMEM);
-		return;
+		return NULL;
 	}
 	o->fn = fn;
 	o->arg = arg;
 	o->done = done;
-	op_queue((struct pg_store *)base, o);
+	return o;
+}
+
+static void pg_submit(struct store *base, store_tx_fn fn, void *arg, store_done_fn done)
+{
+	struct op *o = op_new(0, fn, arg, done);
+	if (o)
+		op_queue((struct pg_store *)base, o);
 }
 
 /* The read is made by the writer, in the batch's transaction (batch_run). */
@@ -1888,15 +1896,9 @@ static void pg_submit_check(struct store *base, const uint8_t hash[STORE_HASH_LE
                             void *arg, store_done_fn done)
 {
 	size_t len = strlen(name);
-	struct op *o = calloc(1, sizeof(*o) + len + 1);
-	if (!o) {
-		if (done)
-			done(arg, PA_ERR_NOMEM);
+	struct op *o = op_new(len + 1, fn, arg, done);
+	if (!o)
 		return;
-	}
-	o->fn = fn;
-	o->arg = arg;
-	o->done = done;
 	o->prepare = prepare;
 	memcpy(o->hash, hash, STORE_HASH_LEN);
 	memcpy(o->name, name, len + 1);
