@@ -571,6 +571,13 @@ enum pa_err otpauth_parse(const char *uri, struct otpauth *u, char *why, size_t 
 		               "missing parameter 'counter' (hotp needs it)");
 	if (seen & OA_P_ISSUER) {
 		if (u->issuer[0] == '\0') {
+			/* An issuer makes the label "issuer:account", which drops spaces before the
+			 * account: one that begins with a space could not be written back. */
+			if (u->account[0] == ' ')
+				return oa_fail(
+				    &ps, PA_ERR_URI_LABEL,
+				    "account name begins with a space, which a label with an "
+				    "issuer cannot hold");
 			memcpy(u->issuer, issuer, sizeof(u->issuer));
 		} else if (strcmp(u->issuer, issuer) != 0) {
 			char q2[OA_QUOTE_MAX];

@@ -586,6 +586,22 @@ static void test_error_issuer_disagrees_with_label(void **state)
 	    "parameter 'issuer' ('example') disagrees with the label's issuer ('Example')");
 }
 
+/* With an issuer the label is "issuer:account", and spaces after the colon are dropped: an
+ * account that begins with a space (%20) could not be written back with its issuer.  (Found
+ * by fuzz_otpauth: such a URI parsed, and then would not build.) */
+static void test_error_account_space_with_issuer_parameter(void **state)
+{
+	(void)state;
+	expect_error(URI("%20alice", S "&issuer=Example"), PA_ERR_URI_LABEL,
+	             "account name begins with a space, which a label with an issuer cannot hold");
+	/* without an issuer it is the account's own */
+	struct otpauth u;
+	char why[OTPAUTH_WHY_MAX], built[OTPAUTH_URI_MAX + 1];
+	assert_int_equal(otpauth_parse(URI("%20alice", S), &u, why, sizeof(why)), PA_OK);
+	assert_string_equal(u.account, " alice");
+	assert_int_equal(otpauth_build(&u, built, sizeof(built)), PA_OK);
+}
+
 static void test_error_issuer_parameter_malformed(void **state)
 {
 	(void)state;
@@ -763,6 +779,7 @@ int main(void)
 	    cmocka_unit_test(test_error_secret_trailing_bits),
 	    cmocka_unit_test(test_error_secret_too_long),
 	    cmocka_unit_test(test_error_issuer_disagrees_with_label),
+	    cmocka_unit_test(test_error_account_space_with_issuer_parameter),
 	    cmocka_unit_test(test_error_issuer_parameter_malformed),
 	    cmocka_unit_test(test_error_uri_too_long),
 	    cmocka_unit_test(test_error_sentence_cut_to_a_small_buffer),
