@@ -37,18 +37,13 @@
 #define EXPORT_FORMAT 1
 #define LINE_MAX_BYTES (1u << 20) /* far above any row */
 #define KEY_CHECK_TEXT "pahara export: code key check"
-#define KEY_CHECK_BYTES 16
 
 /* The keyed hash that shows which codehash.key a file was made under (reveals nothing). */
 static void key_check(const struct app *a, char out[64])
 {
-	uint8_t mac[crypto_auth_hmacsha256_BYTES];
-	crypto_auth_hmacsha256_state st;
-	crypto_auth_hmacsha256_init(&st, a->code_key, sizeof(a->code_key));
-	crypto_auth_hmacsha256_update(&st, (const uint8_t *)KEY_CHECK_TEXT,
-	                              sizeof(KEY_CHECK_TEXT) - 1);
-	crypto_auth_hmacsha256_final(&st, mac);
-	sodium_bin2base64(out, 64, mac, KEY_CHECK_BYTES, sodium_base64_VARIANT_ORIGINAL);
+	uint8_t value[SEAL_CHECK_BYTES];
+	seal_key_check(a->code_key, sizeof(a->code_key), KEY_CHECK_TEXT, value);
+	sodium_bin2base64(out, 64, value, sizeof(value), sodium_base64_VARIANT_ORIGINAL);
 }
 
 static void admin_audit(struct store_audit *au, struct app *a, const char *event,

@@ -176,23 +176,30 @@ unsigned seal_keyring_ids(const struct seal_keyring *kr, uint32_t ids[SEAL_KEYS_
 	return kr->count;
 }
 
-enum pa_err seal_keyring_check(const struct seal_keyring *kr, uint32_t id,
-                               uint8_t out[SEAL_CHECK_BYTES])
+void seal_key_check(const uint8_t *key, size_t key_len, const char *text,
+                    uint8_t out[SEAL_CHECK_BYTES])
 {
-	const struct seal_key *k = find_key(kr, id);
 	crypto_auth_hmacsha256_state st;
 	uint8_t mac[crypto_auth_hmacsha256_BYTES];
 
-	memset(out, 0, SEAL_CHECK_BYTES);
-	if (k == NULL)
-		return PA_ERR_SEAL_KEY_UNKNOWN;
-	crypto_auth_hmacsha256_init(&st, k->key, SEAL_KEY_BYTES);
-	crypto_auth_hmacsha256_update(&st, (const uint8_t *)CHECK_TEXT, sizeof CHECK_TEXT - 1);
+	crypto_auth_hmacsha256_init(&st, key, key_len);
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)text, strlen(text));
 	crypto_auth_hmacsha256_final(&st, mac);
 	memcpy(out, mac, SEAL_CHECK_BYTES);
 	/* the state holds the key's inner and outer pads, hashed */
 	sodium_memzero(&st, sizeof st);
 	sodium_memzero(mac, sizeof mac);
+}
+
+enum pa_err seal_keyring_check(const struct seal_keyring *kr, uint32_t id,
+                               uint8_t out[SEAL_CHECK_BYTES])
+{
+	const struct seal_key *k = find_key(kr, id);
+
+	memset(out, 0, SEAL_CHECK_BYTES);
+	if (k == NULL)
+		return PA_ERR_SEAL_KEY_UNKNOWN;
+	seal_key_check(k->key, SEAL_KEY_BYTES, CHECK_TEXT, out);
 	return PA_OK;
 }
 

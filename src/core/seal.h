@@ -105,7 +105,15 @@ unsigned seal_keyring_count(const struct seal_keyring *kr);
 unsigned seal_keyring_ids(const struct seal_keyring *kr, uint32_t ids[SEAL_KEYS_MAX]);
 
 /*
- * The check value of the key with that id: HMAC-SHA-256 under the key of the fixed text
+ * The check value of any key of key_len bytes for a fixed text: HMAC-SHA-256 of text under the
+ * key, cut to SEAL_CHECK_BYTES.  Another text gives unrelated values, so each use has its own
+ * text; the value tells nothing of the key.
+ */
+void seal_key_check(const uint8_t *key, size_t key_len, const char *text,
+                    uint8_t out[SEAL_CHECK_BYTES]);
+
+/*
+ * The check value of the key with that id (seal_key_check) for the fixed text
  * "pahara seal key check v1", cut to SEAL_CHECK_BYTES.  The same key gives the same value in
  * any keyring, another key (all but certainly) another value, and the value tells nothing of
  * the key: it may be kept beside the sealed values, so that a node can tell whether its key

@@ -303,21 +303,6 @@ struct key_strays {
 	bool more;                                                /* more than fit */
 };
 
-/* The check value of codehash.key's key: HMAC-SHA-256 of a fixed text, cut short (as
- * seal_keyring_check does for the sealing keys; another text, so the two never meet). */
-static void code_key_check(const uint8_t key[SECRETCODE_KEY_BYTES], uint8_t out[SEAL_CHECK_BYTES])
-{
-	uint8_t mac[crypto_auth_hmacsha256_BYTES];
-	crypto_auth_hmacsha256_state st;
-	crypto_auth_hmacsha256_init(&st, key, SECRETCODE_KEY_BYTES);
-	crypto_auth_hmacsha256_update(&st, (const uint8_t *)APP_CODE_CHECK_TEXT,
-	                              sizeof(APP_CODE_CHECK_TEXT) - 1);
-	crypto_auth_hmacsha256_final(&st, mac);
-	memcpy(out, mac, SEAL_CHECK_BYTES);
-	sodium_memzero(&st, sizeof(st));
-	sodium_memzero(mac, sizeof(mac));
-}
-
 /* k was recorded: an audit event, where the store has accounts. */
 static enum pa_err key_recorded(struct store_tx *tx, const struct key_verify *v,
                                 const struct store_key_check *k)
@@ -460,7 +445,8 @@ static enum pa_err keys_verify(struct app *a, bool any, char *why, size_t why_si
 	}
 	struct store_key_check *k = &v->mine[v->n++];
 	snprintf(k->name, sizeof(k->name), "code");
-	code_key_check(a->code_key, k->value);
+	/* Its own text: it never meets a sealing key's check value. */
+	seal_key_check(a->code_key, SECRETCODE_KEY_BYTES, APP_CODE_CHECK_TEXT, k->value);
 	k->len = SEAL_CHECK_BYTES;
 	k->created_at = app_now(a);
 	if (e == PA_OK)

@@ -392,6 +392,23 @@ static void expected_check(uint8_t fill, uint8_t out[SEAL_CHECK_BYTES])
 	memcpy(out, mac, SEAL_CHECK_BYTES);
 }
 
+/* seal_key_check against a value from another implementation (Python's hmac):
+ * HMAC-SHA-256(bytes 1..32, "pahara export: code key check")[:16].  The export file's
+ * code_key_check is this value, so it must never change. */
+static void test_key_check_fixed_vector(void **state)
+{
+	static const uint8_t want[SEAL_CHECK_BYTES] = {0x02, 0x26, 0x32, 0xae, 0x0f, 0x38,
+	                                               0x8c, 0xf7, 0x22, 0x86, 0xea, 0x4c,
+	                                               0xa0, 0x5e, 0xc6, 0xbc};
+	uint8_t key[32], got[SEAL_CHECK_BYTES];
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof key; i++)
+		key[i] = (uint8_t)(i + 1);
+	seal_key_check(key, sizeof key, "pahara export: code key check", got);
+	assert_memory_equal(got, want, SEAL_CHECK_BYTES);
+}
+
 static void test_check_value_as_documented_and_per_key(void **state)
 {
 	struct seal_keyring *a = ring_with(1, 0x11), *b = ring_with(7, 0x11),
@@ -616,6 +633,7 @@ int main(void)
 	    cmocka_unit_test(test_keyring_limits),
 	    cmocka_unit_test(test_frozen_keyring_refuses_changes_but_works),
 	    cmocka_unit_test(test_check_value_as_documented_and_per_key),
+	    cmocka_unit_test(test_key_check_fixed_vector),
 	    cmocka_unit_test(test_keyring_ids_in_increasing_order),
 	    cmocka_unit_test(test_keyfile_round_trip),
 	    cmocka_unit_test(test_keyfile_comments_order_and_highest_current),
