@@ -19,9 +19,10 @@
  * hold across nodes too; throttling counters read in a tx fn (store_limit_get) stay locked
  * for it until its transaction ends, so nodes never lose each other's counts.
  *
- * A tx fn may run more than once before done is called: the PostgreSQL store runs a batch
- * again when it died of a deadlock or a serialization failure, or when its connection broke
- * before COMMIT, and only the last run counts.  So a tx fn must have no effect outside its tx
+ * A tx fn may run more than once before done is called, and only the last run counts: the
+ * SQLite store runs a batch again when one of its fns failed (sqlite.c), the PostgreSQL store
+ * when it died of a deadlock or a serialization failure, or when its connection broke before
+ * COMMIT.  So a tx fn must have no effect outside its tx
  * but on its own outputs, must set every output on each run (not rely on what an earlier run
  * left in *arg), and must not take an output of an earlier run for an input.
  *
