@@ -11,8 +11,9 @@
  * failure), and then that one transaction is the batch.  When a fn fails, the writer rolls
  * the whole transaction back and runs the batch again carefully, each fn inside its own
  * SAVEPOINT (store.h allows a fn to run more than once).  A batch of one fn needs no second
- * run: its rollback is its undoing.  The savepoints cost two statements per fn, and a copy of
- * every page the batch had already changed; about a tenth of the writer's time per fn.
+ * run: its rollback is its undoing.  What the careless run saves is two statements per fn
+ * (SAVEPOINT, RELEASE) and the copies SQLite keeps, for each savepoint, of the pages that
+ * earlier fns of the batch had changed.
  *
  * Reads: each thread that reads gets its own connection (query_only) on first use, kept in
  * thread-local storage and closed when the thread ends or the store closes.

@@ -22,9 +22,9 @@
  * A tx fn may run more than once before done is called, and only the last run counts: the
  * SQLite store runs a batch again when one of its fns failed (sqlite.c), the PostgreSQL store
  * when it died of a deadlock or a serialization failure, or when its connection broke before
- * COMMIT.  So a tx fn must have no effect outside its tx
- * but on its own outputs, must set every output on each run (not rely on what an earlier run
- * left in *arg), and must not take an output of an earlier run for an input.
+ * COMMIT.  So a tx fn must have no effect outside its tx but on its own outputs, must set
+ * every output on each run (not rely on what an earlier run left in *arg), and must not take
+ * an output of an earlier run for an input.
  *
  * Every function returns PA_OK, PA_ERR_NOT_FOUND where it looks something up, PA_ERR_CONFLICT
  * where a uniqueness or condition fails, and PA_ERR_STORE when the database fails.
