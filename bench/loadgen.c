@@ -8,11 +8,11 @@
  *                                                POST /v1/check with valid, never-repeated
  *                                                codes; optionally a storm of password
  *                                                sign-ins from other loopback addresses
+ *   loadgen get    URL CONNS SECONDS              GET URL (to measure the generator itself)
  *
  * verify measures RUNS times (environment, 1 to 9, default 1), each run starting on a fresh
  * 30 s step, and with more than one prints each run and then their median: the machine this
  * runs on differs from minute to minute by more than most changes.  The storm comes after.
- *   loadgen get    URL CONNS SECONDS              GET URL (to measure the generator itself)
  *
  * Every code is for a time step after the last one the account used and inside the server's
  * ±1 window, so the server must accept every one: anything but 200 is counted and reported.
@@ -501,12 +501,15 @@ int main(int argc, char **argv)
 		g.storm_pw = argc >= 10 ? argv[9] : NULL;
 		if (n < 1 || n + storm > MAX_CONNS)
 			return 2;
-		for (int i = 0; i < n; i++)
-			conns[i] = (struct conn){.fd = connect_to(NULL), .kind = K_CHECK};
 		const char *r = getenv("RUNS");
 		int runs = r ? atoi(r) : 1;
-		if (runs < 1 || runs > 9)
+		if (runs < 1 || runs > 9) {
+			fprintf(stderr, "loadgen: RUNS must be a number from 1 to 9, not '%s'\n",
+			        r);
 			return 2;
+		}
+		for (int i = 0; i < n; i++)
+			conns[i] = (struct conn){.fd = connect_to(NULL), .kind = K_CHECK};
 		/* First verifications alone, then the same with the storm's connections added. */
 		struct figures fig[9];
 		unsigned long bad = 0;
