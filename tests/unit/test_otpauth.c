@@ -600,6 +600,9 @@ static void test_error_account_space_with_issuer_parameter(void **state)
 	assert_int_equal(otpauth_parse(URI("%20alice", S), &u, why, sizeof(why)), PA_OK);
 	assert_string_equal(u.account, " alice");
 	assert_int_equal(otpauth_build(&u, built, sizeof(built)), PA_OK);
+	struct otpauth back;
+	assert_int_equal(otpauth_parse(built, &back, why, sizeof(why)), PA_OK);
+	assert_string_equal(back.account, " alice");
 }
 
 static void test_error_issuer_parameter_malformed(void **state)
