@@ -17,6 +17,9 @@
  * Every code is for a time step after the last one the account used and inside the server's
  * ±1 window, so the server must accept every one: anything but 200 is counted and reported.
  * Latency is from the first byte written to the last byte read.
+ *
+ * Exit status: 0, or 1 when an answer was not 200, or 2 when it could not run (a bad argument
+ * or file, which it names, checked before it connects; a connection it could not make).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -448,21 +451,49 @@ static void fresh_step(struct conn *c, int n)
 	g.nlat = 0;
 }
 
+/* argv's number named what, whole and from lo to hi; else say so and exit 2. */
+static long arg_long(const char *what, const char *arg, long lo, long hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < lo || v > hi) {
+		fprintf(stderr, "loadgen: %s must be a whole number from %ld to %ld, not '%s'\n",
+		        what, lo, hi, arg);
+		exit(2);
+	}
+	return v;
+}
+
+static FILE *open_or_exit(const char *path, const char *mode)
+{
+	FILE *f = fopen(path, mode);
+	if (!f) {
+		fprintf(stderr, "loadgen: %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	return f;
+}
+
 int main(int argc, char **argv)
 {
-	if (pa_core_init() != PA_OK)
-		return 2;
 	g.lat = malloc(sizeof(double) * LAT_MAX);
+	if (pa_core_init() != PA_OK || !g.lat) {
+		fprintf(stderr, "loadgen: cannot start (core library, or memory)\n");
+		return 2;
+	}
 	static struct conn conns[MAX_CONNS];
 	if (argc >= 7 && strcmp(argv[1], "setup") == 0) {
 		parse_url(argv[2]);
 		g.key = argv[3];
-		g.naccounts = atol(argv[4]);
-		int n = atoi(argv[5]);
+		g.naccounts = arg_long("ACCOUNTS", argv[4], 1, 1 << 20);
+		int n = (int)arg_long("CONNS", argv[5], 1, MAX_CONNS);
 		g.acc = calloc((size_t)g.naccounts, sizeof(*g.acc));
-		g.out = fopen(argv[6], "w");
-		if (!g.out || n < 1 || n > MAX_CONNS)
+		if (!g.acc) {
+			fprintf(stderr, "loadgen: out of memory\n");
 			return 2;
+		}
+		g.out = open_or_exit(argv[6], "w");
 		for (int i = 0; i < n; i++)
 			conns[i] = (struct conn){.fd = connect_to(NULL), .kind = K_SETUP};
 		double t0 = now_s();
@@ -475,10 +506,20 @@ int main(int argc, char **argv)
 	if (argc >= 7 && strcmp(argv[1], "verify") == 0) {
 		parse_url(argv[2]);
 		g.key = argv[3];
-		FILE *f = fopen(argv[4], "r");
-		if (!f)
-			return 2;
+		int n = (int)arg_long("CONNS", argv[5], 1, MAX_CONNS);
+		double secs = (double)arg_long("SECONDS", argv[6], 1, 3600);
+		int storm =
+		    argc >= 10 ? (int)arg_long("STORM_CONNS", argv[7], 0, MAX_CONNS - n) : 0;
+		g.storm_user = argc >= 10 ? argv[8] : NULL;
+		g.storm_pw = argc >= 10 ? argv[9] : NULL;
+		const char *r = getenv("RUNS");
+		int runs = r ? (int)arg_long("RUNS", r, 1, 9) : 1;
+		FILE *f = open_or_exit(argv[4], "r");
 		g.acc = calloc(1 << 20, sizeof(*g.acc));
+		if (!g.acc) {
+			fprintf(stderr, "loadgen: out of memory\n");
+			return 2;
+		}
 		char name[64], sec[128];
 		int64_t cur = (int64_t)time(NULL) / 30;
 		while (g.naccounts < (1 << 20) && fscanf(f, "%63s %127s", name, sec) == 2) {
@@ -488,24 +529,16 @@ int main(int argc, char **argv)
 			snprintf(a->name, sizeof(a->name), "%.23s", name);
 			if (base32_decode(sec, strlen(sec), raw, sizeof(raw), &len, NULL) !=
 			        PA_OK ||
-			    otp_key_init(&a->key, OTP_SHA1, 6, raw, len) != PA_OK)
+			    otp_key_init(&a->key, OTP_SHA1, 6, raw, len) != PA_OK) {
+				fprintf(stderr, "loadgen: %s: line %ld: '%s' is not a secret\n",
+				        argv[4], g.naccounts, sec);
 				return 2;
+			}
 			a->next_step = cur; /* setup confirmed cur - 1 or earlier */
 		}
 		fclose(f);
-		/* Setup may have run over a step boundary: skip steps it may have used. */
-		int n = atoi(argv[5]);
-		double secs = atof(argv[6]);
-		int storm = argc >= 10 ? atoi(argv[7]) : 0;
-		g.storm_user = argc >= 10 ? argv[8] : NULL;
-		g.storm_pw = argc >= 10 ? argv[9] : NULL;
-		if (n < 1 || n + storm > MAX_CONNS)
-			return 2;
-		const char *r = getenv("RUNS");
-		int runs = r ? atoi(r) : 1;
-		if (runs < 1 || runs > 9) {
-			fprintf(stderr, "loadgen: RUNS must be a number from 1 to 9, not '%s'\n",
-			        r);
+		if (g.naccounts == 0) {
+			fprintf(stderr, "loadgen: %s: no accounts in it\n", argv[4]);
 			return 2;
 		}
 		for (int i = 0; i < n; i++)
@@ -547,8 +580,8 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 5 && strcmp(argv[1], "get") == 0) {
 		parse_url(argv[2]);
-		int n = atoi(argv[3]);
-		double secs = atof(argv[4]);
+		int n = (int)arg_long("CONNS", argv[3], 1, MAX_CONNS);
+		double secs = (double)arg_long("SECONDS", argv[4], 1, 3600);
 		for (int i = 0; i < n; i++)
 			conns[i] = (struct conn){.fd = connect_to(NULL), .kind = K_GET};
 		run(conns, n, secs);
