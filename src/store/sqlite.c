@@ -672,6 +672,10 @@ static enum pa_err sq_open(const struct store_options *opt, struct store **out, 
 			pthread_join(s->ckpt_thread, NULL);
 		sqlite3_close(s->ckpt_db);
 		tx_finalize(&s->writer);
+		pthread_cond_destroy(&s->ckpt_wake);
+		pthread_key_delete(s->reader_key);
+		pthread_cond_destroy(&s->wake);
+		pthread_mutex_destroy(&s->lock);
 		free(s->path);
 		free(s);
 		return PA_ERR_NOMEM;
