@@ -436,13 +436,21 @@ static bool step_ok(struct sq_tx *tx, sqlite3_stmt *st, int rc)
 	return false;
 }
 
-/* Reset every statement, then ROLLBACK the writer's transaction. */
-static void writer_rollback(struct sq_tx *tx)
+/* Reset every statement of tx: one left stepping would keep its snapshot open. */
+static void stmts_reset(struct sq_tx *tx)
 {
 	for (int i = 0; i < ST__COUNT; i++)
 		if (tx->stmts[i])
 			sqlite3_reset(tx->stmts[i]);
-	if (sqlite3_exec(tx->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+}
+
+/* Reset every statement, then ROLLBACK the writer's transaction if SQLite has not already
+ * (it rolls back by itself after some errors, such as a full disk). */
+static void writer_rollback(struct sq_tx *tx)
+{
+	stmts_reset(tx);
+	if (!sqlite3_get_autocommit(tx->db) &&
+	    sqlite3_exec(tx->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
 		log_db(tx->db, "rollback");
 }
 
@@ -504,7 +512,7 @@ static void run_careful(struct sq_store *s, struct op *batch)
 	}
 	if (began && sqlite3_exec(tx->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		log_db(tx->db, "commit");
-		sqlite3_exec(tx->db, "ROLLBACK", NULL, NULL, NULL);
+		writer_rollback(tx);
 		for (struct op *o = batch; o; o = o->next)
 			o->result = PA_ERR_STORE;
 	}
@@ -516,10 +524,7 @@ static void run_batch(struct sq_store *s, struct op *batch)
 	struct sq_tx *tx = &s->writer;
 	if (!run_careless(s, batch))
 		run_careful(s, batch);
-	/* Statements must not hold the snapshot open between batches. */
-	for (int i = 0; i < ST__COUNT; i++)
-		if (tx->stmts[i])
-			sqlite3_reset(tx->stmts[i]);
+	stmts_reset(tx); /* no snapshot held open between batches */
 	while (batch) {
 		struct op *next = batch->next;
 		if (batch->done)
@@ -754,10 +759,7 @@ static enum pa_err sq_read_begin(struct store_tx *base)
 static void sq_read_end(struct store_tx *base)
 {
 	struct sq_tx *rd = (struct sq_tx *)base;
-	/* Reset every statement first: one left stepping would keep the snapshot open. */
-	for (int i = 0; i < ST__COUNT; i++)
-		if (rd->stmts[i])
-			sqlite3_reset(rd->stmts[i]);
+	stmts_reset(rd); /* first: one left stepping would keep the snapshot open */
 	sqlite3_stmt *st = stmt_get(rd, ST_COMMIT);
 	if (st)
 		(void)step_ok(rd, st, sqlite3_step(st));
