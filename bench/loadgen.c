@@ -465,6 +465,16 @@ static long arg_long(const char *what, const char *arg, long lo, long hi)
 	return v;
 }
 
+static void *calloc_or_exit(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+	if (!p) {
+		fprintf(stderr, "loadgen: out of memory\n");
+		exit(2);
+	}
+	return p;
+}
+
 static FILE *open_or_exit(const char *path, const char *mode)
 {
 	FILE *f = fopen(path, mode);
@@ -488,11 +498,7 @@ int main(int argc, char **argv)
 		g.key = argv[3];
 		g.naccounts = arg_long("ACCOUNTS", argv[4], 1, 1 << 20);
 		int n = (int)arg_long("CONNS", argv[5], 1, MAX_CONNS);
-		g.acc = calloc((size_t)g.naccounts, sizeof(*g.acc));
-		if (!g.acc) {
-			fprintf(stderr, "loadgen: out of memory\n");
-			return 2;
-		}
+		g.acc = calloc_or_exit((size_t)g.naccounts, sizeof(*g.acc));
 		g.out = open_or_exit(argv[6], "w");
 		for (int i = 0; i < n; i++)
 			conns[i] = (struct conn){.fd = connect_to(NULL), .kind = K_SETUP};
@@ -515,11 +521,7 @@ int main(int argc, char **argv)
 		const char *r = getenv("RUNS");
 		int runs = r ? (int)arg_long("RUNS", r, 1, 9) : 1;
 		FILE *f = open_or_exit(argv[4], "r");
-		g.acc = calloc(1 << 20, sizeof(*g.acc));
-		if (!g.acc) {
-			fprintf(stderr, "loadgen: out of memory\n");
-			return 2;
-		}
+		g.acc = calloc_or_exit(1 << 20, sizeof(*g.acc));
 		char name[64], sec[128];
 		int64_t cur = (int64_t)time(NULL) / 30;
 		while (g.naccounts < (1 << 20) && fscanf(f, "%63s %127s", name, sec) == 2) {
