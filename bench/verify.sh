@@ -22,6 +22,7 @@ accounts=${ACCOUNTS:-100000}
 conns=${CONNS:-64}
 seconds=${SECONDS_RUN:-5}
 storm=${STORM:-8}
+runs=${RUNS:-3}
 
 work=$(mktemp -d /tmp/pahara-bench.XXXXXX)
 pids=()
@@ -84,8 +85,10 @@ printf 'storm password 1\n' | "$pahara" admin --data "$work/data" --config "$wor
 "$loadgen" setup "http://127.0.0.1:$pport" "$key" "$accounts" "$conns" "$work/secrets"
 # Start on a fresh 30 s step, so that every account has its two unused steps ahead.
 sleep $(( 30 - $(date +%s) % 30 ))
-out=$(RUNS=${RUNS:-3} "$loadgen" verify "http://127.0.0.1:$pport" "$key" "$work/secrets" \
-	"$conns" "$seconds" "$storm" storm 'storm password 1') || true  # wrong answers: in its line
+status=0  # 1: some answers were not 200 (counted in its lines); 2: it could not run
+out=$(RUNS=$runs "$loadgen" verify "http://127.0.0.1:$pport" "$key" "$work/secrets" \
+	"$conns" "$seconds" "$storm" storm 'storm password 1') || status=$?
+[ "$status" -le 1 ] || exit "$status"
 echo "$out" | sed 's/^/pahara /'
 # The median run's line when there are several, else the only run's.
 idle=$(echo "$out" | grep -v 'storm' | tail -n1)
@@ -93,7 +96,7 @@ rps=$(echo "$idle" | awk '{for (i=1;i<=NF;i++) if ($i=="req/s") {print $(i-1); e
 p99=$(echo "$idle" | awk '{for (i=1;i<=NF;i++) if ($i=="p99") print $(i+1)}')
 sp99=$(echo "$out" | tail -n1 | awk '{for (i=1;i<=NF;i++) if ($i=="p99") print $(i+1)}')
 
-/usr/bin/python3 - "$rps" "$nginx_rps" "$p99" "$sp99" "${RUNS:-3}" <<'PY'
+/usr/bin/python3 - "$rps" "$nginx_rps" "$p99" "$sp99" "$runs" <<'PY'
 import sys
 rps, nginx, p99, sp99, runs = map(float, sys.argv[1:])
 of = f", the median of {runs:.0f} runs" if runs > 1 else ""
