@@ -555,6 +555,17 @@ int64_t app_now(struct app *a)
 	return now;
 }
 
+#ifdef PAHARA_TESTING
+void app_test_pause(struct app *a)
+{
+	unsigned ms = a->test_pause_ms;
+	if (ms > 0)
+		nanosleep(
+		    &(struct timespec){.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000},
+		    NULL);
+}
+#endif
+
 bool app_first_party(const struct app *a, const char *client)
 {
 	for (unsigned i = 0; i < a->cfg.nclients; i++)

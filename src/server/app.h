@@ -65,6 +65,8 @@ struct app {
 	uint8_t code_key[SECRETCODE_KEY_BYTES]; /* HMAC key for backup codes, temp passwords */
 	char dummy_hash[STORE_PWHASH_MAX + 1];  /* verified for unknown users (equal cost) */
 	_Atomic int64_t clock_offset;           /* test clock: seconds added to now */
+	_Atomic unsigned test_pause_ms;         /* test builds: a sign-in waits this long after
+	                                         * Argon2id, before its transaction */
 };
 
 /* ---- configuration ---- */
@@ -93,6 +95,10 @@ void app_close(struct app *a);
 
 /* Now, in unix seconds (plus the test clock's offset in test builds). */
 int64_t app_now(struct app *a);
+#ifdef PAHARA_TESTING
+/* Wait test_pause_ms (set by POST /v1/test/pause): widens a race for a test to win. */
+void app_test_pause(struct app *a);
+#endif
 /* Whether client is a first-party client (may use backup codes). */
 bool app_first_party(const struct app *a, const char *client);
 /* The HTTP status for a pa_err a handler failed with. */

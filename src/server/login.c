@@ -42,6 +42,7 @@ struct login_start {
 	bool second_step;           /* token is a login id */
 	bool has_totp;              /* methods on offer */
 	unsigned backup_active;     /* active backup codes */
+	bool stale;                 /* the account changed since acct was read: check again */
 };
 
 static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
@@ -51,6 +52,7 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 	/* Outputs start over: a store may run a tx fn again. */
 	ls->via_tmppass = false;
 	ls->second_step = false;
+	ls->stale = false;
 	struct store_audit au;
 	app_audit_init(&au, a, ls->req, "login.password", ls->found ? ls->acct.id : 0,
 	               ls->username);
@@ -64,6 +66,21 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 	}
 	if (e != PA_OK)
 		return e;
+	if (ls->found) {
+		/* The password was checked against a read made before Argon2id.  What counts is
+		 * the account as it is now: a password changed since then must not be undone by a
+		 * rehash nor answered with a session, and two-factor turned on or the account
+		 * disabled since then must apply to this sign-in. */
+		struct store_account cur;
+		e = store_account_by_id(tx, ls->acct.id, &cur);
+		if (e != PA_OK && e != PA_ERR_NOT_FOUND)
+			return e;
+		if (e == PA_ERR_NOT_FOUND || strcmp(cur.pwhash, ls->acct.pwhash) != 0) {
+			ls->stale = true;
+			return PA_ERR_CONFLICT; /* nothing of this run stays; h_login starts over */
+		}
+		ls->acct = cur;
+	}
 
 	if (!ls->found || ls->acct.disabled) {
 		ls->verdict = ls->found && ls->password_ok ? PA_ERR_ACCOUNT_DISABLED
@@ -145,6 +162,56 @@ json_t *login_methods_json(bool has_totp, unsigned backup_active)
 	return m;
 }
 
+/* How many times h_login checks a password again when the account changed under it. */
+#define LOGIN_STALE_TRIES 3
+
+/* One pass of the password step: read the account, check the password, decide in the store.
+ * PA_OK: ls->verdict holds the answer; PA_ERR_CONFLICT with ls->stale: the account changed
+ * since the read, and nothing was written. */
+static enum pa_err login_attempt(struct http_req *req, struct login_start *ls)
+{
+	struct app *a = ls->app;
+	struct store_tx *rd = store_reader(a->store);
+	enum pa_err e = rd ? store_account_by_name(rd, ls->username, &ls->acct) : PA_ERR_STORE;
+	if (e != PA_OK && e != PA_ERR_NOT_FOUND)
+		return e;
+	ls->found = e == PA_OK;
+	ls->password_ok = false;
+	ls->new_hash[0] = '\0';
+	ls->now = app_now(a);
+	/* An address over its limit gets no Argon2id work at all (the attempt is audited). */
+	if (limits_ip_peek(rd, a, http_req_ip(req), ls->now, &ls->retry_after) ==
+	    PA_ERR_RATE_LIMITED) {
+		ls->found = false;
+		e = store_write(a->store, login_start_tx, ls);
+		if (e != PA_OK && e != PA_ERR_RATE_LIMITED)
+			return e;
+		ls->verdict = PA_ERR_RATE_LIMITED;
+		return PA_OK;
+	}
+	/* The same Argon2id work whether or not the user exists: no enumeration by timing. */
+	if (ls->found && ls->acct.pwhash[0]) {
+		e = password_verify(ls->acct.pwhash, ls->password, ls->password_len);
+		ls->password_ok = e == PA_OK;
+		struct password_params pp = {.opslimit = a->cfg.argon_ops,
+		                             .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
+		if (ls->password_ok && password_needs_rehash(ls->acct.pwhash, &pp) &&
+		    password_hash(&pp, ls->password, ls->password_len, ls->new_hash) != PA_OK)
+			ls->new_hash[0] = '\0';
+	} else {
+		struct password_dummy d;
+		memcpy(d.hash, a->dummy_hash, sizeof(d.hash));
+		e = password_verify_dummy(&d, ls->password, ls->password_len);
+		(void)e;
+	}
+#ifdef PAHARA_TESTING
+	app_test_pause(a);
+#endif
+	e = store_write(a->store, login_start_tx, ls);
+	sodium_memzero(ls->new_hash, sizeof(ls->new_hash));
+	return e;
+}
+
 void h_login(struct http_req *req)
 {
 	struct app *a = http_req_app(req);
@@ -160,45 +227,13 @@ void h_login(struct http_req *req)
 		                 "fields 'username' and 'client' must not be empty");
 		return;
 	}
-	struct store_tx *rd = store_reader(a->store);
-	enum pa_err e = rd ? store_account_by_name(rd, ls.username, &ls.acct) : PA_ERR_STORE;
-	if (e != PA_OK && e != PA_ERR_NOT_FOUND) {
-		app_fail(req, e);
-		return;
-	}
-	ls.found = e == PA_OK;
-	ls.now = app_now(a);
-	/* An address over its limit gets no Argon2id work at all (the attempt is audited). */
-	if (limits_ip_peek(rd, a, http_req_ip(req), ls.now, &ls.retry_after) ==
-	    PA_ERR_RATE_LIMITED) {
-		ls.found = false;
-		e = store_write(a->store, login_start_tx, &ls);
-		if (e != PA_OK && e != PA_ERR_RATE_LIMITED) {
-			app_fail(req, e);
-			return;
-		}
-		http_reply_error(req, 429, PA_ERR_RATE_LIMITED, ls.retry_after,
-		                 "too many sign-in attempts from this address; try again in %u s",
-		                 ls.retry_after);
-		return;
-	}
-	/* The same Argon2id work whether or not the user exists: no enumeration by timing. */
-	if (ls.found && ls.acct.pwhash[0]) {
-		e = password_verify(ls.acct.pwhash, ls.password, ls.password_len);
-		ls.password_ok = e == PA_OK;
-		struct password_params pp = {.opslimit = a->cfg.argon_ops,
-		                             .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
-		if (ls.password_ok && password_needs_rehash(ls.acct.pwhash, &pp) &&
-		    password_hash(&pp, ls.password, ls.password_len, ls.new_hash) != PA_OK)
-			ls.new_hash[0] = '\0';
-	} else {
-		struct password_dummy d;
-		memcpy(d.hash, a->dummy_hash, sizeof(d.hash));
-		e = password_verify_dummy(&d, ls.password, ls.password_len);
-		(void)e;
-	}
-	e = store_write(a->store, login_start_tx, &ls);
-	sodium_memzero(ls.new_hash, sizeof(ls.new_hash));
+	enum pa_err e;
+	unsigned tries = 0;
+	do
+		e = login_attempt(req, &ls);
+	while (e == PA_ERR_CONFLICT && ls.stale && ++tries < LOGIN_STALE_TRIES);
+	if (e == PA_ERR_CONFLICT && ls.stale)
+		e = PA_ERR_STORE; /* changed under every try: busy, try again later */
 	if (e != PA_OK) {
 		app_fail(req, e);
 		return;

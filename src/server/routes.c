@@ -53,6 +53,28 @@ void h_test_housekeep(struct http_req *req)
 	http_reply_error(req, 404, PA_ERR_ROUTE, 0, "no endpoint POST /v1/test/housekeep");
 }
 
+/* POST /v1/test/pause {ms}: every password sign-in from now on waits ms between Argon2id and
+ * its transaction (0 ends it), so that a test can change the account in between.  Test builds
+ * only, like the clock. */
+void h_test_pause(struct http_req *req)
+{
+#ifdef PAHARA_TESTING
+	struct app *a = http_req_app(req);
+	static const struct http_field f[] = {
+	    {"ms", HTTP_FIELD_INT, true, 0, 0, 10000},
+	    {NULL, 0, false, 0, 0, 0},
+	};
+	if (a->cfg.test_clock) {
+		if (!http_check_fields(req, f))
+			return;
+		a->test_pause_ms = (unsigned)http_body_int(req, "ms", 0);
+		http_reply_json(req, 200, json_pack("{s:i}", "ms", (int)a->test_pause_ms));
+		return;
+	}
+#endif
+	http_reply_error(req, 404, PA_ERR_ROUTE, 0, "no endpoint POST /v1/test/pause");
+}
+
 const struct http_route app_routes[] = {
     {"GET", "/v1/health", h_health, HTTP_RUN_INLINE, false},
     {"POST", "/v1/accounts", h_register, HTTP_RUN_SLOW, true},
@@ -82,5 +104,6 @@ const struct http_route app_routes[] = {
      true},
     {"POST", "/v1/test/clock", h_test_clock, HTTP_RUN_INLINE, true},
     {"POST", "/v1/test/housekeep", h_test_housekeep, HTTP_RUN_POOL, false},
+    {"POST", "/v1/test/pause", h_test_pause, HTTP_RUN_INLINE, true},
     {NULL, NULL, NULL, 0, false},
 };
