@@ -29,7 +29,8 @@
 #define TOTP_PURPOSE "totp-secret"
 #define TOTP_WINDOW 1 /* DESIGN §3: ±1 step */
 
-static enum pa_err tmppass_load(struct store_tx *tx, int64_t account, struct tmppass_state *st);
+static enum pa_err tmppass_load(struct store_tx *tx, int64_t account, int64_t now,
+                                struct tmppass_state *st);
 
 bool factors_method_known(const char *method)
 {
@@ -327,7 +328,7 @@ enum pa_err factors_tmppass_consume(struct store_tx *tx, struct app *a, int64_t 
                                     const char *password, size_t len, int64_t now)
 {
 	struct tmppass_state st;
-	enum pa_err e = tmppass_load(tx, account, &st);
+	enum pa_err e = tmppass_load(tx, account, now, &st);
 	if (e != PA_OK)
 		return e;
 	unsigned idx = 0;
@@ -340,16 +341,34 @@ enum pa_err factors_tmppass_consume(struct store_tx *tx, struct app *a, int64_t 
 
 /* ---- tmppass rows <-> core state ------------------------------------------------------- */
 
-static enum pa_err tmppass_load(struct store_tx *tx, int64_t account, struct tmppass_state *st)
+/* The state of the account's temporary passwords at now: every one still usable, then the
+ * newest of the others (so that a used or expired one is told apart from a wrong one), up to
+ * TMPPASS_HISTORY_MAX; the next id follows the highest in the store. */
+static enum pa_err tmppass_load(struct store_tx *tx, int64_t account, int64_t now,
+                                struct tmppass_state *st)
 {
+	_Static_assert(STORE_TMPPASS_MAX >= TMPPASS_HISTORY_MAX, "the store gives enough rows");
 	struct store_tmppass rows[STORE_TMPPASS_MAX];
 	size_t n = 0;
-	enum pa_err e = store_tmppass_list(tx, account, rows, STORE_TMPPASS_MAX, &n);
+	enum pa_err e = store_tmppass_list(tx, account, now, rows, STORE_TMPPASS_MAX, &n);
 	if (e != PA_OK)
 		return e;
 	*st = (struct tmppass_state)TMPPASS_STATE_INIT;
-	size_t from = n > TMPPASS_HISTORY_MAX ? n - TMPPASS_HISTORY_MAX : 0;
-	for (size_t i = from; i < n; i++) {
+	bool keep[STORE_TMPPASS_MAX] = {false};
+	unsigned k = 0;
+	for (size_t i = 0; i < n && k < TMPPASS_HISTORY_MAX; i++)
+		if (rows[i].used_at == 0 && now < rows[i].expires_at) {
+			keep[i] = true;
+			k++;
+		}
+	for (size_t i = n; i-- > 0 && k < TMPPASS_HISTORY_MAX;)
+		if (!keep[i]) {
+			keep[i] = true;
+			k++;
+		}
+	for (size_t i = 0; i < n; i++) {
+		if (!keep[i])
+			continue;
 		struct tmppass_entry *te = &st->entries[st->count++];
 		te->id = (uint32_t)rows[i].id;
 		te->used = rows[i].used_at != 0;
@@ -725,7 +744,10 @@ static enum pa_err tmppass_new_tx(struct store_tx *tx, void *arg)
 {
 	struct tmppass_new *tn = arg;
 	struct tmppass_state st;
-	enum pa_err e = tmppass_load(tx, tn->acct->id, &st);
+	/* Used and expired ones a day old go first: they need not be told apart any more. */
+	enum pa_err e = store_tmppass_purge(tx, tn->acct->id, tn->now - 86400);
+	if (e == PA_OK)
+		e = tmppass_load(tx, tn->acct->id, tn->now, &st);
 	if (e != PA_OK)
 		return e;
 	e = tmppass_create_ttl(&st, tn->app->code_key, (uint64_t)tn->acct->id, tn->now,
@@ -737,8 +759,6 @@ static enum pa_err tmppass_new_tx(struct store_tx *tx, void *arg)
 	    .id = te->id, .created_at = te->created_at, .expires_at = te->expires_at};
 	memcpy(row.hash, te->hash, sizeof(row.hash));
 	e = store_tmppass_add(tx, tn->acct->id, &row);
-	if (e == PA_OK)
-		e = store_tmppass_purge(tx, tn->acct->id, tn->now - 86400);
 	if (e != PA_OK)
 		return e;
 	struct store_audit au;
@@ -781,12 +801,12 @@ void h_tmppass_list(struct http_req *req)
 	struct app *a = http_req_app(req);
 	struct store_tx *rd = store_reader(a->store);
 	struct tmppass_state st;
-	enum pa_err e = rd ? tmppass_load(rd, acct.id, &st) : PA_ERR_STORE;
+	int64_t now = app_now(a);
+	enum pa_err e = rd ? tmppass_load(rd, acct.id, now, &st) : PA_ERR_STORE;
 	if (e != PA_OK) {
 		app_fail(req, e);
 		return;
 	}
-	int64_t now = app_now(a);
 	json_t *list = json_array();
 	for (unsigned i = 0; i < st.count; i++) {
 		const struct tmppass_entry *te = &st.entries[i];

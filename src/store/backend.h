@@ -48,8 +48,9 @@ struct store_ops {
 	                                 enum store_backup_status status);
 	enum pa_err (*backup_trim)(struct store_tx *tx, int64_t account, uint32_t keep_from);
 	enum pa_err (*backup_delete_all)(struct store_tx *tx, int64_t account);
-	enum pa_err (*tmppass_list)(struct store_tx *tx, int64_t account, struct store_tmppass *out,
-	                            size_t max, size_t *n);
+	/* store_tmppass_list's rows in any order (store.c sorts them). */
+	enum pa_err (*tmppass_list)(struct store_tx *tx, int64_t account, int64_t now,
+	                            struct store_tmppass *out, size_t max, size_t *n);
 	enum pa_err (*tmppass_add)(struct store_tx *tx, int64_t account,
 	                           const struct store_tmppass *t);
 	enum pa_err (*tmppass_consume)(struct store_tx *tx, int64_t account, int64_t id,

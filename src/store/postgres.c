@@ -209,7 +209,8 @@ static const char *const stmt_sql[ST__COUNT] = {
                        "AND status <> 0",
     [ST_BACKUP_DELETE_ALL] = "DELETE FROM backup_codes WHERE account_id = $1",
     [ST_TMPPASS_LIST] = "SELECT id, hash, created_at, expires_at, used_at FROM tmp_passwords "
-                        "WHERE account_id = $1 ORDER BY id",
+                        "WHERE account_id = $1 "
+                        "ORDER BY (used_at = 0 AND expires_at > $2) DESC, id DESC LIMIT $3",
     [ST_TMPPASS_ADD] = "INSERT INTO tmp_passwords(account_id, hash, created_at, expires_at, "
                        "used_at, id) VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT DO NOTHING",
     [ST_TMPPASS_CONSUME] = "UPDATE tmp_passwords SET used_at = $3 "
@@ -2223,11 +2224,13 @@ static enum pa_err pg_backup_delete_all(struct store_tx *base, int64_t account)
 
 /* ---- temporary passwords --------------------------------------------------------------- */
 
-static enum pa_err pg_tmppass_list(struct store_tx *base, int64_t account,
+static enum pa_err pg_tmppass_list(struct store_tx *base, int64_t account, int64_t now,
                                    struct store_tmppass *out, size_t max, size_t *n)
 {
 	struct q_params p = {0};
 	p_int(&p, account);
+	p_int(&p, now);
+	p_int(&p, max > INT32_MAX ? INT32_MAX : (int64_t)max);
 	PGresult *r;
 	*n = 0;
 	enum pa_err e = tx_run(TX(base), ST_TMPPASS_LIST, &p, &r);

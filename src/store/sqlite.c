@@ -134,7 +134,8 @@ static const char *const stmt_sql[ST__COUNT] = {
                        "AND status <> 0",
     [ST_BACKUP_DELETE_ALL] = "DELETE FROM backup_codes WHERE account_id = ?1",
     [ST_TMPPASS_LIST] = "SELECT id, hash, created_at, expires_at, used_at FROM tmp_passwords "
-                        "WHERE account_id = ?1 ORDER BY id",
+                        "WHERE account_id = ?1 "
+                        "ORDER BY (used_at = 0 AND expires_at > ?2) DESC, id DESC LIMIT ?3",
     [ST_TMPPASS_ADD] = "INSERT INTO tmp_passwords(account_id, hash, created_at, expires_at, "
                        "used_at, id) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
     [ST_TMPPASS_CONSUME] = "UPDATE tmp_passwords SET used_at = ?3 "
@@ -1114,12 +1115,14 @@ static enum pa_err sq_backup_delete_all(struct store_tx *base, int64_t account)
 
 /* ---- temporary passwords --------------------------------------------------------------- */
 
-static enum pa_err sq_tmppass_list(struct store_tx *base, int64_t account,
+static enum pa_err sq_tmppass_list(struct store_tx *base, int64_t account, int64_t now,
                                    struct store_tmppass *out, size_t max, size_t *n)
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_TMPPASS_LIST);
 	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, max > INT32_MAX ? INT32_MAX : (int64_t)max);
 	int rc;
 	*n = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {

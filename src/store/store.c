@@ -222,10 +222,21 @@ enum pa_err store_backup_delete_all(struct store_tx *tx, int64_t account)
 	return tx->ops->backup_delete_all(tx, account);
 }
 
-enum pa_err store_tmppass_list(struct store_tx *tx, int64_t account, struct store_tmppass *out,
-                               size_t max, size_t *n)
+enum pa_err store_tmppass_list(struct store_tx *tx, int64_t account, int64_t now,
+                               struct store_tmppass *out, size_t max, size_t *n)
 {
-	return tx->ops->tmppass_list(tx, account, out, max, n);
+	enum pa_err e = tx->ops->tmppass_list(tx, account, now, out, max, n);
+	if (e != PA_OK)
+		return e;
+	/* The backends give the rows in the order they chose them; few: insertion sort by id. */
+	for (size_t i = 1; i < *n; i++) {
+		struct store_tmppass t = out[i];
+		size_t j = i;
+		for (; j > 0 && out[j - 1].id > t.id; j--)
+			out[j] = out[j - 1];
+		out[j] = t;
+	}
+	return PA_OK;
 }
 
 enum pa_err store_tmppass_add(struct store_tx *tx, int64_t account, const struct store_tmppass *t)

@@ -207,9 +207,11 @@ struct store_tmppass {
 	int64_t used_at;                /* 0 = not used */
 };
 
-/* Up to max rows of the account, lowest id (oldest) first; *n gets the count. */
-enum pa_err store_tmppass_list(struct store_tx *tx, int64_t account, struct store_tmppass *out,
-                               size_t max, size_t *n) PA_MUST_CHECK;
+/* Up to max rows of the account: every row unused and unexpired at now (expires_at > now) first,
+ * then the newest of the others; returned lowest id first.  *n gets the count.  So a caller that
+ * keeps max rows keeps every password still usable and the latest id. */
+enum pa_err store_tmppass_list(struct store_tx *tx, int64_t account, int64_t now,
+                               struct store_tmppass *out, size_t max, size_t *n) PA_MUST_CHECK;
 /* Insert a new row (t->id must be new for the account). */
 enum pa_err store_tmppass_add(struct store_tx *tx, int64_t account,
                               const struct store_tmppass *t) PA_MUST_CHECK;

@@ -152,3 +152,32 @@ def test_temporary_password_session_cannot_make_more_second_factors(server, svc)
     assert r.status_code == 403, r.text
     assert _listed(server, token) == []
     assert assert_ok(server.get("/v1/backup-codes", token=token))["active"] == 1
+
+
+def test_any_number_of_temporary_passwords_a_day_each_works(server, svc):
+    # Used ones are kept a day (to tell "used" from "wrong"); the store once gave only the 16
+    # oldest rows, so the 17th password of a day was shown but never worked, and the 18th
+    # collided with an id in use.
+    u = server.new_user(svc)
+    token = u.session()
+    for i in range(20):
+        tp = _make(server, token)
+        assert tp["id"] == i + 1, tp
+        assert _listed(server, token) == [tp["id"]]
+        body = assert_ok(u.login(client="mail-app", password=tp["password"]))
+        assert body["status"] == "signed_in", (i, body)
+        # Used: refused.
+        assert_error(u.login(client="mail-app", password=tp["password"]), 401,
+                     "invalid_credentials")
+
+
+def test_outstanding_temporary_password_outlives_many_newer_ones(server, svc):
+    u = server.new_user(svc)
+    token = u.session()
+    kept = _make(server, token)
+    for _ in range(20):
+        tp = _make(server, token)
+        assert_ok(u.login(client="mail-app", password=tp["password"]))
+    assert _listed(server, token) == [kept["id"]]
+    body = assert_ok(u.login(client="mail-app", password=kept["password"]))
+    assert body["status"] == "signed_in", body

@@ -1295,7 +1295,7 @@ static size_t tmppass_list(const struct fixture *f, int64_t account, struct stor
 {
 	size_t n = 999;
 
-	assert_int_equal(store_tmppass_list(f->rd, account, out, max, &n), PA_OK);
+	assert_int_equal(store_tmppass_list(f->rd, account, T0, out, max, &n), PA_OK);
 	assert_true(n <= max);
 	return n;
 }
@@ -1371,8 +1371,8 @@ static void test_tmppass_add_list_and_consume_once(void **state)
 	assert_int_equal(r->used_at, T0 + 200);
 }
 
-/* Lowest id first.  store.h does not say so yet, but factors.c (tmppass_load) takes the last
- * row as the newest, and a row changed in place must not move. */
+/* Lowest id first: factors.c (tmppass_load) takes the last row as the newest, and a row changed
+ * in place must not move. */
 static void test_tmppass_list_in_id_order(void **state)
 {
 	struct fixture *f = *state;
@@ -1389,9 +1389,51 @@ static void test_tmppass_list_in_id_order(void **state)
 	assert_int_equal(tmppass_list(f, id, got, STORE_TMPPASS_MAX), 4);
 	for (i = 0; i < 4; i++)
 		assert_int_equal(got[i].id, (int64_t)i + 1);
+	/* Two of them: the two unused ones (2 and 4), still in id order. */
 	assert_int_equal(tmppass_list(f, id, got, 2), 2);
+	assert_int_equal(got[0].id, 2);
+	assert_int_equal(got[1].id, 4);
+}
+
+/* Fewer rows than the account has: every one still usable at now, then the newest others.  The
+ * store kept only the oldest rows before, and so lost both a new password and the latest id
+ * once an account had made more than STORE_TMPPASS_MAX in a day. */
+static void test_tmppass_list_keeps_usable_and_newest(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id = new_account(f, "many");
+	struct store_tmppass row, got[STORE_TMPPASS_MAX];
+	size_t n = 999;
+	int64_t i;
+
+	/* 1 usable (expires after now = T0), 2 expired unused, then 3..30 used */
+	row = tmppass_row(1, T0 - 100, T0 + 3600);
+	assert_int_equal(w_tmppass_add(f->s, id, &row), PA_OK);
+	row = tmppass_row(2, T0 - 100, T0);
+	assert_int_equal(w_tmppass_add(f->s, id, &row), PA_OK);
+	for (i = 3; i <= 30; i++) {
+		row = tmppass_row(i, T0 - 50, T0 + 3600);
+		assert_int_equal(w_tmppass_add(f->s, id, &row), PA_OK);
+		assert_int_equal(w_tmppass_consume(f->s, id, i, T0 - 10), PA_OK);
+	}
+	assert_int_equal(store_tmppass_list(f->rd, id, T0, got, 4, &n), PA_OK);
+	assert_int_equal(n, 4);
+	assert_int_equal(got[0].id, 1); /* the usable one, however old */
+	assert_int_equal(got[1].id, 28);
+	assert_int_equal(got[2].id, 29);
+	assert_int_equal(got[3].id, 30); /* the latest id */
+	/* Later, when 1 has expired too: the newest only. */
+	assert_int_equal(store_tmppass_list(f->rd, id, T0 + 3600, got, 2, &n), PA_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(got[0].id, 29);
+	assert_int_equal(got[1].id, 30);
+	/* All of them when there is room. */
+	assert_int_equal(store_tmppass_list(f->rd, id, T0, got, STORE_TMPPASS_MAX, &n), PA_OK);
+	assert_int_equal(n, STORE_TMPPASS_MAX);
 	assert_int_equal(got[0].id, 1);
-	assert_int_equal(got[1].id, 2);
+	assert_int_equal(got[STORE_TMPPASS_MAX - 1].id, 30);
+	for (i = 1; i < STORE_TMPPASS_MAX; i++)
+		assert_true(got[i - 1].id < got[i].id);
 }
 
 static void test_tmppass_delete_and_purge(void **state)
@@ -2801,6 +2843,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tmppass_add_list_and_consume_once, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_tmppass_list_in_id_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tmppass_list_keeps_usable_and_newest, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_tmppass_delete_and_purge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_session_add_and_by_token, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_session_list_and_revoke, setup, teardown),
