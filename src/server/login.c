@@ -322,7 +322,9 @@ static enum pa_err login_verify_tx(struct store_tx *tx, void *arg)
 	lv->verdict = fc.verdict;
 	if (fc.verdict == PA_OK) {
 		int64_t sid = 0;
-		e = session_create(tx, a, acct.id, l.client, l.ip, lv->now, lv->now, lv->token,
+		/* The password was entered when the sign-in began, not now: the window for
+		 * sensitive changes (DESIGN §3) runs from then. */
+		e = session_create(tx, a, acct.id, l.client, l.ip, lv->now, l.created_at, lv->token,
 		                   &sid);
 		if (e == PA_OK)
 			e = store_login_end(tx, l.id, STORE_LOGIN_DONE, sid);

@@ -122,6 +122,22 @@ def test_sign_in_with_second_step_counts_as_recent_password(make_server):
     u.generate_backup(token, 1)
 
 
+def test_recent_password_counts_from_the_password_step(make_server):
+    # The password is entered at the start of a sign-in; the second step may come up to ten
+    # minutes later, and does not make the password any more recent.
+    s = make_server()
+    u = s.new_user(s.service_key())
+    u.with_totp()
+    s.advance(11 * 60)
+    lid = u.start()
+    s.advance(8 * 60)
+    token = assert_ok(u.verify(lid, "totp", u.next_totp()))["session"]
+    u.generate_backup(token, 1)  # the password is 8 minutes old
+    s.advance(3 * 60)
+    assert_error(s.post("/v1/temporary-passwords", token=token), 403,
+                 "reauthentication_required")
+
+
 def test_password_change_ends_other_sessions(server, svc):
     u = server.new_user(svc)
     a, b = u.session(), u.session(client="app")
