@@ -220,6 +220,16 @@ static enum pa_err settings_tx(struct store_tx *tx, void *arg)
 	return store_audit_add(tx, &au);
 }
 
+/* An address over its password limit, seen before any Argon2id work: audited as at sign-in. */
+static enum pa_err settings_limited_tx(struct store_tx *tx, void *arg)
+{
+	struct settings *st = arg;
+	struct store_audit au;
+	app_audit_init(&au, st->app, st->req, st->event, st->acct->id, st->acct->name);
+	snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
+	return store_audit_add(tx, &au);
+}
+
 static const struct http_field reauth_fields[] = {
     {"password", HTTP_FIELD_STRING, true, APP_PASSWORD_MAX, 0, 0},
     {NULL, 0, false, 0, 0, 0},
@@ -246,9 +256,28 @@ static void settings_change(struct http_req *req, const struct http_field *field
 		return;
 	struct app *a = http_req_app(req);
 	struct settings st = {.app = a, .req = req, .acct = &acct, .sess = &s, .event = event};
+	/* Fields first: a request bound to be refused costs no Argon2id and counts no attempt. */
+	bool turn_off = strcmp(event, "twofactor.off") == 0;
+	if (turn_off && !factors_method_known(http_body_str(req, "method"))) {
+		http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
+		                 "field 'method' must be one of totp, backup");
+		return;
+	}
+	const char *np = http_body_str(req, "new_password");
+	if (np && (strlen(np) < PASSWORD_MIN_BYTES || strlen(np) > PASSWORD_MAX_BYTES)) {
+		http_reply_error(req, 400, PA_ERR_PASSWORD_POLICY, 0,
+		                 "the new password must be %d to %d bytes", PASSWORD_MIN_BYTES,
+		                 PASSWORD_MAX_BYTES);
+		return;
+	}
 	struct store_tx *rd = store_reader(a->store);
 	if (rd && limits_ip_peek(rd, a, http_req_ip(req), app_now(a), &st.retry_after) ==
 	              PA_ERR_RATE_LIMITED) {
+		enum pa_err e = store_write(a->store, settings_limited_tx, &st);
+		if (e != PA_OK) {
+			app_fail(req, e);
+			return;
+		}
 		http_reply_error(req, 429, PA_ERR_RATE_LIMITED, st.retry_after,
 		                 "too many password attempts from this address; try again in %u s",
 		                 st.retry_after);
@@ -256,7 +285,6 @@ static void settings_change(struct http_req *req, const struct http_field *field
 	}
 	enum pa_err v = check_password(a, &acct, http_body_str(req, "password"));
 	st.outcome = v == PA_OK ? "ok" : "invalid_password";
-	const char *np = http_body_str(req, "new_password");
 	if (v == PA_OK && np) {
 		struct password_params pp = {.opslimit = a->cfg.argon_ops,
 		                             .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
@@ -267,7 +295,7 @@ static void settings_change(struct http_req *req, const struct http_field *field
 			return;
 		}
 	}
-	if (strcmp(event, "twofactor.off") == 0) {
+	if (turn_off) {
 		st.turn_off = true;
 		st.fc = (struct factor_check){.app = a,
 		                              .account = acct.id,
@@ -275,11 +303,6 @@ static void settings_change(struct http_req *req, const struct http_field *field
 		                              .code = http_body_str(req, "code"),
 		                              .client = s.client,
 		                              .now = app_now(a)};
-		if (!factors_method_known(st.fc.method)) {
-			http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
-			                 "field 'method' must be one of totp, backup");
-			return;
-		}
 	}
 	enum pa_err e = store_write(a->store, settings_tx, &st);
 	sodium_memzero(st.new_hash, sizeof(st.new_hash));

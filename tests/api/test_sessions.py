@@ -223,3 +223,42 @@ def test_secret_bearing_answers_are_not_cached(server, svc):
     for a in answers:
         assert a.headers.get("Cache-Control") == "no-store", (a.url, a.headers)
         assert a.headers.get("X-Content-Type-Options") == "nosniff", (a.url, a.headers)
+
+
+def test_address_limit_on_password_guarded_settings_is_audited(make_server):
+    # DESIGN §3: every lockout is audited -- also the early refusal, before any Argon2id work.
+    s = make_server(config={"password_attempts_per_ip": 2, "password_attempts_window": 300})
+    u = s.new_user(s.service_key())
+    token = u.session()
+    s.advance(301)
+    for _ in range(2):
+        assert_error(s.post("/v1/reauth", {"password": "pw-wrong-123"}, token=token), 401,
+                     "invalid_credentials")
+    for path, body in (("/v1/reauth", {"password": u.password}),
+                       ("/v1/password", {"password": u.password, "new_password": "pw-new-12345"}),
+                       ("/v1/twofactor/off", {"password": u.password, "method": "totp",
+                                              "code": "123456"})):
+        assert_error(s.post(path, body, token=token), 429, "rate_limited")
+    lines = s.admin("audit", "--user", u.name).stdout.splitlines()
+    for event in ("session.reauth", "account.password", "twofactor.off"):
+        assert any(event in ln and "rate_limited" in ln for ln in lines), (event, lines)
+
+
+def test_malformed_settings_request_is_refused_before_the_password(make_server):
+    # A request bound to be refused for its fields costs no Argon2id and counts no attempt: it
+    # gets its 400 even from an address over its password limit.
+    s = make_server(config={"password_attempts_per_ip": 1, "password_attempts_window": 300})
+    u = s.new_user(s.service_key())
+    token = u.session()
+    s.advance(301)
+    assert_error(s.post("/v1/reauth", {"password": "pw-wrong-123"}, token=token), 401,
+                 "invalid_credentials")
+    assert_error(s.post("/v1/reauth", {"password": u.password}, token=token), 429,
+                 "rate_limited")
+    assert_error(s.post("/v1/twofactor/off", {"password": u.password, "method": "sms",
+                                              "code": "1"}, token=token), 400, "invalid_field")
+    assert_error(s.post("/v1/password", {"password": u.password, "new_password": "short"},
+                        token=token), 400, "password_policy")
+    # And they were not counted: once the window has passed, one attempt goes through.
+    s.advance(301)
+    assert_ok(s.post("/v1/reauth", {"password": u.password}, token=token))
