@@ -693,6 +693,22 @@ bool app_auth_session(struct http_req *req, struct store_session *out, struct st
 	return true;
 }
 
+enum pa_err app_session_live(struct store_tx *tx, const struct store_session *s)
+{
+	if (!s)
+		return PA_OK;
+	struct store_session cur;
+	enum pa_err e = store_session_by_token(tx, s->token_hash, &cur);
+	if (e == PA_OK && cur.revoked_at != 0)
+		e = PA_ERR_NOT_FOUND;
+	struct store_account acct;
+	if (e == PA_OK)
+		e = store_account_by_id(tx, cur.account, &acct);
+	if (e == PA_OK && acct.disabled)
+		e = PA_ERR_NOT_FOUND;
+	return e == PA_ERR_NOT_FOUND ? PA_ERR_UNAUTHENTICATED : e;
+}
+
 bool app_service_key(struct http_req *req, uint8_t h[TOKEN_HASH_BYTES])
 {
 	const char *tok = bearer(req);

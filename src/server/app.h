@@ -65,8 +65,7 @@ struct app {
 	uint8_t code_key[SECRETCODE_KEY_BYTES]; /* HMAC key for backup codes, temp passwords */
 	char dummy_hash[STORE_PWHASH_MAX + 1];  /* verified for unknown users (equal cost) */
 	_Atomic int64_t clock_offset;           /* test clock: seconds added to now */
-	_Atomic unsigned test_pause_ms;         /* test builds: a sign-in waits this long after
-	                                         * Argon2id, before its transaction */
+	_Atomic unsigned test_pause_ms;         /* test builds: POST /v1/test/pause */
 };
 
 /* ---- configuration ---- */
@@ -96,7 +95,9 @@ void app_close(struct app *a);
 /* Now, in unix seconds (plus the test clock's offset in test builds). */
 int64_t app_now(struct app *a);
 #ifdef PAHARA_TESTING
-/* Wait test_pause_ms (set by POST /v1/test/pause): widens a race for a test to win. */
+/* Wait test_pause_ms (set by POST /v1/test/pause) between a handler's reads and its write:
+ * widens a race for a test to win.  Called by the sign-in's password step, and by making
+ * temporary passwords and backup codes. */
 void app_test_pause(struct app *a);
 #endif
 /* Whether client is a first-party client (may use backup codes). */
@@ -114,6 +115,11 @@ void app_audit_init(struct store_audit *au, struct app *a, struct http_req *req,
  * false. */
 bool app_auth_session(struct http_req *req, struct store_session *out,
                       struct store_account *acct) PA_MUST_CHECK;
+/* Inside the write that acts for session s (as app_auth_session read it): is it still live, and
+ * its account enabled?  A password change, a revocation or a disable may have committed since
+ * the read.  PA_OK, else PA_ERR_UNAUTHENTICATED (or the store's error); s NULL: PA_OK (a
+ * service acts, not a session). */
+enum pa_err app_session_live(struct store_tx *tx, const struct store_session *s) PA_MUST_CHECK;
 /* The caller's service (Authorization: Bearer SERVICE_KEY).  On failure answers 401. */
 bool app_auth_service(struct http_req *req, struct store_service *out) PA_MUST_CHECK;
 /* app_auth_service in two halves, for a caller that reads the service with other things: the

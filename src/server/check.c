@@ -430,7 +430,7 @@ void h_svc_totp_confirm(struct http_req *req)
 	struct store_account acct;
 	if (app_auth_service(req, &svc) &&
 	    service_account(req, &svc, http_req_param(req, "name"), &acct))
-		factors_reply_totp_confirm(req, &acct,
+		factors_reply_totp_confirm(req, NULL, &acct,
 		                           ((struct app *)http_req_app(req))->cfg.first_party[0]);
 }
 
@@ -440,5 +440,5 @@ void h_svc_backup_generate(struct http_req *req)
 	struct store_account acct;
 	if (app_auth_service(req, &svc) &&
 	    service_account(req, &svc, http_req_param(req, "name"), &acct))
-		factors_reply_backup_generate(req, &acct);
+		factors_reply_backup_generate(req, NULL, &acct);
 }

@@ -529,12 +529,13 @@ void h_totp_begin(struct http_req *req)
 }
 
 struct totp_confirm {
-	struct factor_check fc;      /* the check */
-	struct http_req *req;        /* for audit */
-	const char *name;            /* account name */
-	struct backup_new_code code; /* out: the first backup code */
-	bool made_code;              /* code is set */
-	unsigned retry_after;        /* out: for PA_ERR_RATE_LIMITED */
+	const struct store_session *sess; /* the caller's session; NULL: a service */
+	struct factor_check fc;           /* the check */
+	struct http_req *req;             /* for audit */
+	const char *name;                 /* account name */
+	struct backup_new_code code;      /* out: the first backup code */
+	bool made_code;                   /* code is set */
+	unsigned retry_after;             /* out: for PA_ERR_RATE_LIMITED */
 };
 
 static enum pa_err totp_confirm_tx(struct store_tx *tx, void *arg)
@@ -543,8 +544,10 @@ static enum pa_err totp_confirm_tx(struct store_tx *tx, void *arg)
 	struct factor_check *fc = &tc->fc;
 	struct store_audit au;
 	app_audit_init(&au, fc->app, tc->req, "factor.totp.confirm", fc->account, tc->name);
-	enum pa_err e =
-	    limits_account_check(tx, fc->app, fc->account, fc->now, &tc->retry_after, NULL);
+	enum pa_err e = app_session_live(tx, tc->sess);
+	if (e != PA_OK)
+		return e;
+	e = limits_account_check(tx, fc->app, fc->account, fc->now, &tc->retry_after, NULL);
 	if (e == PA_ERR_RATE_LIMITED) {
 		fc->verdict = e;
 		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
@@ -576,13 +579,13 @@ static const struct http_field code_fields[] = {
     {NULL, 0, false, 0, 0, 0},
 };
 
-void factors_reply_totp_confirm(struct http_req *req, const struct store_account *acct,
-                                const char *client)
+void factors_reply_totp_confirm(struct http_req *req, const struct store_session *sess,
+                                const struct store_account *acct, const char *client)
 {
 	if (!http_check_fields(req, code_fields))
 		return;
 	struct app *a = http_req_app(req);
-	struct totp_confirm tc = {.req = req, .name = acct->name};
+	struct totp_confirm tc = {.sess = sess, .req = req, .name = acct->name};
 	tc.fc = (struct factor_check){.app = a,
 	                              .account = acct->id,
 	                              .method = "totp",
@@ -619,7 +622,7 @@ void h_totp_confirm(struct http_req *req)
 	struct store_session s;
 	struct store_account acct;
 	if (app_auth_session(req, &s, &acct))
-		factors_reply_totp_confirm(req, &acct, s.client);
+		factors_reply_totp_confirm(req, &s, &acct, s.client);
 }
 
 void h_factors_list(struct http_req *req)
@@ -653,6 +656,7 @@ static const struct http_field count_fields[] = {
 
 struct backup_gen {
 	struct app *app;                                 /* the server */
+	const struct store_session *sess;                /* the caller's; NULL: a service */
 	struct http_req *req;                            /* for audit */
 	const struct store_account *acct;                /* whose */
 	unsigned n;                                      /* how many */
@@ -663,10 +667,16 @@ struct backup_gen {
 static enum pa_err backup_gen_tx(struct store_tx *tx, void *arg)
 {
 	struct backup_gen *bg = arg;
-	if (!bg->acct->twofactor)
+	/* As the account is now: two-factor may have been turned off since the read. */
+	struct store_account cur;
+	enum pa_err e = app_session_live(tx, bg->sess);
+	if (e == PA_OK)
+		e = store_account_by_id(tx, bg->acct->id, &cur);
+	if (e != PA_OK)
+		return e;
+	if (!cur.twofactor)
 		return PA_ERR_STATE;
-	enum pa_err e =
-	    factors_backup_generate(tx, bg->app, bg->acct->id, bg->n, bg->now, bg->codes);
+	e = factors_backup_generate(tx, bg->app, bg->acct->id, bg->n, bg->now, bg->codes);
 	if (e != PA_OK)
 		return e;
 	struct store_audit au;
@@ -676,13 +686,18 @@ static enum pa_err backup_gen_tx(struct store_tx *tx, void *arg)
 	return store_audit_add(tx, &au);
 }
 
-void factors_reply_backup_generate(struct http_req *req, const struct store_account *acct)
+void factors_reply_backup_generate(struct http_req *req, const struct store_session *sess,
+                                   const struct store_account *acct)
 {
 	if (!http_check_fields(req, count_fields))
 		return;
 	struct app *a = http_req_app(req);
-	struct backup_gen bg = {.app = a, .req = req, .acct = acct, .now = app_now(a)};
+	struct backup_gen bg = {
+	    .app = a, .sess = sess, .req = req, .acct = acct, .now = app_now(a)};
 	bg.n = (unsigned)http_body_int(req, "count", 1);
+#ifdef PAHARA_TESTING
+	app_test_pause(a);
+#endif
 	enum pa_err e = store_write(a->store, backup_gen_tx, &bg);
 	if (e == PA_ERR_STATE) {
 		http_reply_error(req, 409, e, 0, "turn two-factor on first");
@@ -706,7 +721,7 @@ void h_backup_generate(struct http_req *req)
 	struct store_session s;
 	struct store_account acct;
 	if (app_auth_session(req, &s, &acct) && recent_auth(req, &s))
-		factors_reply_backup_generate(req, &acct);
+		factors_reply_backup_generate(req, &s, &acct);
 }
 
 void h_backup_list(struct http_req *req)
@@ -733,6 +748,7 @@ void h_backup_list(struct http_req *req)
 
 struct tmppass_new {
 	struct app *app;                  /* the server */
+	const struct store_session *sess; /* the caller's */
 	struct http_req *req;             /* for audit */
 	const struct store_account *acct; /* whose */
 	int64_t now;                      /* when */
@@ -744,8 +760,12 @@ static enum pa_err tmppass_new_tx(struct store_tx *tx, void *arg)
 {
 	struct tmppass_new *tn = arg;
 	struct tmppass_state st;
+	/* A password changed (or the session revoked) since the caller's session was read ends
+	 * every temporary password: none may be made after that. */
+	enum pa_err e = app_session_live(tx, tn->sess);
 	/* Used and expired ones a day old go first: they need not be told apart any more. */
-	enum pa_err e = store_tmppass_purge(tx, tn->acct->id, tn->now - 86400);
+	if (e == PA_OK)
+		e = store_tmppass_purge(tx, tn->acct->id, tn->now - 86400);
 	if (e == PA_OK)
 		e = tmppass_load(tx, tn->acct->id, tn->now, &st);
 	if (e != PA_OK)
@@ -774,7 +794,11 @@ void h_tmppass_create(struct http_req *req)
 	if (!app_auth_session(req, &s, &acct) || !recent_auth(req, &s))
 		return;
 	struct app *a = http_req_app(req);
-	struct tmppass_new tn = {.app = a, .req = req, .acct = &acct, .now = app_now(a)};
+	struct tmppass_new tn = {
+	    .app = a, .sess = &s, .req = req, .acct = &acct, .now = app_now(a)};
+#ifdef PAHARA_TESTING
+	app_test_pause(a);
+#endif
 	enum pa_err e = store_write(a->store, tmppass_new_tx, &tn);
 	if (e == PA_ERR_TOO_MANY) {
 		http_reply_error(req, 409, e, 0,

@@ -87,10 +87,11 @@ enum pa_err factors_reset(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
 
 /* Confirm the pending code generator of acct with the body's {code} and answer the request
  * (with the first backup code on success). */
-void factors_reply_totp_confirm(struct http_req *req, const struct store_account *acct,
-                                const char *client);
+void factors_reply_totp_confirm(struct http_req *req, const struct store_session *sess,
+                                const struct store_account *acct, const char *client);
 /* Generate the body's {count} backup codes for acct and answer the request. */
-void factors_reply_backup_generate(struct http_req *req, const struct store_account *acct);
+void factors_reply_backup_generate(struct http_req *req, const struct store_session *sess,
+                                   const struct store_account *acct);
 
 /* ---- sessions.c ---- */
 

@@ -1,5 +1,8 @@
 """Temporary passwords (DESIGN §2 "Temporary passwords"; §3 "temporary password")."""
 
+import threading
+import time
+
 import requests
 
 from conftest import assert_error, assert_ok, parallel
@@ -181,3 +184,23 @@ def test_outstanding_temporary_password_outlives_many_newer_ones(server, svc):
     assert _listed(server, token) == [kept["id"]]
     body = assert_ok(u.login(client="mail-app", password=kept["password"]))
     assert body["status"] == "signed_in", body
+
+
+def test_temporary_password_made_during_a_password_change_does_not_survive_it(make_server):
+    # A new password ends every other session and every temporary password (DESIGN §3): a
+    # temporary password asked for by another session just before must not be made after.
+    s = make_server()
+    u = s.new_user(s.service_key())
+    old_session, own = u.session(), u.session()
+    assert_ok(s.post("/v1/test/pause", {"ms": 1500}))
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault(
+        "r", s.post("/v1/temporary-passwords", token=old_session)))
+    t.start()
+    time.sleep(0.3)  # read its session; now held before its write
+    assert_ok(s.post("/v1/password", {"password": u.password,
+                                      "new_password": "pw-new-" + u.password}, token=own))
+    t.join()
+    assert_error(out["r"], 401, "unauthenticated")
+    assert_ok(s.post("/v1/test/pause", {"ms": 0}))
+    assert _listed(s, own) == []
