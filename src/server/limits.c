@@ -14,6 +14,7 @@
  * as absent, so a blob of the wrong length cannot be told from no blob here; only blobs of the
  * right length reach the decoder's checks (version, ranges).
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,13 +48,38 @@ static enum pa_err window_put(struct store_tx *tx, const char *key,
 	return store_limit_put(tx, key, blob, sizeof(blob), expires_at);
 }
 
+/*
+ * The throttling key of a client address.  An IPv6 client gets a whole /64 (the usual smallest
+ * allocation: one address per attempt would be free for it), so its key is the /64's prefix;
+ * an IPv4-mapped address counts as its IPv4 address.  Anything else (IPv4, "unknown") is kept
+ * as it is.
+ */
+static void ip_key(const char *ip, char key[STORE_LIMIT_KEY_MAX])
+{
+	struct in6_addr a6;
+	char text[INET6_ADDRSTRLEN];
+	if (inet_pton(AF_INET6, ip, &a6) == 1) {
+		if (IN6_IS_ADDR_V4MAPPED(&a6) &&
+		    inet_ntop(AF_INET, &a6.s6_addr[12], text, sizeof(text))) {
+			snprintf(key, STORE_LIMIT_KEY_MAX, "ip:%s", text);
+			return;
+		}
+		memset(&a6.s6_addr[8], 0, 8);
+		if (inet_ntop(AF_INET6, &a6, text, sizeof(text))) {
+			snprintf(key, STORE_LIMIT_KEY_MAX, "ip:%s/64", text);
+			return;
+		}
+	}
+	snprintf(key, STORE_LIMIT_KEY_MAX, "ip:%s", ip);
+}
+
 static enum pa_err ip_window(struct store_tx *tx, struct app *a, const char *ip, int64_t now,
                              unsigned *retry, bool take)
 {
 	struct ratelimit_window_config cfg = {.max_events = a->cfg.ip_attempts,
 	                                      .window = a->cfg.ip_window};
 	char key[STORE_LIMIT_KEY_MAX];
-	snprintf(key, sizeof(key), "ip:%s", ip);
+	ip_key(ip, key);
 	struct ratelimit_window w = RATELIMIT_WINDOW_INIT;
 	uint8_t blob[RATELIMIT_WINDOW_ENCODED_SIZE];
 	bool found;

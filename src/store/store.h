@@ -293,7 +293,7 @@ enum pa_err store_login_end(struct store_tx *tx, int64_t id, enum store_login_st
 /* ---- throttling counters ---- */
 
 /* An opaque fixed-size blob per key that the rate-limit rules (core/ratelimit.h) interpret.
- * Keys: "acct:ID" for accounts, "ip:ADDR" for addresses. */
+ * Keys: "acct:ID" for accounts, "ip:ADDR" for addresses ("ip:PREFIX/64" for IPv6). */
 #define STORE_LIMIT_KEY_MAX 80
 #define STORE_LIMIT_BLOB_MAX 512
 enum pa_err store_limit_get(struct store_tx *tx, const char *key, void *blob, size_t size,

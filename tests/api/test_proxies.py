@@ -62,3 +62,19 @@ def test_bad_trusted_proxies_refuse_to_start(tmp_path, value):
                        env=_env())
     assert r.returncode == 2, r.stderr
     assert "trusted_proxies" in r.stderr
+
+
+def test_an_ipv6_client_has_one_password_limit_for_its_slash_64(make_server):
+    # A /64 is what one IPv6 client gets: a new address per attempt must not be a new limit.
+    s = make_server({"trusted_proxies": "127.0.0.1", "password_attempts_per_ip": 3,
+                     "password_attempts_window": 600})
+    u = s.new_user(s.service_key(), password="pw-right-123")
+    codes = [_login(s, u.name, f"2001:db8:1:2::{i}").status_code for i in range(1, 4)]
+    codes.append(_login(s, u.name, "2001:db8:1:2:ffff:ffff:ffff:ffff").status_code)
+    assert codes == [401, 401, 401, 429]
+    # The next /64 is someone else.
+    assert _login(s, u.name, "2001:db8:1:3::1").status_code == 401
+    # An IPv4-mapped address is its IPv4 address.
+    assert [_login(s, u.name, a).status_code
+            for a in ("192.0.2.9", "::ffff:192.0.2.9", "192.0.2.9", "::ffff:192.0.2.9")] \
+        == [401, 401, 401, 429]
