@@ -772,6 +772,8 @@ static enum pa_err user_disable_tx(struct store_tx *tx, void *arg)
 	e = store_account_set_disabled(tx, acct.id, true);
 	if (e == PA_OK)
 		e = store_session_revoke_all(tx, acct.id, 0, now, &ud->ended);
+	if (e == PA_OK)
+		e = store_login_end_all(tx, acct.id, STORE_LOGIN_FAILED, NULL);
 	if (e != PA_OK)
 		return e;
 	struct store_audit au;
@@ -929,6 +931,8 @@ static enum pa_err recover_tx(struct store_tx *tx, void *arg)
 		e = factors_reset(tx, rc->acct.id);
 	if (e == PA_OK)
 		e = store_session_revoke_all(tx, rc->acct.id, 0, now, &rc->ended);
+	if (e == PA_OK)
+		e = store_login_end_all(tx, rc->acct.id, STORE_LOGIN_FAILED, NULL);
 	if (e == PA_OK)
 		e = limits_account_reset(tx, rc->acct.id);
 	if (e != PA_OK)

@@ -378,6 +378,8 @@ static enum pa_err svc_disable_tx(struct store_tx *tx, void *arg)
 	enum pa_err e = store_account_set_disabled(tx, sd->acct->id, true);
 	if (e == PA_OK)
 		e = store_session_revoke_all(tx, sd->acct->id, 0, now, &n);
+	if (e == PA_OK)
+		e = store_login_end_all(tx, sd->acct->id, STORE_LOGIN_FAILED, NULL);
 	if (e != PA_OK)
 		return e;
 	struct store_audit au;

@@ -207,9 +207,12 @@ static enum pa_err settings_tx(struct store_tx *tx, void *arg)
 	} else if (st->new_hash[0]) {
 		e = store_account_set_password(tx, st->acct->id, st->new_hash);
 		unsigned n = 0;
-		/* A new password ends every other session: whoever knew the old one is out. */
+		/* A new password ends every other session: whoever knew the old one is out, also
+		 * from a sign-in that passed the password step with it. */
 		if (e == PA_OK)
 			e = store_session_revoke_all(tx, st->acct->id, st->sess->id, now, &n);
+		if (e == PA_OK)
+			e = store_login_end_all(tx, st->acct->id, STORE_LOGIN_FAILED, NULL);
 		if (e == PA_OK)
 			e = store_tmppass_delete_all(tx, st->acct->id);
 	}

@@ -73,6 +73,8 @@ struct store_ops {
 	enum pa_err (*login_by_hash)(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
 	                             struct store_login *out);
 	enum pa_err (*login_fail)(struct store_tx *tx, int64_t id, unsigned *failures);
+	enum pa_err (*login_end_all)(struct store_tx *tx, int64_t account,
+	                             enum store_login_state state, unsigned *n);
 	enum pa_err (*login_end)(struct store_tx *tx, int64_t id, enum store_login_state state,
 	                         int64_t session);
 	enum pa_err (*limit_get)(struct store_tx *tx, const char *key, void *blob, size_t size,

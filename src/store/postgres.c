@@ -113,6 +113,7 @@ enum stmt_id {
 	ST_LOGIN_BY_HASH,
 	ST_LOGIN_FAIL,
 	ST_LOGIN_END,
+	ST_LOGIN_END_ALL,
 	ST_LIMIT_LOCK_GET,
 	ST_LIMIT_GET,
 	ST_LIMIT_PUT,
@@ -242,6 +243,7 @@ static const char *const stmt_sql[ST__COUNT] = {
                       "RETURNING failures",
     [ST_LOGIN_END] = "UPDATE logins SET state = $2, session_id = $3 WHERE id = $1 "
                      "AND state = 0",
+    [ST_LOGIN_END_ALL] = "UPDATE logins SET state = $2 WHERE account_id = $1 AND state = 0",
     /* The lock is held until the transaction ends; other writers wait for it (migration 2). */
     [ST_LIMIT_LOCK_GET] = "SELECT pahara_limit_lock_get($1)",
     [ST_LIMIT_GET] = "SELECT blob FROM limits WHERE key = $1",
@@ -384,6 +386,8 @@ static const char *const migrations[] = {
     "  name TEXT COLLATE \"C\" PRIMARY KEY,"
     "  value BYTEA NOT NULL,"
     "  created_at BIGINT NOT NULL);",
+    /* 4: an account's pending sign-ins, which a password change or a disable ends. */
+    "CREATE INDEX logins_pending ON logins(account_id) WHERE state = 0;",
 };
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -2448,6 +2452,15 @@ static enum pa_err pg_login_end(struct store_tx *base, int64_t id, enum store_lo
 	return run_change(TX(base), ST_LOGIN_END, &p, true, NULL);
 }
 
+static enum pa_err pg_login_end_all(struct store_tx *base, int64_t account,
+                                    enum store_login_state state, unsigned *n)
+{
+	struct q_params p = {0};
+	p_int(&p, account);
+	p_int(&p, state);
+	return run_change(TX(base), ST_LOGIN_END_ALL, &p, false, n);
+}
+
 /* ---- throttling counters --------------------------------------------------------------- */
 
 static enum pa_err pg_limit_get(struct store_tx *base, const char *key, void *blob, size_t size,
@@ -2917,6 +2930,7 @@ static const struct store_ops postgres_ops = {
     .login_by_hash = pg_login_by_hash,
     .login_fail = pg_login_fail,
     .login_end = pg_login_end,
+    .login_end_all = pg_login_end_all,
     .limit_get = pg_limit_get,
     .limit_put = pg_limit_put,
     .service_add = pg_service_add,

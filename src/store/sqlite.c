@@ -72,6 +72,7 @@ enum stmt_id {
 	ST_LOGIN_BY_HASH,
 	ST_LOGIN_FAIL,
 	ST_LOGIN_END,
+	ST_LOGIN_END_ALL,
 	ST_LIMIT_GET,
 	ST_LIMIT_PUT,
 	ST_SERVICE_ADD,
@@ -165,6 +166,7 @@ static const char *const stmt_sql[ST__COUNT] = {
                       "RETURNING failures",
     [ST_LOGIN_END] = "UPDATE logins SET state = ?2, session_id = ?3 WHERE id = ?1 "
                      "AND state = 0",
+    [ST_LOGIN_END_ALL] = "UPDATE logins SET state = ?2 WHERE account_id = ?1 AND state = 0",
     [ST_LIMIT_GET] = "SELECT blob FROM limits WHERE key = ?1",
     [ST_LIMIT_PUT] = "INSERT OR REPLACE INTO limits(key, blob, expires_at) VALUES (?1, ?2, ?3)",
     [ST_SERVICE_ADD] = "INSERT INTO services(name, key_hash, disabled, created_at) "
@@ -273,6 +275,8 @@ static const char *const migrations[] = {
     "  name TEXT NOT NULL PRIMARY KEY,"
     "  value BLOB NOT NULL,"
     "  created_at INTEGER NOT NULL);",
+    /* 4: an account's pending sign-ins, which a password change or a disable ends. */
+    "CREATE INDEX logins_pending ON logins(account_id) WHERE state = 0;",
 };
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1354,6 +1358,19 @@ static enum pa_err sq_login_end(struct store_tx *base, int64_t id, enum store_lo
 	return exec_change(tx, st, true);
 }
 
+static enum pa_err sq_login_end_all(struct store_tx *base, int64_t account,
+                                    enum store_login_state state, unsigned *n)
+{
+	struct sq_tx *tx = (struct sq_tx *)base;
+	PREP(tx, ST_LOGIN_END_ALL);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int(st, 2, (int)state);
+	enum pa_err e = exec_change(tx, st, false);
+	if (n)
+		*n = e == PA_OK ? (unsigned)sqlite3_changes(tx->db) : 0;
+	return e;
+}
+
 /* ---- throttling counters --------------------------------------------------------------- */
 
 static enum pa_err sq_limit_get(struct store_tx *base, const char *key, void *blob, size_t size,
@@ -1758,6 +1775,7 @@ static const struct store_ops sqlite_ops = {
     .login_by_hash = sq_login_by_hash,
     .login_fail = sq_login_fail,
     .login_end = sq_login_end,
+    .login_end_all = sq_login_end_all,
     .limit_get = sq_limit_get,
     .limit_put = sq_limit_put,
     .service_add = sq_service_add,

@@ -313,6 +313,12 @@ enum pa_err store_login_fail(struct store_tx *tx, int64_t id, unsigned *failures
 	return tx->ops->login_fail(tx, id, failures);
 }
 
+enum pa_err store_login_end_all(struct store_tx *tx, int64_t account, enum store_login_state state,
+                                unsigned *n)
+{
+	return tx->ops->login_end_all(tx, account, state, n);
+}
+
 enum pa_err store_login_end(struct store_tx *tx, int64_t id, enum store_login_state state,
                             int64_t session)
 {

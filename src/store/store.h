@@ -289,6 +289,10 @@ enum pa_err store_login_fail(struct store_tx *tx, int64_t id, unsigned *failures
 /* Move a pending sign-in to state (with session for DONE); PA_ERR_CONFLICT if not pending. */
 enum pa_err store_login_end(struct store_tx *tx, int64_t id, enum store_login_state state,
                             int64_t session) PA_MUST_CHECK;
+/* Move every pending sign-in of the account to state (FAILED: a password change or a disable
+ * ends them); *n (may be NULL) gets how many. */
+enum pa_err store_login_end_all(struct store_tx *tx, int64_t account, enum store_login_state state,
+                                unsigned *n) PA_MUST_CHECK;
 
 /* ---- throttling counters ---- */
 

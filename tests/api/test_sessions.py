@@ -262,3 +262,23 @@ def test_malformed_settings_request_is_refused_before_the_password(make_server):
     # And they were not counted: once the window has passed, one attempt goes through.
     s.advance(301)
     assert_ok(s.post("/v1/reauth", {"password": u.password}, token=token))
+
+
+def test_password_change_ends_pending_sign_ins(make_server):
+    # Whoever knew the old password is out: also a sign-in that passed the password step with
+    # it and waits for its second step.
+    s = make_server()
+    svc = s.service_key()
+    u = s.new_user(svc)
+    token = u.with_totp()
+    pending = u.start()
+    assert_ok(s.post("/v1/password", {"password": u.password,
+                                      "new_password": "pw-new-" + u.password}, token=token))
+    assert assert_ok(s.get(f"/v1/login/{pending}"))["status"] == "failed"
+    assert_error(u.verify(pending, "totp", u.next_totp()), 410, "login_ended")
+    # The same when the site disables the account.
+    v = s.new_user(svc)
+    v.with_totp()
+    pending = v.start()
+    assert_ok(s.post(f"/v1/service/accounts/{v.name}/disable", token=svc))
+    assert assert_ok(s.get(f"/v1/login/{pending}"))["status"] == "failed"

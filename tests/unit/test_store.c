@@ -193,6 +193,7 @@ enum call_op {
 	CALL_LOGIN_ADD,
 	CALL_LOGIN_FAIL,
 	CALL_LOGIN_END,
+	CALL_LOGIN_END_ALL,
 	CALL_LIMIT_PUT,
 	CALL_SERVICE_ADD,
 	CALL_KEY_CHECK_ADD,
@@ -273,6 +274,9 @@ static enum pa_err call_fn(struct store_tx *tx, void *arg)
 		return store_login_fail(tx, c->id, c->count_out);
 	case CALL_LOGIN_END:
 		return store_login_end(tx, c->id, (enum store_login_state)c->value, c->other);
+	case CALL_LOGIN_END_ALL:
+		return store_login_end_all(tx, c->account, (enum store_login_state)c->value,
+		                           c->count_out);
 	case CALL_LIMIT_PUT:
 		return store_limit_put(tx, c->text, c->in, c->size, c->at);
 	case CALL_SERVICE_ADD:
@@ -460,6 +464,15 @@ static enum pa_err w_login_end(struct store *s, int64_t id, enum store_login_sta
                                int64_t session)
 {
 	return run(s, c_login_end(id, state, session));
+}
+
+static enum pa_err w_login_end_all(struct store *s, int64_t account, enum store_login_state state,
+                                   unsigned *n)
+{
+	return run(s, (struct call){.op = CALL_LOGIN_END_ALL,
+	                            .account = account,
+	                            .value = (int)state,
+	                            .count_out = n});
 }
 
 static enum pa_err w_limit_put(struct store *s, const char *key, const void *blob, size_t size,
@@ -1748,6 +1761,33 @@ static void test_login_add_fail_and_end_once(void **state)
 	assert_int_equal(w_login_fail(f->s, l2.id, &failures), PA_ERR_CONFLICT);
 }
 
+/* A password change or a disable ends the account's pending sign-ins, and no others. */
+static void test_login_end_all_ends_the_accounts_pending_ones(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id = new_account(f, "ends"), other = new_account(f, "ends2");
+	struct store_login a = login_new(f, id), b = login_new(f, id), done = login_new(f, id);
+	struct store_login theirs = login_new(f, other), got;
+	unsigned n = 99;
+
+	assert_int_equal(w_login_end(f->s, done.id, STORE_LOGIN_DONE, 7), PA_OK);
+	assert_int_equal(w_login_end_all(f->s, id, STORE_LOGIN_FAILED, &n), PA_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_login_by_hash(f->rd, a.id_hash, &got), PA_OK);
+	assert_int_equal(got.state, STORE_LOGIN_FAILED);
+	assert_int_equal(store_login_by_hash(f->rd, b.id_hash, &got), PA_OK);
+	assert_int_equal(got.state, STORE_LOGIN_FAILED);
+	assert_int_equal(store_login_by_hash(f->rd, done.id_hash, &got), PA_OK);
+	assert_int_equal(got.state, STORE_LOGIN_DONE);
+	assert_int_equal(got.session, 7);
+	assert_int_equal(store_login_by_hash(f->rd, theirs.id_hash, &got), PA_OK);
+	assert_int_equal(got.state, STORE_LOGIN_PENDING);
+	/* None left: not an error, and nothing ended. */
+	assert_int_equal(w_login_end_all(f->s, id, STORE_LOGIN_FAILED, &n), PA_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(w_login_end(f->s, a.id, STORE_LOGIN_DONE, 1), PA_ERR_CONFLICT);
+}
+
 static void test_login_end_once_under_race(void **state)
 {
 	struct fixture *f = *state;
@@ -2850,6 +2890,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_session_list_and_revoke, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_session_revoke_all_except_one, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_login_add_fail_and_end_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_login_end_all_ends_the_accounts_pending_ones,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_login_end_once_under_race, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_limit_get_put_overwrite, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_service_add_by_key_and_list, setup, teardown),
