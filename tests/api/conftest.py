@@ -577,3 +577,32 @@ def parallel(n, fn):
         if isinstance(o, BaseException):
             raise o
     return out
+
+
+class Paused:
+    """send() run on a thread while the server holds it between its reads and its write
+    (POST /v1/test/pause, test builds), so that the test can change the account meanwhile:
+
+        with Paused(s, lambda: s.post(...)) as p:
+            ...the change...
+        p.result  # send()'s answer, decided after the change
+    """
+
+    def __init__(self, server, send, ms=1500):
+        self.s, self.send, self.ms = server, send, ms
+        self.result = None
+
+    def __enter__(self):
+        assert_ok(self.s.post("/v1/test/pause", {"ms": self.ms}))
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+        time.sleep(0.3)  # past its reads, and held
+        return self
+
+    def _run(self):
+        self.result = self.send()
+
+    def __exit__(self, *exc):
+        self.thread.join(60)
+        assert_ok(self.s.post("/v1/test/pause", {"ms": 0}))
+        return False

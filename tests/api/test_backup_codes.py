@@ -1,10 +1,8 @@
 """Backup codes (DESIGN §2 "Backup codes", "Error using a backup code"; §3 "backup code")."""
 
 import re
-import threading
-import time
 
-from conftest import assert_error, assert_ok, parallel
+from conftest import Paused, assert_error, assert_ok, parallel
 
 import requests
 
@@ -242,15 +240,8 @@ def test_backup_codes_asked_for_as_two_factor_goes_off_are_not_made(make_server)
     u = s.new_user(s.service_key())
     first = u.with_totp()
     other = u.sign_in_totp()
-    assert_ok(s.post("/v1/test/pause", {"ms": 1500}))
-    out = {}
-    t = threading.Thread(target=lambda: out.setdefault(
-        "r", s.post("/v1/backup-codes", {"count": 1}, token=first)))
-    t.start()
-    time.sleep(0.3)  # read the account (two-factor on); now held before its write
-    assert_ok(s.post("/v1/twofactor/off", {"password": u.password, "method": "totp",
-                                           "code": u.next_totp()}, token=other))
-    t.join()
-    assert_error(out["r"], 409, "invalid_state")
-    assert_ok(s.post("/v1/test/pause", {"ms": 0}))
+    with Paused(s, lambda: s.post("/v1/backup-codes", {"count": 1}, token=first)) as p:
+        assert_ok(s.post("/v1/twofactor/off", {"password": u.password, "method": "totp",
+                                               "code": u.next_totp()}, token=other))
+    assert_error(p.result, 409, "invalid_state")
     assert assert_ok(s.get("/v1/backup-codes", token=first))["active"] == 0

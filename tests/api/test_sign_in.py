@@ -1,9 +1,10 @@
 """The password step (DESIGN §3 "password", "second-step attempts" per IP; §4)."""
 
-import threading
 import time
 
-from conftest import assert_error, assert_ok
+import pytest
+
+from conftest import Paused, assert_error, assert_ok
 
 
 def test_no_user_enumeration(server, svc):
@@ -123,48 +124,23 @@ def test_third_party_sign_in_does_not_offer_backup_codes(server, svc):
 # password ends whoever knew the old one; §4: two-factor on means a second step).  The test
 # build's pause holds each sign-in between the two while the test changes the account.
 
-def _paused_login(s, u, ms=1500, **kw):
-    """Start u.login(**kw) held for ms between its password check and its transaction; returns
-    the thread and a dict that gets the answer."""
-    assert_ok(s.post("/v1/test/pause", {"ms": ms}))
-    out = {}
-    t = threading.Thread(target=lambda: out.setdefault("r", u.login(through_throttle=False,
-                                                                    **kw)))
-    t.start()
-    time.sleep(0.3)  # the sign-in is past its read and in its pause now
-    return t, out
-
-
-def test_password_changed_during_sign_in_is_not_undone(make_server):
-    s = make_server()
-    u = s.new_user(s.service_key())
-    token = u.session()
-    t, out = _paused_login(s, u)
-    new = "pw-new-" + u.password
-    assert_ok(s.post("/v1/password", {"password": u.password, "new_password": new}, token=token))
-    t.join()
-    # The sign-in checked the old password, but the new one is in place when it decides.
-    assert_error(out["r"], 401, "invalid_credentials")
-    assert_ok(s.post("/v1/test/pause", {"ms": 0}))
-    assert_error(u.login(), 401, "invalid_credentials")
-    assert assert_ok(u.login(password=new))["status"] == "signed_in"
-
-
-def test_password_changed_during_a_rehashing_sign_in_is_not_undone(make_server):
+@pytest.mark.parametrize("rehash", [False, True])
+def test_password_changed_during_sign_in_is_not_undone(make_server, rehash):
     s = make_server(config={"argon2_passes": 2})
     u = s.new_user(s.service_key())
     token = u.session()
-    # Stronger parameters: the next sign-in with the password stores a new hash of it.
-    s.stop()
-    s.config_path.write_text(s.config_path.read_text().replace("argon2_passes = 2",
-                                                                "argon2_passes = 3"))
-    s.start()
-    t, out = _paused_login(s, u)
+    if rehash:
+        # Stronger parameters: the next sign-in with the password stores a new hash of it.
+        s.stop()
+        s.config_path.write_text(s.config_path.read_text().replace("argon2_passes = 2",
+                                                                    "argon2_passes = 3"))
+        s.start()
     new = "pw-new-" + u.password
-    assert_ok(s.post("/v1/password", {"password": u.password, "new_password": new}, token=token))
-    t.join()
-    assert_error(out["r"], 401, "invalid_credentials")
-    assert_ok(s.post("/v1/test/pause", {"ms": 0}))
+    with Paused(s, lambda: u.login(through_throttle=False)) as p:
+        assert_ok(s.post("/v1/password", {"password": u.password, "new_password": new},
+                         token=token))
+    # The sign-in checked the old password, but the new one is in place when it decides.
+    assert_error(p.result, 401, "invalid_credentials")
     assert_error(u.login(), 401, "invalid_credentials")
     assert assert_ok(u.login(password=new))["status"] == "signed_in"
 
@@ -173,13 +149,12 @@ def test_two_factor_turned_on_during_sign_in_applies_to_it(make_server):
     s = make_server()
     svc = s.service_key()
     u = s.new_user(svc)
-    t, out = _paused_login(s, u)
-    body = assert_ok(s.post(f"/v1/service/accounts/{u.name}/totp", token=svc))
-    u.secret = body["secret"]
-    assert_ok(s.post(f"/v1/service/accounts/{u.name}/totp/confirm", {"code": u.next_totp()},
-                     token=svc))
-    t.join()
-    body = assert_ok(out["r"])
+    with Paused(s, lambda: u.login(through_throttle=False)) as p:
+        body = assert_ok(s.post(f"/v1/service/accounts/{u.name}/totp", token=svc))
+        u.secret = body["secret"]
+        assert_ok(s.post(f"/v1/service/accounts/{u.name}/totp/confirm",
+                         {"code": u.next_totp()}, token=svc))
+    body = assert_ok(p.result)
     assert body["status"] == "second_step" and body["methods"] == ["totp", "backup"], body
 
 
@@ -187,7 +162,6 @@ def test_account_disabled_during_sign_in_is_refused(make_server):
     s = make_server()
     svc = s.service_key()
     u = s.new_user(svc)
-    t, out = _paused_login(s, u)
-    assert_ok(s.post(f"/v1/service/accounts/{u.name}/disable", token=svc))
-    t.join()
-    assert_error(out["r"], 403, "account_disabled")
+    with Paused(s, lambda: u.login(through_throttle=False)) as p:
+        assert_ok(s.post(f"/v1/service/accounts/{u.name}/disable", token=svc))
+    assert_error(p.result, 403, "account_disabled")

@@ -1,11 +1,8 @@
 """Temporary passwords (DESIGN §2 "Temporary passwords"; §3 "temporary password")."""
 
-import threading
-import time
-
 import requests
 
-from conftest import assert_error, assert_ok, parallel
+from conftest import Paused, assert_error, assert_ok, parallel
 
 
 def _make(server, token):
@@ -192,15 +189,8 @@ def test_temporary_password_made_during_a_password_change_does_not_survive_it(ma
     s = make_server()
     u = s.new_user(s.service_key())
     old_session, own = u.session(), u.session()
-    assert_ok(s.post("/v1/test/pause", {"ms": 1500}))
-    out = {}
-    t = threading.Thread(target=lambda: out.setdefault(
-        "r", s.post("/v1/temporary-passwords", token=old_session)))
-    t.start()
-    time.sleep(0.3)  # read its session; now held before its write
-    assert_ok(s.post("/v1/password", {"password": u.password,
-                                      "new_password": "pw-new-" + u.password}, token=own))
-    t.join()
-    assert_error(out["r"], 401, "unauthenticated")
-    assert_ok(s.post("/v1/test/pause", {"ms": 0}))
+    with Paused(s, lambda: s.post("/v1/temporary-passwords", token=old_session)) as p:
+        assert_ok(s.post("/v1/password", {"password": u.password,
+                                          "new_password": "pw-new-" + u.password}, token=own))
+    assert_error(p.result, 401, "unauthenticated")
     assert _listed(s, own) == []
