@@ -96,8 +96,8 @@ void app_close(struct app *a);
 int64_t app_now(struct app *a);
 #ifdef PAHARA_TESTING
 /* Wait test_pause_ms (set by POST /v1/test/pause) between a handler's reads and its write:
- * widens a race for a test to win.  Called by the sign-in's password step, and by making
- * temporary passwords and backup codes. */
+ * widens a race for a test to win.  Called by the sign-in's password step, the
+ * password-guarded settings (after Argon2id), and making temporary passwords and backup codes. */
 void app_test_pause(struct app *a);
 #endif
 /* Whether client is a first-party client (may use backup codes). */

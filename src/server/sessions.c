@@ -180,7 +180,22 @@ static enum pa_err settings_tx(struct store_tx *tx, void *arg)
 	/* Every password check counts against the address, as at sign-in; turning two-factor
 	 * off also respects the account's lockout (DESIGN §3). */
 	bool ok = strcmp(st->outcome, "ok") == 0;
-	enum pa_err e = limits_ip_attempt(tx, st->app, http_req_ip(st->req), now, &st->retry_after);
+	/* The session and the password were read before Argon2id.  A session revoked since (by a
+	 * password change elsewhere, say) acts no more; and a right password is right only if it
+	 * is still the account's: else two changes racing could both win, the later undoing the
+	 * earlier. */
+	enum pa_err e = app_session_live(tx, st->sess);
+	if (e != PA_OK)
+		return e;
+	if (ok) {
+		struct store_account cur;
+		e = store_account_by_id(tx, st->acct->id, &cur);
+		if (e != PA_OK)
+			return e;
+		if (strcmp(cur.pwhash, st->acct->pwhash) != 0)
+			return PA_ERR_CONFLICT;
+	}
+	e = limits_ip_attempt(tx, st->app, http_req_ip(st->req), now, &st->retry_after);
 	if (e == PA_OK && ok && st->turn_off)
 		e = limits_account_check(tx, st->app, st->acct->id, now, &st->retry_after, NULL);
 	if (e == PA_ERR_RATE_LIMITED) {
@@ -307,8 +322,17 @@ static void settings_change(struct http_req *req, const struct http_field *field
 		                              .client = s.client,
 		                              .now = app_now(a)};
 	}
+#ifdef PAHARA_TESTING
+	app_test_pause(a);
+#endif
 	enum pa_err e = store_write(a->store, settings_tx, &st);
 	sodium_memzero(st.new_hash, sizeof(st.new_hash));
+	if (e == PA_ERR_CONFLICT) {
+		http_reply_error(req, 409, e, 0,
+		                 "the password changed while this request was being checked; "
+		                 "try again with the new one");
+		return;
+	}
 	if (e == PA_OK && st.limited) {
 		http_reply_error(req, 429, PA_ERR_RATE_LIMITED, st.retry_after,
 		                 "too many attempts; try again in %u s", st.retry_after);
