@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <sodium.h>
 #include <strings.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -558,7 +559,7 @@ int64_t app_now(struct app *a)
 #ifdef PAHARA_TESTING
 void app_test_pause(struct app *a)
 {
-	unsigned ms = a->test_pause_ms;
+	unsigned ms = atomic_exchange(&a->test_pause_ms, 0); /* the next request only */
 	if (ms > 0)
 		nanosleep(
 		    &(struct timespec){.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000},

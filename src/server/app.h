@@ -95,9 +95,10 @@ void app_close(struct app *a);
 /* Now, in unix seconds (plus the test clock's offset in test builds). */
 int64_t app_now(struct app *a);
 #ifdef PAHARA_TESTING
-/* Wait test_pause_ms (set by POST /v1/test/pause) between a handler's reads and its write:
- * widens a race for a test to win.  Called by the sign-in's password step, the
- * password-guarded settings (after Argon2id), and making temporary passwords and backup codes. */
+/* Wait test_pause_ms (set by POST /v1/test/pause), once: the first request to get here after
+ * it was set waits between its reads and its write, which widens a race for a test to win.
+ * Called by the sign-in's password step, the password-guarded settings (after Argon2id), and
+ * making temporary passwords and backup codes. */
 void app_test_pause(struct app *a);
 #endif
 /* Whether client is a first-party client (may use backup codes). */

@@ -53,9 +53,9 @@ void h_test_housekeep(struct http_req *req)
 	http_reply_error(req, 404, PA_ERR_ROUTE, 0, "no endpoint POST /v1/test/housekeep");
 }
 
-/* POST /v1/test/pause {ms}: from now on, the handlers that call app_test_pause wait ms between
- * their reads and their write (0 ends it), so that a test can change the account in between.
- * Test builds only, like the clock. */
+/* POST /v1/test/pause {ms}: the next request that calls app_test_pause waits ms between its
+ * reads and its write (0: none), so that a test can change the account in between.  Test
+ * builds only, like the clock. */
 void h_test_pause(struct http_req *req)
 {
 #ifdef PAHARA_TESTING

@@ -581,7 +581,8 @@ def parallel(n, fn):
 
 class Paused:
     """send() run on a thread while the server holds it between its reads and its write
-    (POST /v1/test/pause, test builds), so that the test can change the account meanwhile:
+    (POST /v1/test/pause, test builds: the next such request only), so that the test can
+    change the account meanwhile:
 
         with Paused(s, lambda: s.post(...)) as p:
             ...the change...

@@ -286,7 +286,8 @@ def test_password_change_ends_pending_sign_ins(make_server):
 
 def test_racing_password_changes_do_not_both_win(make_server):
     # Someone with the old password and a session changes it at the moment the owner does: the
-    # first change ends the other session, and the other change must not undo the first.
+    # owner's change, committed first, ends the other session, whose change must not then undo
+    # it (it had checked the old password before).
     s = make_server()
     u = s.new_user(s.service_key())
     theirs, own = u.session(), u.session()
@@ -294,17 +295,15 @@ def test_racing_password_changes_do_not_both_win(make_server):
     with Paused(s, lambda: s.post("/v1/password", {"password": u.password,
                                                    "new_password": new_theirs},
                                   token=theirs)) as p:
-        # Held as well, but behind the first.
-        late = s.post("/v1/password", {"password": u.password, "new_password": new_own},
-                      token=own)
-    assert_ok(p.result)
-    assert_error(late, 401, "unauthenticated")
-    assert_error(u.login(password=new_own), 401, "invalid_credentials")
-    assert assert_ok(u.login(password=new_theirs))["status"] == "signed_in"
+        assert_ok(s.post("/v1/password", {"password": u.password, "new_password": new_own},
+                         token=own))
+    assert_error(p.result, 401, "unauthenticated")
+    assert_error(u.login(password=new_theirs), 401, "invalid_credentials")
+    assert assert_ok(u.login(password=new_own))["status"] == "signed_in"
 
 
 def test_a_password_checked_against_a_replaced_one_is_refused(make_server):
-    # Two changes from the same session at once: the second checked the old password, which
+    # Two changes from the same session at once: the held one checked the old password, which
     # is no longer the account's when it would commit.
     s = make_server()
     u = s.new_user(s.service_key())
@@ -312,8 +311,7 @@ def test_a_password_checked_against_a_replaced_one_is_refused(make_server):
     first, second = "pw-1-" + u.password, "pw-2-" + u.password
     with Paused(s, lambda: s.post("/v1/password", {"password": u.password,
                                                    "new_password": first}, token=token)) as p:
-        late = s.post("/v1/password", {"password": u.password, "new_password": second},
-                      token=token)
-    assert_ok(p.result)
-    assert_error(late, 409, "conflict")
-    assert assert_ok(u.login(password=first))["status"] == "signed_in"
+        assert_ok(s.post("/v1/password", {"password": u.password, "new_password": second},
+                         token=token))
+    assert_error(p.result, 409, "conflict")
+    assert assert_ok(u.login(password=second))["status"] == "signed_in"
