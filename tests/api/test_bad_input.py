@@ -137,12 +137,20 @@ def test_invalid_json_refused_on_every_body_endpoint(server, svc):
     token = u.session()
     for path in ("/v1/login", "/v1/login/" + "A" * 32 + "/verify", "/v1/factors/totp/confirm",
                  "/v1/backup-codes", "/v1/reauth", "/v1/password", "/v1/twofactor/off",
-                 "/v1/check", "/v1/service/accounts", "/v1/test/clock"):
+                 "/v1/check", "/v1/service/accounts", "/v1/test/clock", "/v1/test/pause"):
         for body in (b"[]", b'{"a":1,"a":1}', b"{", b'{"a":"\xff"}'):
             tok = svc if "check" in path or "service" in path else token
             assert_error(raw(server, "POST", path, body, token=tok), 400, "invalid_json")
     assert server.healthy()
     assert assert_ok(u.login())["status"] == "signed_in"
+
+
+def test_test_pause_takes_only_a_sane_ms(server):
+    for body, code in (({}, "missing_field"), ({"ms": -1}, "invalid_field"),
+                       ({"ms": 10001}, "invalid_field"), ({"ms": "5"}, "invalid_field"),
+                       ({"ms": 5, "x": 1}, "unknown_field")):
+        assert_error(server.post("/v1/test/pause", body), 400, code)
+    assert assert_ok(server.post("/v1/test/pause", {"ms": 0})) == {"ms": 0}
 
 
 # ---- fields ----------------------------------------------------------------------------
