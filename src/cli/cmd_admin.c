@@ -920,6 +920,8 @@ static enum pa_err recover_tx(struct store_tx *tx, void *arg)
 	struct store_totp t;
 	int64_t now = app_now(rc->app);
 	enum pa_err e = store_account_by_name(tx, rc->name, &rc->acct);
+	if (e == PA_OK)
+		e = store_account_lock(tx, rc->acct.id, &rc->acct);
 	if (e != PA_OK)
 		return e;
 	e = store_totp_get(tx, rc->acct.id, &t);

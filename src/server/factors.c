@@ -403,8 +403,11 @@ struct totp_begin {
 static enum pa_err totp_begin_tx(struct store_tx *tx, void *arg)
 {
 	struct totp_begin *tb = arg;
+	struct store_account acct;
 	struct store_totp cur;
-	enum pa_err e = store_totp_get(tx, tb->account, &cur);
+	enum pa_err e = store_account_lock(tx, tb->account, &acct);
+	if (e == PA_OK)
+		e = store_totp_get(tx, tb->account, &cur);
 	if (e == PA_OK && cur.confirmed)
 		return PA_ERR_CONFLICT; /* turn it off first, or the old one would be lost */
 	if (e != PA_OK && e != PA_ERR_NOT_FOUND)
@@ -544,7 +547,10 @@ static enum pa_err totp_confirm_tx(struct store_tx *tx, void *arg)
 	struct factor_check *fc = &tc->fc;
 	struct store_audit au;
 	app_audit_init(&au, fc->app, tc->req, "factor.totp.confirm", fc->account, tc->name);
-	enum pa_err e = app_session_live(tx, tc->sess);
+	struct store_account acct;
+	enum pa_err e = store_account_lock(tx, fc->account, &acct);
+	if (e == PA_OK)
+		e = app_session_live(tx, tc->sess);
 	if (e != PA_OK)
 		return e;
 	e = limits_account_check(tx, fc->app, fc->account, fc->now, &tc->retry_after, NULL);
@@ -669,9 +675,9 @@ static enum pa_err backup_gen_tx(struct store_tx *tx, void *arg)
 	struct backup_gen *bg = arg;
 	/* As the account is now: two-factor may have been turned off since the read. */
 	struct store_account cur;
-	enum pa_err e = app_session_live(tx, bg->sess);
+	enum pa_err e = store_account_lock(tx, bg->acct->id, &cur);
 	if (e == PA_OK)
-		e = store_account_by_id(tx, bg->acct->id, &cur);
+		e = app_session_live(tx, bg->sess);
 	if (e != PA_OK)
 		return e;
 	if (!cur.twofactor)
@@ -762,7 +768,10 @@ static enum pa_err tmppass_new_tx(struct store_tx *tx, void *arg)
 	struct tmppass_state st;
 	/* A password changed (or the session revoked) since the caller's session was read ends
 	 * every temporary password: none may be made after that. */
-	enum pa_err e = app_session_live(tx, tn->sess);
+	struct store_account acct;
+	enum pa_err e = store_account_lock(tx, tn->acct->id, &acct);
+	if (e == PA_OK)
+		e = app_session_live(tx, tn->sess);
 	/* Used and expired ones a day old go first: they need not be told apart any more. */
 	if (e == PA_OK)
 		e = store_tmppass_purge(tx, tn->acct->id, tn->now - 86400);

@@ -58,21 +58,14 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 	               ls->username);
 	snprintf(au.client, sizeof(au.client), "%s", ls->client);
 
-	enum pa_err e = limits_ip_attempt(tx, a, http_req_ip(ls->req), ls->now, &ls->retry_after);
-	if (e == PA_ERR_RATE_LIMITED) {
-		ls->verdict = e;
-		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
-		return store_audit_add(tx, &au);
-	}
-	if (e != PA_OK)
-		return e;
+	enum pa_err e = PA_OK;
 	if (ls->found) {
 		/* The password was checked against a read made before Argon2id.  What counts is
 		 * the account as it is now: a password changed since then must not be undone by a
 		 * rehash nor answered with a session, and two-factor turned on or the account
 		 * disabled since then must apply to this sign-in. */
 		struct store_account cur;
-		e = store_account_by_id(tx, ls->acct.id, &cur);
+		e = store_account_lock(tx, ls->acct.id, &cur);
 		if (e != PA_OK && e != PA_ERR_NOT_FOUND)
 			return e;
 		if (e == PA_ERR_NOT_FOUND || strcmp(cur.pwhash, ls->acct.pwhash) != 0) {
@@ -81,6 +74,14 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 		}
 		ls->acct = cur;
 	}
+	e = limits_ip_attempt(tx, a, http_req_ip(ls->req), ls->now, &ls->retry_after);
+	if (e == PA_ERR_RATE_LIMITED) {
+		ls->verdict = e;
+		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
+		return store_audit_add(tx, &au);
+	}
+	if (e != PA_OK)
+		return e;
 
 	if (!ls->found || ls->acct.disabled) {
 		ls->verdict = ls->found && ls->password_ok ? PA_ERR_ACCOUNT_DISABLED
@@ -288,8 +289,12 @@ static enum pa_err login_verify_tx(struct store_tx *tx, void *arg)
 	}
 	if (e != PA_OK)
 		return e;
+	/* The account held, then the sign-in read again: a password change, a disable or a
+	 * recovery that committed meanwhile has ended it. */
 	struct store_account acct;
-	e = store_account_by_id(tx, l.account, &acct);
+	e = store_account_lock(tx, l.account, &acct);
+	if (e == PA_OK)
+		e = store_login_by_hash(tx, lv->id_hash, &l);
 	if (e != PA_OK)
 		return e;
 	struct store_audit au;

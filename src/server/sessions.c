@@ -184,17 +184,14 @@ static enum pa_err settings_tx(struct store_tx *tx, void *arg)
 	 * password change elsewhere, say) acts no more; and a right password is right only if it
 	 * is still the account's: else two changes racing could both win, the later undoing the
 	 * earlier. */
-	enum pa_err e = app_session_live(tx, st->sess);
+	struct store_account cur;
+	enum pa_err e = store_account_lock(tx, st->acct->id, &cur);
+	if (e == PA_OK)
+		e = app_session_live(tx, st->sess);
 	if (e != PA_OK)
 		return e;
-	if (ok) {
-		struct store_account cur;
-		e = store_account_by_id(tx, st->acct->id, &cur);
-		if (e != PA_OK)
-			return e;
-		if (strcmp(cur.pwhash, st->acct->pwhash) != 0)
-			return PA_ERR_CONFLICT;
-	}
+	if (ok && strcmp(cur.pwhash, st->acct->pwhash) != 0)
+		return PA_ERR_CONFLICT;
 	e = limits_ip_attempt(tx, st->app, http_req_ip(st->req), now, &st->retry_after);
 	if (e == PA_OK && ok && st->turn_off)
 		e = limits_account_check(tx, st->app, st->acct->id, now, &st->retry_after, NULL);

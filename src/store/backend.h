@@ -23,6 +23,7 @@ struct store_ops {
 	enum pa_err (*account_by_name)(struct store_tx *tx, const char *name,
 	                               struct store_account *out);
 	enum pa_err (*account_by_id)(struct store_tx *tx, int64_t id, struct store_account *out);
+	enum pa_err (*account_lock)(struct store_tx *tx, int64_t id, struct store_account *out);
 	enum pa_err (*account_set_password)(struct store_tx *tx, int64_t id, const char *pwhash);
 	enum pa_err (*account_set_disabled)(struct store_tx *tx, int64_t id, bool disabled);
 	enum pa_err (*account_set_twofactor)(struct store_tx *tx, int64_t id, bool on);

@@ -17,6 +17,10 @@
  *   - a throttling counter read in a write tx (store_limit_get) first takes a transaction-level
  *     advisory lock on its key and then reads, in one statement (pahara_limit_lock_get), so the
  *     read-modify-writes of two writers follow one another;
+ *   - a tx fn that decides on an account's state (password, two-factor, disabled, its
+ *     sessions and factors) and then writes first takes the account's row (store_account_lock:
+ *     SELECT ... FOR UPDATE), and so does one that changes that state, so the two follow one
+ *     another and the later reads what the earlier wrote;
  *   - a batch that dies of a deadlock or a serialization failure (SQLSTATE 40P01, 40001) is
  *     rolled back and run again from its first fn.
  * The verification hot path (store_submit_check) costs a batch, not each verification, its
@@ -80,6 +84,7 @@ enum stmt_id {
 	ST_ACCOUNT_INSERT,
 	ST_ACCOUNT_BY_NAME,
 	ST_ACCOUNT_BY_ID,
+	ST_ACCOUNT_LOCK,
 	ST_ACCOUNT_SET_PASSWORD,
 	ST_ACCOUNT_SET_DISABLED,
 	ST_ACCOUNT_SET_TWOFACTOR,
@@ -146,6 +151,8 @@ static const char *const stmt_sql[ST__COUNT] = {
                            "service_id FROM accounts WHERE name = $1",
     [ST_ACCOUNT_BY_ID] = "SELECT id, name, pwhash, disabled, twofactor, created_at, "
                          "service_id FROM accounts WHERE id = $1",
+    [ST_ACCOUNT_LOCK] = "SELECT id, name, pwhash, disabled, twofactor, created_at, "
+                        "service_id FROM accounts WHERE id = $1 FOR UPDATE",
     [ST_ACCOUNT_SET_PASSWORD] = "UPDATE accounts SET pwhash = $2 WHERE id = $1",
     [ST_ACCOUNT_SET_DISABLED] = "UPDATE accounts SET disabled = $2 WHERE id = $1",
     [ST_ACCOUNT_SET_TWOFACTOR] = "UPDATE accounts SET twofactor = $2 WHERE id = $1",
@@ -1995,6 +2002,14 @@ static enum pa_err pg_account_by_id(struct store_tx *base, int64_t id, struct st
 	return account_one(TX(base), ST_ACCOUNT_BY_ID, &p, out);
 }
 
+/* READ COMMITTED: the row as the last writer before us committed it, and ours until we end. */
+static enum pa_err pg_account_lock(struct store_tx *base, int64_t id, struct store_account *out)
+{
+	struct q_params p = {0};
+	p_int(&p, id);
+	return account_one(TX(base), ST_ACCOUNT_LOCK, &p, out);
+}
+
 /* An UPDATE of one account: PA_ERR_NOT_FOUND when there is no such account. */
 static enum pa_err account_update(struct pg_tx *tx, enum stmt_id id, const struct q_params *p)
 {
@@ -2899,6 +2914,7 @@ static const struct store_ops postgres_ops = {
     .account_create = pg_account_create,
     .account_by_name = pg_account_by_name,
     .account_by_id = pg_account_by_id,
+    .account_lock = pg_account_lock,
     .account_set_password = pg_account_set_password,
     .account_set_disabled = pg_account_set_disabled,
     .account_set_twofactor = pg_account_set_twofactor,

@@ -1744,6 +1744,7 @@ static const struct store_ops sqlite_ops = {
     .account_create = sq_account_create,
     .account_by_name = sq_account_by_name,
     .account_by_id = sq_account_by_id,
+    .account_lock = sq_account_by_id, /* one writer: nothing else writes meanwhile */
     .account_set_password = sq_account_set_password,
     .account_set_disabled = sq_account_set_disabled,
     .account_set_twofactor = sq_account_set_twofactor,

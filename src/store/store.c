@@ -112,6 +112,11 @@ enum pa_err store_account_by_id(struct store_tx *tx, int64_t id, struct store_ac
 	return tx->ops->account_by_id(tx, id, out);
 }
 
+enum pa_err store_account_lock(struct store_tx *tx, int64_t id, struct store_account *out)
+{
+	return tx->ops->account_lock(tx, id, out);
+}
+
 enum pa_err store_account_set_password(struct store_tx *tx, int64_t id, const char *pwhash)
 {
 	return tx->ops->account_set_password(tx, id, pwhash);

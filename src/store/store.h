@@ -111,6 +111,14 @@ enum pa_err store_account_by_name(struct store_tx *tx, const char *name,
                                   struct store_account *out) PA_MUST_CHECK;
 enum pa_err store_account_by_id(struct store_tx *tx, int64_t id,
                                 struct store_account *out) PA_MUST_CHECK;
+/* The account as it is now, held until this write transaction ends: a transaction that
+ * decides on the account's state (password, two-factor, disabled, sessions, factors) and then
+ * writes calls this first, and so does one that changes that state.  Where writers run side
+ * by side (PostgreSQL: a row lock), each then waits for the other and reads what it wrote;
+ * SQLite has one writer, and this is store_account_by_id.  PA_ERR_NOT_FOUND if there is no
+ * such account. */
+enum pa_err store_account_lock(struct store_tx *tx, int64_t id,
+                               struct store_account *out) PA_MUST_CHECK;
 enum pa_err store_account_set_password(struct store_tx *tx, int64_t id,
                                        const char *pwhash) PA_MUST_CHECK;
 enum pa_err store_account_set_disabled(struct store_tx *tx, int64_t id,

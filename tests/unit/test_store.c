@@ -761,6 +761,73 @@ static void test_account_not_found(void **state)
 	assert_int_equal(store_account_by_id(f->rd, INT64_MAX, &a), PA_ERR_NOT_FOUND);
 }
 
+/* store_account_lock: the account as it is, or PA_ERR_NOT_FOUND; and a transaction that holds
+ * it is followed, not overtaken: one that takes it meanwhile reads what the first wrote. */
+struct lock_race {
+	int64_t id;                      /* whose */
+	const char *pwhash;              /* the holder writes this */
+	volatile int held;               /* the holder has the account */
+	volatile int done;               /* the holder's transaction ended */
+	enum pa_err result;              /* and how */
+	char seen[STORE_PWHASH_MAX + 1]; /* what the follower read */
+};
+
+static enum pa_err lock_holder_fn(struct store_tx *tx, void *arg)
+{
+	struct lock_race *lr = arg;
+	struct store_account a;
+	enum pa_err e = store_account_lock(tx, lr->id, &a);
+	if (e != PA_OK)
+		return e;
+	__atomic_store_n(&lr->held, 1, __ATOMIC_SEQ_CST);
+	struct timespec pause = {.tv_nsec = 300 * 1000 * 1000}; /* the follower asks meanwhile */
+	nanosleep(&pause, NULL);
+	return store_account_set_password(tx, lr->id, lr->pwhash);
+}
+
+static void lock_holder_done(void *arg, enum pa_err result)
+{
+	struct lock_race *lr = arg;
+	lr->result = result;
+	__atomic_store_n(&lr->done, 1, __ATOMIC_SEQ_CST);
+}
+
+static enum pa_err lock_follower_fn(struct store_tx *tx, void *arg)
+{
+	struct lock_race *lr = arg;
+	struct store_account a;
+	enum pa_err e = store_account_lock(tx, lr->id, &a);
+	if (e == PA_OK)
+		snprintf(lr->seen, sizeof lr->seen, "%s", a.pwhash);
+	return e;
+}
+
+static enum pa_err lock_missing_fn(struct store_tx *tx, void *arg)
+{
+	(void)arg;
+	struct store_account a;
+	return store_account_lock(tx, INT64_MAX, &a);
+}
+
+static void test_account_lock_is_followed_not_overtaken(void **state)
+{
+	struct fixture *f = *state;
+	struct lock_race lr = {.id = new_account(f, "locked"), .pwhash = "$argon2id$after"};
+	struct timespec tick = {.tv_nsec = 1000 * 1000};
+
+	assert_int_equal(store_write(f->s, lock_missing_fn, NULL), PA_ERR_NOT_FOUND);
+	store_submit(f->s, lock_holder_fn, &lr, lock_holder_done);
+	while (!__atomic_load_n(&lr.held, __ATOMIC_SEQ_CST))
+		nanosleep(&tick, NULL);
+	/* With writers side by side this one waits for the holder's commit, then reads it. */
+	assert_int_equal(store_write(f->s, lock_follower_fn, &lr), PA_OK);
+	while (!__atomic_load_n(&lr.done, __ATOMIC_SEQ_CST))
+		nanosleep(&tick, NULL);
+	assert_int_equal(lr.result, PA_OK);
+	assert_string_equal(lr.seen, "$argon2id$after");
+	assert_string_equal(account_by_id(f, lr.id).pwhash, "$argon2id$after");
+}
+
 static void test_account_set_password_disabled_twofactor(void **state)
 {
 	struct fixture *f = *state;
@@ -2864,6 +2931,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_account_create_and_look_up, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_account_duplicate_name_conflict, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_account_not_found, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_account_lock_is_followed_not_overtaken, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_account_set_password_disabled_twofactor, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_account_list_in_name_order, setup, teardown),
