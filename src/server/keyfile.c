@@ -61,8 +61,11 @@ static int read_secret_file(const char *path, char *buf, size_t size, size_t *le
 	return 1;
 }
 
-static int write_secret_file(const char *path, const char *text, size_t len, char *why,
-                             size_t why_size)
+/* Create path (in dir) holding text, durably: the file and then its directory entry are on
+ * disk before anything is sealed under the key (else a power loss could keep sealed data and
+ * lose the key). */
+static int write_secret_file(const char *dir, const char *path, const char *text, size_t len,
+                             char *why, size_t why_size)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -87,6 +90,16 @@ static int write_secret_file(const char *path, const char *text, size_t len, cha
 		unlink(path);
 		return -1;
 	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) != 0) {
+		snprintf(why, why_size, "cannot sync the directory of %s: %s", path,
+		         strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		unlink(path);
+		return -1;
+	}
+	close(dfd);
 	return 0;
 }
 
@@ -130,7 +143,7 @@ static enum pa_err load_master(const char *dir, bool may_create, struct seal_key
 		snprintf(why, why_size, "cannot make a master key: %s", pa_err_message(e));
 		return e;
 	}
-	if (write_secret_file(path, buf, len, why, why_size) != 0)
+	if (write_secret_file(dir, path, buf, len, why, why_size) != 0)
 		return PA_ERR_INVALID_ARGUMENT;
 	return PA_OK;
 }
@@ -171,7 +184,7 @@ static enum pa_err load_codehash(const char *dir, bool may_create,
 	               SECRETCODE_KEY_BYTES);
 	len = sizeof(prefix) - 1 + 2 * SECRETCODE_KEY_BYTES;
 	buf[len++] = '\n';
-	if (write_secret_file(path, buf, len, why, why_size) != 0)
+	if (write_secret_file(dir, path, buf, len, why, why_size) != 0)
 		return PA_ERR_INVALID_ARGUMENT;
 	return PA_OK;
 }
