@@ -248,6 +248,7 @@ struct svc_create {
 	const char *name;                /* the new account */
 	char pwhash[PASSWORD_HASH_SIZE]; /* "" = no Pahara password */
 	unsigned retry_after;            /* out: self-registration throttled */
+	bool taken;                      /* out: self-registration of a taken name */
 };
 
 static enum pa_err svc_create_tx(struct store_tx *tx, void *arg)
@@ -255,11 +256,25 @@ static enum pa_err svc_create_tx(struct store_tx *tx, void *arg)
 	struct svc_create *sc = arg;
 	int64_t id = 0;
 	int64_t now = app_now(sc->app);
+	/* Outputs start over: a store may run a tx fn again. */
+	sc->taken = false;
 	if (!sc->svc) {
-		/* Self-registration: an open door, so it counts against the address. */
+		/* Self-registration: an open door, so it counts against the address, a taken
+		 * name too (else its 409 would be a free oracle of which names exist). */
 		enum pa_err e =
 		    limits_ip_attempt(tx, sc->app, http_req_ip(sc->req), now, &sc->retry_after);
 		if (e != PA_OK)
+			return e;
+		struct store_account cur;
+		e = store_account_by_name(tx, sc->name, &cur);
+		if (e == PA_OK) {
+			sc->taken = true;
+			struct store_audit au;
+			app_audit_init(&au, sc->app, sc->req, "account.register", 0, sc->name);
+			snprintf(au.outcome, sizeof(au.outcome), "conflict");
+			return store_audit_add(tx, &au);
+		}
+		if (e != PA_ERR_NOT_FOUND)
 			return e;
 	}
 	enum pa_err e =
@@ -299,6 +314,13 @@ static const struct http_field create_fields[] = {
     {NULL, 0, false, 0, 0, 0},
 };
 
+/* Answer a self-registration refused by the address's limit. */
+static void register_throttled(struct http_req *req, unsigned retry_after)
+{
+	http_reply_error(req, 429, PA_ERR_RATE_LIMITED, retry_after,
+	                 "too many attempts from this address; try again in %u s", retry_after);
+}
+
 /* Create an account for svc (NULL: self-registration) from the request body and answer. */
 static void account_create(struct http_req *req, const struct store_service *svc)
 {
@@ -316,6 +338,20 @@ static void account_create(struct http_req *req, const struct store_service *svc
 		http_reply_error(req, 400, PA_ERR_FIELD_MISSING, 0, "field 'password' is required");
 		return;
 	}
+	/* The fields first: a request bound to fail gets its 400 even from a throttled address. */
+	if (pw && password_policy_check(pw, strlen(pw)) != PA_OK) {
+		http_reply_error(req, 400, PA_ERR_PASSWORD_POLICY, 0, NULL);
+		return;
+	}
+	if (!svc) {
+		/* An address over its limit gets no Argon2id work at all (as at sign-in). */
+		struct store_tx *rd = store_reader(a->store);
+		if (rd && limits_ip_peek(rd, a, http_req_ip(req), app_now(a), &sc.retry_after) ==
+		              PA_ERR_RATE_LIMITED) {
+			register_throttled(req, sc.retry_after);
+			return;
+		}
+	}
 	if (pw) {
 		struct password_params pp = {.opslimit = a->cfg.argon_ops,
 		                             .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
@@ -328,13 +364,11 @@ static void account_create(struct http_req *req, const struct store_service *svc
 	enum pa_err e = store_write(a->store, svc_create_tx, &sc);
 	sodium_memzero(sc.pwhash, sizeof(sc.pwhash));
 	if (e == PA_ERR_RATE_LIMITED) {
-		http_reply_error(req, 429, e, sc.retry_after,
-		                 "too many attempts from this address; try again in %u s",
-		                 sc.retry_after);
+		register_throttled(req, sc.retry_after);
 		return;
 	}
-	if (e == PA_ERR_CONFLICT) {
-		http_reply_error(req, 409, e, 0, "the username is taken");
+	if (e == PA_ERR_CONFLICT || (e == PA_OK && sc.taken)) {
+		http_reply_error(req, 409, PA_ERR_CONFLICT, 0, "the username is taken");
 		return;
 	}
 	if (e != PA_OK) {

@@ -1,7 +1,16 @@
 """Relying sites that keep their own passwords (src/server/check.c): a service sees only the
 accounts it made."""
 
+import time
+
 from conftest import assert_error, assert_ok
+
+
+def _audit(s, name=None):
+    """The audit log (of account name only, if given), as lists of its tab-separated fields:
+    time, event, outcome, account, IP, client, detail."""
+    args = ("--user", name) if name else ()
+    return [ln.split("\t") for ln in s.admin("audit", *args).stdout.splitlines()]
 
 
 def test_service_cannot_touch_other_services_accounts(server):
@@ -106,3 +115,62 @@ def test_self_registration_when_turned_on(make_server):
     codes = [s.post("/v1/accounts", {"username": f"flood{i}", "password": "pw-fine-12345"})
              .status_code for i in range(40)]
     assert 429 in codes
+
+
+def test_self_registration_of_a_taken_name_counts_against_the_address(make_server):
+    """A taken name counts like any other registration: else its 409 would tell, as often as
+    asked, which names exist."""
+    s = make_server({"self_registration": "true", "password_attempts_per_ip": 5,
+                     "password_attempts_window": 600})
+    taken = s.new_user(s.service_key())
+    body = {"username": taken.name, "password": "pw-fine-12345"}
+    for _ in range(5):
+        assert_error(s.post("/v1/accounts", body), 409, "conflict")
+    err = assert_error(s.post("/v1/accounts", body), 429, "rate_limited")
+    assert 1 <= err["retry_after"] <= 600, err
+    assert_error(s.post("/v1/accounts", {"username": "free-name", "password": "pw-fine-12345"}),
+                 429, "rate_limited")
+    # Each refusal of the name is audited, with the name asked and no account.
+    rows = [f for f in _audit(s) if f[1] == "account.register"]
+    assert [(f[2], f[3]) for f in rows] == [("conflict", taken.name)] * 5, rows
+    s.advance(err["retry_after"])
+    assert_ok(s.post("/v1/accounts", {"username": "free-name", "password": "pw-fine-12345"}),
+              201)
+
+
+def test_self_registration_over_the_address_limit_costs_no_argon2id(make_server):
+    """As at sign-in: an address over its limit is refused before the password is hashed (a
+    loose check: with this Argon2id profile a hash takes far longer than a refusal)."""
+    s = make_server({"self_registration": "true", "password_attempts_per_ip": 2,
+                     "password_attempts_window": 600, "argon2_memory_kib": 64 * 1024,
+                     "argon2_passes": 3})
+    svc = s.service_key()
+
+    def timed(send):
+        t = time.perf_counter()
+        r = send()
+        return r, time.perf_counter() - t
+
+    # A service's account hashes its password the same way, and does not count.
+    hashed = []
+    for i in range(3):
+        r, dt = timed(lambda: s.post("/v1/service/accounts",
+                                     {"username": f"svc-made-{i}", "password": "pw-fine-12345"},
+                                     token=svc))
+        assert_ok(r, 201)
+        hashed.append(dt)
+    for i in range(2):
+        assert_ok(s.post("/v1/accounts", {"username": f"self-{i}", "password": "pw-fine-12345"}),
+                  201)
+    refused = []
+    for i in range(3):
+        r, dt = timed(lambda: s.post("/v1/accounts", {"username": f"late-{i}",
+                                                      "password": "pw-fine-12345"}))
+        assert_error(r, 429, "rate_limited")
+        refused.append(dt)
+    assert sorted(refused)[1] < sorted(hashed)[1] / 4, (refused, hashed)
+    # The fields still come first: a bad password is told as such.
+    assert_error(s.post("/v1/accounts", {"username": "late-x", "password": "x"}), 400,
+                 "password_policy")
+    names = s.admin("user", "list").stdout
+    assert "late-" not in names and "self-1" in names
