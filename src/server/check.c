@@ -65,6 +65,16 @@ static enum pa_err check_tx(struct store_tx *tx, void *arg)
 		if (e != PA_ERR_CONFLICT)
 			return e;
 	}
+	/* The account as it is now: a disable committed since the read refuses the check. */
+	struct store_account cur;
+	e = store_account_by_id(tx, c->acct.id, &cur);
+	if (e != PA_OK)
+		return e;
+	if (cur.disabled) {
+		c->fc.verdict = PA_ERR_ACCOUNT_DISABLED; /* not a wrong code: not counted */
+		snprintf(au.outcome, sizeof(au.outcome), "%s", pa_err_code(c->fc.verdict));
+		return store_audit_add(tx, &au);
+	}
 	bool clean = false;
 	e = limits_account_check(tx, c->app, c->acct.id, c->fc.now, &c->retry_after, &clean);
 	if (e == PA_ERR_RATE_LIMITED) {
@@ -158,9 +168,7 @@ static enum pa_err check_read_refusal(enum pa_err read, const struct store_check
 		return read;
 	if (!cr->has_account || cr->account.service_id != cr->service.id)
 		return PA_ERR_NOT_FOUND;
-	if (cr->account.disabled)
-		return PA_ERR_ACCOUNT_DISABLED;
-	return PA_OK;
+	return PA_OK; /* a disabled account is refused (and audited) by check_tx */
 }
 
 static enum pa_err check_prepare(void *arg, enum pa_err read, const struct store_check_read *cr)
@@ -179,10 +187,10 @@ static enum pa_err check_prepare(void *arg, enum pa_err read, const struct store
 	                              .code = c->code,
 	                              .client = c->client,
 	                              .now = app_now(c->app)};
-	if (strcmp(c->method, "totp") == 0) {
+	if (strcmp(c->method, "totp") == 0 && !c->acct.disabled) {
 		/* The hot path: unseal and verify here, off the writer's transaction, which only
-		 * consumes the step (if the row is unchanged and the account unthrottled) and
-		 * writes the audit; or re-checks the lockout first. */
+		 * consumes the step (if the row is unchanged and the account unthrottled and not
+		 * disabled) and writes the audit; or re-checks the account and lockout first. */
 		enum pa_err e = factors_totp_check_read(cr->has_totp ? &cr->totp : NULL, &c->fc,
 		                                        false, &c->pre);
 		if (e != PA_OK)
@@ -202,9 +210,6 @@ static void check_refused(struct check *c)
 		break;
 	case PA_ERR_NOT_FOUND:
 		no_such_account(c->req, c->username);
-		break;
-	case PA_ERR_ACCOUNT_DISABLED:
-		http_reply_error(c->req, 403, PA_ERR_ACCOUNT_DISABLED, 0, NULL);
 		break;
 	default:
 		app_fail(c->req, c->refused);

@@ -171,18 +171,21 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_TOTP_CONSUME] = "UPDATE totp SET last_step = $2, drift = $3, confirmed = true "
                         "WHERE account_id = $1 AND sealed = $4 "
                         "AND (last_step IS NULL OR last_step < $2)",
-    /* A counter another writer has not committed yet is not seen: that writer's verdict
-     * then comes after this one, which changed no counter. */
+    /* A counter (or a disable) another writer has not committed yet is not seen: that
+     * writer's change then comes after this one, which changed no counter. */
     [ST_TOTP_CONSUME_UNTHROTTLED] = "UPDATE totp SET last_step = $2, drift = $3, confirmed = true "
                                     "WHERE account_id = $1 AND sealed = $4 "
                                     "AND (last_step IS NULL OR last_step < $2) "
-                                    "AND NOT EXISTS (SELECT 1 FROM limits WHERE key = $5)",
+                                    "AND NOT EXISTS (SELECT 1 FROM limits WHERE key = $5) "
+                                    "AND NOT EXISTS (SELECT 1 FROM accounts "
+                                    "WHERE id = $1 AND disabled)",
     /* The same, and its audit row only if it consumed: one statement that either does both
      * or changes nothing. */
     [ST_TOTP_CONSUME_AUDITED] =
         "WITH c AS (UPDATE totp SET last_step = $2, drift = $3, confirmed = true "
         "WHERE account_id = $1 AND sealed = $4 AND (last_step IS NULL OR last_step < $2) "
-        "AND NOT EXISTS (SELECT 1 FROM limits WHERE key = $5) RETURNING 1) "
+        "AND NOT EXISTS (SELECT 1 FROM limits WHERE key = $5) "
+        "AND NOT EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND disabled) RETURNING 1) "
         "INSERT INTO audit(at, account_id, account_name, event, outcome, ip, client, detail) "
         "SELECT $6::bigint, $7::bigint, $8::text, $9::text, $10::text, $11::text, $12::text, "
         "$13::text FROM c",
@@ -197,7 +200,9 @@ static const char *const stmt_sql[ST__COUNT] = {
         "c AS (UPDATE totp t SET last_step = q.step, drift = q.drift, confirmed = true FROM q "
         "WHERE t.account_id = q.account AND t.sealed = q.sealed "
         "AND (t.last_step IS NULL OR t.last_step < q.step) "
-        "AND NOT EXISTS (SELECT 1 FROM limits l WHERE l.key = q.lkey) RETURNING q.k), "
+        "AND NOT EXISTS (SELECT 1 FROM limits l WHERE l.key = q.lkey) "
+        "AND NOT EXISTS (SELECT 1 FROM accounts ac WHERE ac.id = q.account AND ac.disabled) "
+        "RETURNING q.k), "
         "a AS (INSERT INTO audit(at, account_id, account_name, event, outcome, ip, client, "
         "detail) SELECT q.at, q.acct, q.name, q.event, q.outcome, q.ip, q.client, q.detail "
         "FROM q JOIN c ON c.k = q.k ORDER BY q.k) "

@@ -120,7 +120,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_TOTP_CONSUME_UNTHROTTLED] = "UPDATE totp SET last_step = ?2, drift = ?3, confirmed = 1 "
                                     "WHERE account_id = ?1 AND sealed = ?4 "
                                     "AND (last_step IS NULL OR last_step < ?2) "
-                                    "AND NOT EXISTS (SELECT 1 FROM limits WHERE key = ?5)",
+                                    "AND NOT EXISTS (SELECT 1 FROM limits WHERE key = ?5) "
+                                    "AND NOT EXISTS (SELECT 1 FROM accounts "
+                                    "WHERE id = ?1 AND disabled <> 0)",
     [ST_TOTP_DELETE] = "DELETE FROM totp WHERE account_id = ?1",
     [ST_BACKUP_LIST] = "SELECT generation, hash, status, created_at FROM "
                        "(SELECT * FROM backup_codes WHERE account_id = ?1 "

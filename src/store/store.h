@@ -156,10 +156,12 @@ enum pa_err store_totp_put(struct store_tx *tx, int64_t account,
 enum pa_err store_totp_consume(struct store_tx *tx, int64_t account, const struct store_totp *t,
                                int64_t step, int drift) PA_MUST_CHECK;
 /* As store_totp_consume, and only while no throttling counter is stored under limit_key
- * (store_limit_put): PA_ERR_CONFLICT when there is one, or when store_totp_consume would
- * refuse.  A verification of an account with no counter (it never failed, or its counter was
- * purged) so consumes its step without reading the counter first.  When it consumes, it also
- * adds au (unless NULL) to the audit log; when it does not, it changes nothing.
+ * (store_limit_put) and the account is not disabled: PA_ERR_CONFLICT when there is one or it
+ * is, or when store_totp_consume would refuse.  A verification of an enabled account with no
+ * counter (it never failed, or its counter was purged) so consumes its step without reading
+ * the counter or the account first, and one whose account was disabled after the caller read
+ * it goes the long way, which tells why.  When it consumes, it also adds au (unless NULL) to
+ * the audit log; when it does not, it changes nothing.
  *
  * In a tx fn run by store_submit_check it may answer PA_OK before the store knows (PostgreSQL
  * keeps it, and makes it with the batch's others in one statement): then it must be the fn's last

@@ -27,6 +27,7 @@ import queue
 import secrets
 import select
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -577,6 +578,43 @@ def parallel(n, fn):
         if isinstance(o, BaseException):
             raise o
     return out
+
+
+class WriterHeld:
+    """SQLite only: holds the database's write lock from outside the server (BEGIN IMMEDIATE
+    on a connection of the test's own), so that the server's writer waits for it while its
+    readers go on (WAL).  Requests sent meanwhile make their reads and queue their writes,
+    which then run in the order they were sent:
+
+        with WriterHeld(s):
+            ...send requests on threads, each after the one before has queued...
+    """
+
+    def __init__(self, server):
+        self.db = sqlite3.connect(str(server.data_dir / "pahara.db"), isolation_level=None,
+                                  timeout=10)
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, *exc):
+        self.db.execute("ROLLBACK")
+        self.db.close()
+        return False
+
+
+def in_background(send):
+    """send() on a thread of its own; returns a function that waits for it and gives its
+    answer."""
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", send()))
+    t.start()
+
+    def result():
+        t.join(60)
+        return out["r"]
+    return result
 
 
 class Paused:

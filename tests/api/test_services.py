@@ -1,9 +1,12 @@
 """Relying sites that keep their own passwords (src/server/check.c): a service sees only the
 accounts it made."""
 
+import sqlite3
 import time
 
-from conftest import assert_error, assert_ok
+import pytest
+
+from conftest import WriterHeld, assert_error, assert_ok, in_background
 
 
 def _audit(s, name=None):
@@ -11,6 +14,22 @@ def _audit(s, name=None):
     time, event, outcome, account, IP, client, detail."""
     args = ("--user", name) if name else ()
     return [ln.split("\t") for ln in s.admin("audit", *args).stdout.splitlines()]
+
+
+def _service_user_with_totp(s, svc):
+    """An account of svc with two-factor on, made through the service API."""
+    u = s.new_user(svc)
+    u.secret = assert_ok(s.post(f"/v1/service/accounts/{u.name}/totp", token=svc))["secret"]
+    body = assert_ok(s.post(f"/v1/service/accounts/{u.name}/totp/confirm",
+                            {"code": u.next_totp()}, token=svc))
+    u.backup[1] = body["backup_codes"][0]
+    return u
+
+
+def _codes_state(s, name):
+    """What `admin user show` says of the account's codes (last step used, backup codes)."""
+    return [ln for ln in s.admin("user", "show", name).stdout.splitlines()
+            if ln.startswith(("code generator:", "backup codes:"))]
 
 
 def test_service_cannot_touch_other_services_accounts(server):
@@ -174,3 +193,47 @@ def test_self_registration_over_the_address_limit_costs_no_argon2id(make_server)
                  "password_policy")
     names = s.admin("user", "list").stdout
     assert "late-" not in names and "self-1" in names
+
+
+@pytest.mark.parametrize("method", ["backup", "totp"])
+def test_check_of_a_disabled_account_refused_and_audited(server, svc, method):
+    u = _service_user_with_totp(server, svc)
+    code = u.backup[1] if method == "backup" else u.next_totp()
+    assert_ok(server.post(f"/v1/service/accounts/{u.name}/disable", token=svc))
+    before = _codes_state(server, u.name)
+    assert_error(u.check(method, code, through_backoff=False), 403, "account_disabled")
+    assert _codes_state(server, u.name) == before
+    rows = [f[1:3] + f[6:] for f in _audit(server, u.name)]
+    assert rows[-1] == ["check", "account_disabled", f"method={method}"], rows
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("method", ["backup", "totp"])
+def test_check_refused_when_a_disable_commits_before_it(make_server, method):
+    """A disable committed between a check's read (the account still enabled) and its write
+    refuses the check: the code is not used up, and the refusal is audited, not counted."""
+    s = make_server()
+    svc = s.service_key()
+    u = _service_user_with_totp(s, svc)
+    code = u.backup[1] if method == "backup" else u.next_totp()
+    before = _codes_state(s, u.name)
+    with WriterHeld(s):
+        disable = in_background(
+            lambda: s.post(f"/v1/service/accounts/{u.name}/disable", token=svc))
+        time.sleep(0.5)  # read, its write queued
+        check = in_background(lambda: s.post(
+            "/v1/check", {"username": u.name, "method": method, "code": code}, token=svc))
+        time.sleep(0.5)  # read with the account enabled, its write queued after the disable
+    assert_ok(disable())
+    assert_error(check(), 403, "account_disabled")
+    assert _codes_state(s, u.name) == before
+    rows = [f[1:3] for f in _audit(s, u.name)]
+    assert rows[-2:] == [["account.disable", "ok"], ["check", "account_disabled"]], rows
+    db = sqlite3.connect(str(s.data_dir / "pahara.db"))
+    try:
+        counters = db.execute("SELECT count(*) FROM limits l JOIN accounts a "
+                              "ON l.key = 'acct:' || a.id WHERE a.name = ?",
+                              (u.name,)).fetchone()[0]
+    finally:
+        db.close()
+    assert counters == 0

@@ -2896,6 +2896,86 @@ static void test_submit_check_fn_going_on_after_consuming(void **state)
 	submit_checks(*state, true);
 }
 
+/* The unthrottled consume refuses a disabled account (with no counter), in a write and in a
+ * submitted check (PostgreSQL: also in the batch's one statement), and changes nothing; the
+ * account enabled again, it consumes. */
+static void test_totp_consume_unthrottled_not_for_a_disabled_account(void **state)
+{
+	struct fixture *f = *state;
+	struct checks *cs = calloc(1, sizeof *cs);
+	struct check_op *op;
+	struct store_service svc;
+	struct store_totp got;
+	struct audit_seen seen;
+	struct timespec until;
+	int64_t id = 0;
+
+	assert_non_null(cs);
+	op = &cs->ops[0];
+	cs->s = f->s;
+	assert_int_equal(pthread_mutex_init(&cs->lock, NULL), 0);
+	assert_int_equal(pthread_cond_init(&cs->cond, NULL), 0);
+	memset(&svc, 0, sizeof svc);
+	uniq(f, "disabler", svc.name, sizeof svc.name);
+	rand_hash(svc.key_hash);
+	svc.created_at = T0;
+	assert_int_equal(w_service_add(f->s, &svc), PA_OK);
+	uniq(f, "disabled", op->name, sizeof op->name);
+	assert_int_equal(w_account_create(f->s, op->name, "", svc.id, T0, &id), PA_OK);
+	totp_sample(&cs->t, 72);
+	assert_int_equal(w_totp_put(f->s, id, &cs->t), PA_OK);
+	cs->t = totp_get(f, id);
+	uniq(f, "disabled-key", cs->key, sizeof cs->key);
+	cs->au.at = T0;
+	cs->au.account = id;
+	snprintf(cs->au.account_name, sizeof cs->au.account_name, "%s", op->name);
+	snprintf(cs->au.event, sizeof cs->au.event, "check");
+	snprintf(cs->au.outcome, sizeof cs->au.outcome, "ok");
+	snprintf(cs->au.client, sizeof cs->au.client, "%s-client", f->prefix);
+	assert_int_equal(w_account_set_disabled(f->s, id, true), PA_OK);
+
+	/* in a write, with and without the audit row */
+	assert_int_equal(w_totp_consume_unthrottled(f->s, id, &cs->t, 5000, 0, cs->key, &cs->au),
+	                 PA_ERR_CONFLICT);
+	assert_int_equal(w_totp_consume_unthrottled(f->s, id, &cs->t, 5000, 0, cs->key, NULL),
+	                 PA_ERR_CONFLICT);
+	/* in a submitted check */
+	op->cs = cs;
+	memcpy(op->hash, svc.key_hash, STORE_HASH_LEN);
+	op->read = op->consumed = op->got = PA_ERR_INTERNAL;
+	cs->open = true;
+	cs->pending = 1;
+	store_submit_check(f->s, op->hash, op->name, check_prepare_fn, check_fn, op, check_done_fn);
+	pthread_mutex_lock(&cs->lock);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WAIT_SECONDS;
+	while (cs->pending > 0)
+		assert_int_equal(pthread_cond_timedwait(&cs->cond, &cs->lock, &until), 0);
+	pthread_mutex_unlock(&cs->lock);
+	assert_int_equal(op->dones, 1);
+	assert_int_equal(op->got, PA_OK);
+	assert_int_equal(op->read, PA_OK);
+	assert_int_equal(op->consumed, PA_ERR_CONFLICT);
+	got = totp_get(f, id);
+	assert_false(got.has_last);
+	seen = audit_list(f, id, 0);
+	assert_int_equal(seen.n, 0);
+
+	/* enabled again: consumed, with its audit row */
+	assert_int_equal(w_account_set_disabled(f->s, id, false), PA_OK);
+	assert_int_equal(w_totp_consume_unthrottled(f->s, id, &cs->t, 5000, 0, cs->key, &cs->au),
+	                 PA_OK);
+	got = totp_get(f, id);
+	assert_true(got.has_last);
+	assert_int_equal(got.last_step, 5000);
+	seen = audit_list(f, id, 0);
+	assert_int_equal(seen.n, 1);
+
+	pthread_mutex_destroy(&cs->lock);
+	pthread_cond_destroy(&cs->cond);
+	free(cs);
+}
+
 /* store_close runs every submitted fn (and its done) before it returns. */
 static void test_close_finishes_every_submitted_fn(void **state)
 {
@@ -2985,6 +3065,8 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_submit_check_fn_going_on_after_consuming, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_totp_consume_unthrottled_not_for_a_disabled_account, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_finishes_every_submitted_fn, setup,
 	                                    teardown),
 	};
