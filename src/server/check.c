@@ -443,6 +443,16 @@ void h_svc_account_disable(struct http_req *req)
 	http_reply_json(req, 200, json_pack("{s:s}", "status", "disabled"));
 }
 
+/* Whether acct is enabled; else answers 403 and returns false.  (A disable is not refused:
+ * it stays idempotent.) */
+static bool service_account_enabled(struct http_req *req, const struct store_account *acct)
+{
+	if (!acct->disabled)
+		return true;
+	http_reply_error(req, 403, PA_ERR_ACCOUNT_DISABLED, 0, NULL);
+	return false;
+}
+
 void h_svc_totp_begin(struct http_req *req)
 {
 	struct store_service svc;
@@ -450,10 +460,11 @@ void h_svc_totp_begin(struct http_req *req)
 	struct totp_params p;
 	if (!app_auth_service(req, &svc) ||
 	    !service_account(req, &svc, http_req_param(req, "name"), &acct) ||
-	    !factors_totp_params(req, &p))
+	    !factors_totp_params(req, &p) || !service_account_enabled(req, &acct))
 		return;
 	json_t *out = NULL;
-	enum pa_err e = factors_totp_begin(http_req_app(req), acct.id, acct.name, &p, &out);
+	enum pa_err e =
+	    factors_totp_begin(http_req_app(req), acct.id, acct.name, &p, svc.name, &out);
 	if (e == PA_ERR_CONFLICT) {
 		http_reply_error(req, 409, e, 0, "a code generator is already on for this account");
 		return;
@@ -470,7 +481,8 @@ void h_svc_totp_confirm(struct http_req *req)
 	struct store_service svc;
 	struct store_account acct;
 	if (app_auth_service(req, &svc) &&
-	    service_account(req, &svc, http_req_param(req, "name"), &acct))
+	    service_account(req, &svc, http_req_param(req, "name"), &acct) &&
+	    service_account_enabled(req, &acct))
 		factors_reply_totp_confirm(req, NULL, &acct,
 		                           ((struct app *)http_req_app(req))->cfg.first_party[0]);
 }
@@ -480,6 +492,7 @@ void h_svc_backup_generate(struct http_req *req)
 	struct store_service svc;
 	struct store_account acct;
 	if (app_auth_service(req, &svc) &&
-	    service_account(req, &svc, http_req_param(req, "name"), &acct))
+	    service_account(req, &svc, http_req_param(req, "name"), &acct) &&
+	    service_account_enabled(req, &acct))
 		factors_reply_backup_generate(req, NULL, &acct);
 }

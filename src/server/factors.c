@@ -397,6 +397,7 @@ static bool recent_auth(struct http_req *req, const struct store_session *s)
 struct totp_begin {
 	struct app *app;     /* the server */
 	int64_t account;     /* whose */
+	const char *service; /* the service that asks; NULL: the account's session */
 	struct store_totp t; /* the pending generator */
 };
 
@@ -406,8 +407,12 @@ static enum pa_err totp_begin_tx(struct store_tx *tx, void *arg)
 	struct store_account acct;
 	struct store_totp cur;
 	enum pa_err e = store_account_lock(tx, tb->account, &acct);
-	if (e == PA_OK)
-		e = store_totp_get(tx, tb->account, &cur);
+	if (e != PA_OK)
+		return e;
+	/* A request let in by a read made before this write: the account may be disabled now. */
+	if (acct.disabled)
+		return PA_ERR_ACCOUNT_DISABLED;
+	e = store_totp_get(tx, tb->account, &cur);
 	if (e == PA_OK && cur.confirmed)
 		return PA_ERR_CONFLICT; /* turn it off first, or the old one would be lost */
 	if (e != PA_OK && e != PA_ERR_NOT_FOUND)
@@ -461,11 +466,11 @@ bool factors_totp_params(struct http_req *req, struct totp_params *p)
 }
 
 enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name,
-                               const struct totp_params *p, json_t **out)
+                               const struct totp_params *p, const char *service, json_t **out)
 {
 	uint8_t secret[OTP_SECRET_DEFAULT];
 	randombytes_buf(secret, sizeof(secret));
-	struct totp_begin tb = {.app = a, .account = account};
+	struct totp_begin tb = {.app = a, .account = account, .service = service};
 	tb.t.alg = (int)p->alg;
 	tb.t.digits = p->digits;
 	tb.t.period = OTP_PERIOD_DEFAULT;
@@ -518,7 +523,7 @@ void h_totp_begin(struct http_req *req)
 	    !factors_totp_params(req, &p))
 		return;
 	json_t *out = NULL;
-	enum pa_err e = factors_totp_begin(http_req_app(req), acct.id, acct.name, &p, &out);
+	enum pa_err e = factors_totp_begin(http_req_app(req), acct.id, acct.name, &p, NULL, &out);
 	if (e == PA_ERR_CONFLICT) {
 		http_reply_error(req, 409, PA_ERR_CONFLICT, 0,
 		                 "a code generator is already on; turn two-factor off first");
@@ -551,6 +556,8 @@ static enum pa_err totp_confirm_tx(struct store_tx *tx, void *arg)
 	enum pa_err e = store_account_lock(tx, fc->account, &acct);
 	if (e == PA_OK)
 		e = app_session_live(tx, tc->sess);
+	if (e == PA_OK && acct.disabled)
+		e = PA_ERR_ACCOUNT_DISABLED; /* a service's request, let in by an earlier read */
 	if (e != PA_OK)
 		return e;
 	e = limits_account_check(tx, fc->app, fc->account, fc->now, &tc->retry_after, NULL);
@@ -673,13 +680,16 @@ struct backup_gen {
 static enum pa_err backup_gen_tx(struct store_tx *tx, void *arg)
 {
 	struct backup_gen *bg = arg;
-	/* As the account is now: two-factor may have been turned off since the read. */
+	/* As the account is now: two-factor may have been turned off since the read, or the
+	 * account disabled. */
 	struct store_account cur;
 	enum pa_err e = store_account_lock(tx, bg->acct->id, &cur);
 	if (e == PA_OK)
 		e = app_session_live(tx, bg->sess);
 	if (e != PA_OK)
 		return e;
+	if (cur.disabled)
+		return PA_ERR_ACCOUNT_DISABLED;
 	if (!cur.twofactor)
 		return PA_ERR_STATE;
 	e = factors_backup_generate(tx, bg->app, bg->acct->id, bg->n, bg->now, bg->codes);

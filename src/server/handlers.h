@@ -78,18 +78,23 @@ struct totp_params {
  * unknown_field, invalid_field) and false is returned: the handler just returns. */
 bool factors_totp_params(struct http_req *req, struct totp_params *p) PA_MUST_CHECK;
 /* Turn the code generator on: seal a new secret and store it pending (unconfirmed), made as
- * p says; *out gets {secret, uri, qr_svg, algorithm, digits, period}. */
+ * p says; *out gets {secret, uri, qr_svg, algorithm, digits, period}.  service names the
+ * relying site that asks (NULL: the account's own session): PA_ERR_ACCOUNT_DISABLED when the
+ * account is disabled by then. */
 enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name,
-                               const struct totp_params *p, json_t **out) PA_MUST_CHECK;
+                               const struct totp_params *p, const char *service,
+                               json_t **out) PA_MUST_CHECK;
 /* Remove every second factor of account (code generator, backup codes, temporary
  * passwords) and turn two-factor off (recovery, turn-off). */
 enum pa_err factors_reset(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
 
 /* Confirm the pending code generator of acct with the body's {code} and answer the request
- * (with the first backup code on success). */
+ * (with the first backup code on success).  Without a session (a service asks), a disabled
+ * account is refused with 403 account_disabled. */
 void factors_reply_totp_confirm(struct http_req *req, const struct store_session *sess,
                                 const struct store_account *acct, const char *client);
-/* Generate the body's {count} backup codes for acct and answer the request. */
+/* Generate the body's {count} backup codes for acct and answer the request (403
+ * account_disabled for a disabled account). */
 void factors_reply_backup_generate(struct http_req *req, const struct store_session *sess,
                                    const struct store_account *acct);
 

@@ -237,3 +237,58 @@ def test_check_refused_when_a_disable_commits_before_it(make_server, method):
     finally:
         db.close()
     assert counters == 0
+
+
+def test_service_cannot_set_up_factors_of_a_disabled_account(server, svc):
+    """A disabled account gets no new code generator and no backup codes from its site (403);
+    disabling it again is still answered 200."""
+    pending = server.new_user(svc)
+    pending.secret = assert_ok(server.post(f"/v1/service/accounts/{pending.name}/totp",
+                                           token=svc))["secret"]
+    on = _service_user_with_totp(server, svc)
+    fresh = server.new_user(svc)
+    for u in (pending, on, fresh):
+        assert_ok(server.post(f"/v1/service/accounts/{u.name}/disable", token=svc))
+    shows = {u.name: server.admin("user", "show", u.name).stdout for u in (pending, on, fresh)}
+    base = "/v1/service/accounts/"
+    assert_error(server.post(base + fresh.name + "/totp", token=svc), 403, "account_disabled")
+    assert_error(server.post(base + pending.name + "/totp", token=svc), 403, "account_disabled")
+    assert_error(server.post(base + pending.name + "/totp/confirm",
+                             {"code": pending.next_totp()}, token=svc), 403, "account_disabled")
+    assert_error(server.post(base + on.name + "/backup-codes", {"count": 2}, token=svc), 403,
+                 "account_disabled")
+    for u in (pending, on, fresh):
+        assert server.admin("user", "show", u.name).stdout == shows[u.name]
+        assert_ok(server.post(f"/v1/service/accounts/{u.name}/disable", token=svc))
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("what", ["totp", "totp/confirm", "backup-codes"])
+def test_service_factor_change_refused_when_a_disable_commits_before_it(make_server, what):
+    """A disable committed between the request's read of the account (still enabled) and its
+    write refuses the change."""
+    s = make_server()
+    svc = s.service_key()
+    if what == "backup-codes":
+        u = _service_user_with_totp(s, svc)
+        body = {"count": 2}
+    else:
+        u = s.new_user(svc)
+        body = None
+    if what == "totp/confirm":
+        u.secret = assert_ok(s.post(f"/v1/service/accounts/{u.name}/totp",
+                                    token=svc))["secret"]
+        body = {"code": u.next_totp()}
+    before = _codes_state(s, u.name)
+    with WriterHeld(s):
+        disable = in_background(
+            lambda: s.post(f"/v1/service/accounts/{u.name}/disable", token=svc))
+        time.sleep(0.5)  # read, its write queued
+        change = in_background(
+            lambda: s.post(f"/v1/service/accounts/{u.name}/{what}", body, token=svc))
+        time.sleep(0.5)  # read with the account enabled, its write queued after the disable
+    assert_ok(disable())
+    assert_error(change(), 403, "account_disabled")
+    assert _codes_state(s, u.name) == before
+    assert "two-factor:     " + ("on" if what == "backup-codes" else "off") in \
+        s.admin("user", "show", u.name).stdout
