@@ -484,7 +484,8 @@ void h_svc_totp_confirm(struct http_req *req)
 	    service_account(req, &svc, http_req_param(req, "name"), &acct) &&
 	    service_account_enabled(req, &acct))
 		factors_reply_totp_confirm(req, NULL, &acct,
-		                           ((struct app *)http_req_app(req))->cfg.first_party[0]);
+		                           ((struct app *)http_req_app(req))->cfg.first_party[0],
+		                           svc.name);
 }
 
 void h_svc_backup_generate(struct http_req *req)
@@ -494,5 +495,5 @@ void h_svc_backup_generate(struct http_req *req)
 	if (app_auth_service(req, &svc) &&
 	    service_account(req, &svc, http_req_param(req, "name"), &acct) &&
 	    service_account_enabled(req, &acct))
-		factors_reply_backup_generate(req, NULL, &acct);
+		factors_reply_backup_generate(req, NULL, &acct, svc.name);
 }

@@ -538,6 +538,7 @@ void h_totp_begin(struct http_req *req)
 
 struct totp_confirm {
 	const struct store_session *sess; /* the caller's session; NULL: a service */
+	const char *service;              /* that service's name (for audit); NULL: none */
 	struct factor_check fc;           /* the check */
 	struct http_req *req;             /* for audit */
 	const char *name;                 /* account name */
@@ -552,6 +553,8 @@ static enum pa_err totp_confirm_tx(struct store_tx *tx, void *arg)
 	struct factor_check *fc = &tc->fc;
 	struct store_audit au;
 	app_audit_init(&au, fc->app, tc->req, "factor.totp.confirm", fc->account, tc->name);
+	if (tc->service)
+		snprintf(au.client, sizeof(au.client), "service:%.55s", tc->service);
 	struct store_account acct;
 	enum pa_err e = store_account_lock(tx, fc->account, &acct);
 	if (e == PA_OK)
@@ -593,12 +596,13 @@ static const struct http_field code_fields[] = {
 };
 
 void factors_reply_totp_confirm(struct http_req *req, const struct store_session *sess,
-                                const struct store_account *acct, const char *client)
+                                const struct store_account *acct, const char *client,
+                                const char *service)
 {
 	if (!http_check_fields(req, code_fields))
 		return;
 	struct app *a = http_req_app(req);
-	struct totp_confirm tc = {.sess = sess, .req = req, .name = acct->name};
+	struct totp_confirm tc = {.sess = sess, .service = service, .req = req, .name = acct->name};
 	tc.fc = (struct factor_check){.app = a,
 	                              .account = acct->id,
 	                              .method = "totp",
@@ -635,7 +639,7 @@ void h_totp_confirm(struct http_req *req)
 	struct store_session s;
 	struct store_account acct;
 	if (app_auth_session(req, &s, &acct))
-		factors_reply_totp_confirm(req, &s, &acct, s.client);
+		factors_reply_totp_confirm(req, &s, &acct, s.client, NULL);
 }
 
 void h_factors_list(struct http_req *req)
@@ -670,6 +674,7 @@ static const struct http_field count_fields[] = {
 struct backup_gen {
 	struct app *app;                                 /* the server */
 	const struct store_session *sess;                /* the caller's; NULL: a service */
+	const char *service;                             /* that service's name; NULL: none */
 	struct http_req *req;                            /* for audit */
 	const struct store_account *acct;                /* whose */
 	unsigned n;                                      /* how many */
@@ -698,18 +703,24 @@ static enum pa_err backup_gen_tx(struct store_tx *tx, void *arg)
 	struct store_audit au;
 	app_audit_init(&au, bg->app, bg->req, "factor.backup.generate", bg->acct->id,
 	               bg->acct->name);
+	if (bg->service)
+		snprintf(au.client, sizeof(au.client), "service:%.55s", bg->service);
 	snprintf(au.detail, sizeof(au.detail), "count=%u", bg->n);
 	return store_audit_add(tx, &au);
 }
 
 void factors_reply_backup_generate(struct http_req *req, const struct store_session *sess,
-                                   const struct store_account *acct)
+                                   const struct store_account *acct, const char *service)
 {
 	if (!http_check_fields(req, count_fields))
 		return;
 	struct app *a = http_req_app(req);
-	struct backup_gen bg = {
-	    .app = a, .sess = sess, .req = req, .acct = acct, .now = app_now(a)};
+	struct backup_gen bg = {.app = a,
+	                        .sess = sess,
+	                        .service = service,
+	                        .req = req,
+	                        .acct = acct,
+	                        .now = app_now(a)};
 	bg.n = (unsigned)http_body_int(req, "count", 1);
 #ifdef PAHARA_TESTING
 	app_test_pause(a);
@@ -737,7 +748,7 @@ void h_backup_generate(struct http_req *req)
 	struct store_session s;
 	struct store_account acct;
 	if (app_auth_session(req, &s, &acct) && recent_auth(req, &s))
-		factors_reply_backup_generate(req, &s, &acct);
+		factors_reply_backup_generate(req, &s, &acct, NULL);
 }
 
 void h_backup_list(struct http_req *req)

@@ -89,14 +89,16 @@ enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name,
 enum pa_err factors_reset(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
 
 /* Confirm the pending code generator of acct with the body's {code} and answer the request
- * (with the first backup code on success).  Without a session (a service asks), a disabled
+ * (with the first backup code on success).  sess is the caller's session, or NULL when the
+ * service named service asks (audited as client service:NAME); without a session, a disabled
  * account is refused with 403 account_disabled. */
 void factors_reply_totp_confirm(struct http_req *req, const struct store_session *sess,
-                                const struct store_account *acct, const char *client);
+                                const struct store_account *acct, const char *client,
+                                const char *service);
 /* Generate the body's {count} backup codes for acct and answer the request (403
- * account_disabled for a disabled account). */
+ * account_disabled for a disabled account); sess and service as for confirming. */
 void factors_reply_backup_generate(struct http_req *req, const struct store_session *sess,
-                                   const struct store_account *acct);
+                                   const struct store_account *acct, const char *service);
 
 /* ---- sessions.c ---- */
 

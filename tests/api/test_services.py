@@ -292,3 +292,38 @@ def test_service_factor_change_refused_when_a_disable_commits_before_it(make_ser
     assert _codes_state(s, u.name) == before
     assert "two-factor:     " + ("on" if what == "backup-codes" else "off") in \
         s.admin("user", "show", u.name).stdout
+
+
+def test_service_factor_changes_audited_as_the_service(make_server):
+    """operations.md §7: a relying site's calls are audited with client service:NAME, whatever
+    User-Agent they send; a session's with its User-Agent."""
+    s = make_server()
+    svc = s.service_key("shop")
+    hdr = {"User-Agent": "innocent-browser/1.0"}
+    u = s.new_user(svc)
+    u.secret = assert_ok(s.post(f"/v1/service/accounts/{u.name}/totp", token=svc,
+                                headers=hdr))["secret"]
+    right = u.next_totp()
+    wrong = "000000" if right != "000000" else "000001"
+    assert_error(s.post(f"/v1/service/accounts/{u.name}/totp/confirm", {"code": wrong},
+                        token=svc, headers=hdr), 401, "invalid_code")
+    assert_ok(s.post(f"/v1/service/accounts/{u.name}/totp/confirm", {"code": right}, token=svc,
+                     headers=hdr))
+    assert_ok(s.post(f"/v1/service/accounts/{u.name}/backup-codes", {"count": 2}, token=svc,
+                     headers=hdr))
+    rows = [(f[1], f[2], f[5]) for f in _audit(s, u.name) if f[1].startswith("factor.")]
+    assert ("factor.totp.confirm", "invalid_code", "service:shop") in rows, rows
+    assert ("factor.totp.confirm", "ok", "service:shop") in rows, rows
+    assert ("factor.backup.generate", "ok", "service:shop") in rows, rows
+    assert not [r for r in rows if r[2] != "service:shop"], rows
+    # With a session: the session's User-Agent.
+    v = s.new_user(svc)
+    token = v.session()
+    v.secret = assert_ok(s.post("/v1/factors/totp", token=token, headers=hdr))["secret"]
+    assert_ok(s.post("/v1/factors/totp/confirm", {"code": v.next_totp()}, token=token,
+                     headers=hdr))
+    assert_ok(s.post("/v1/backup-codes", {"count": 1}, token=token, headers=hdr))
+    rows = [(f[1], f[5]) for f in _audit(s, v.name) if f[1].startswith("factor.")]
+    assert ("factor.totp.confirm", "innocent-browser/1.0") in rows, rows
+    assert ("factor.backup.generate", "innocent-browser/1.0") in rows, rows
+    assert not [r for r in rows if r[1] != "innocent-browser/1.0"], rows
