@@ -563,7 +563,9 @@ static enum pa_err totp_confirm_tx(struct store_tx *tx, void *arg)
 		e = PA_ERR_ACCOUNT_DISABLED; /* a service's request, let in by an earlier read */
 	if (e != PA_OK)
 		return e;
-	e = limits_account_check(tx, fc->app, fc->account, fc->now, &tc->retry_after, NULL);
+	/* Wrong codes here count against the account like any other (operations.md §4). */
+	bool clean = false;
+	e = limits_account_check(tx, fc->app, fc->account, fc->now, &tc->retry_after, &clean);
 	if (e == PA_ERR_RATE_LIMITED) {
 		fc->verdict = e;
 		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
@@ -580,8 +582,12 @@ static enum pa_err totp_confirm_tx(struct store_tx *tx, void *arg)
 			e = limits_account_fail(tx, fc->app, fc->account, fc->now);
 		return e == PA_OK ? store_audit_add(tx, &au) : e;
 	}
+	/* A right code ends the back-off, as at sign-in. */
+	if (!clean)
+		e = limits_account_success(tx, fc->app, fc->account);
 	/* DESIGN §2: one backup code is generated automatically when two-factor turns on. */
-	e = factors_backup_generate(tx, fc->app, fc->account, 1, fc->now, &tc->code);
+	if (e == PA_OK)
+		e = factors_backup_generate(tx, fc->app, fc->account, 1, fc->now, &tc->code);
 	if (e == PA_OK)
 		e = store_account_set_twofactor(tx, fc->account, true);
 	if (e != PA_OK)

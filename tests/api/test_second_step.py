@@ -4,6 +4,7 @@
 import json
 import urllib.parse
 
+import pytest
 import requests
 
 from conftest import TOTP_PERIOD, assert_error, assert_ok, parallel
@@ -341,3 +342,32 @@ def test_totp_window_is_one_step_each_way(server, svc):
     # ... and after one ahead was accepted, the current step is "at or before": refused.
     assert_error(u.check("totp", at(0)), 401, "invalid_code")
     u.last_step = step + 1
+
+
+@pytest.mark.parametrize("service", [False, True], ids=["session", "service"])
+def test_confirming_wrong_codes_count_and_a_right_one_ends_the_backoff(make_server, service):
+    """Wrong codes when confirming a code generator count against the account like any other
+    (operations.md §4): the account backs off (429, even for the right code); the right code
+    then ends the back-off, as at sign-in."""
+    s = make_server()
+    svc = s.service_key()
+    u = s.new_user(svc)
+    if service:
+        path, token = f"/v1/service/accounts/{u.name}/totp", svc
+    else:
+        path, token = "/v1/factors/totp", u.session()
+    u.secret = assert_ok(s.post(path, token=token))["secret"]
+    right = u.next_totp()
+    wrong = f"{(int(right) + 1) % 1000000:06d}"
+    for _ in range(3):
+        assert_error(s.post(path + "/confirm", {"code": wrong}, token=token), 401,
+                     "invalid_code")
+    err = assert_error(s.post(path + "/confirm", {"code": right}, token=token), 429,
+                       "rate_limited")
+    s.advance(err["retry_after"])
+    assert_ok(s.post(path + "/confirm", {"code": right}, token=token))
+    # The back-off is over: a wrong code, then the right one at once.
+    code = u.next_totp()
+    assert_error(u.check("totp", f"{(int(code) + 1) % 1000000:06d}", through_backoff=False),
+                 401, "invalid_code")
+    assert assert_ok(u.check("totp", code, through_backoff=False)) == {"status": "ok"}
