@@ -458,9 +458,10 @@ void h_svc_totp_begin(struct http_req *req)
 	struct store_service svc;
 	struct store_account acct;
 	struct totp_params p;
-	if (!app_auth_service(req, &svc) ||
+	/* The fields before the account (docs/api.md §1), as /v1/check does. */
+	if (!app_auth_service(req, &svc) || !factors_totp_params(req, &p) ||
 	    !service_account(req, &svc, http_req_param(req, "name"), &acct) ||
-	    !factors_totp_params(req, &p) || !service_account_enabled(req, &acct))
+	    !service_account_enabled(req, &acct))
 		return;
 	json_t *out = NULL;
 	enum pa_err e =
@@ -480,7 +481,7 @@ void h_svc_totp_confirm(struct http_req *req)
 {
 	struct store_service svc;
 	struct store_account acct;
-	if (app_auth_service(req, &svc) &&
+	if (app_auth_service(req, &svc) && factors_totp_confirm_fields(req) &&
 	    service_account(req, &svc, http_req_param(req, "name"), &acct) &&
 	    service_account_enabled(req, &acct))
 		factors_reply_totp_confirm(req, NULL, &acct,
@@ -492,7 +493,7 @@ void h_svc_backup_generate(struct http_req *req)
 {
 	struct store_service svc;
 	struct store_account acct;
-	if (app_auth_service(req, &svc) &&
+	if (app_auth_service(req, &svc) && factors_backup_generate_fields(req) &&
 	    service_account(req, &svc, http_req_param(req, "name"), &acct) &&
 	    service_account_enabled(req, &acct))
 		factors_reply_backup_generate(req, NULL, &acct, svc.name);

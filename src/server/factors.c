@@ -601,12 +601,15 @@ static const struct http_field code_fields[] = {
     {NULL, 0, false, 0, 0, 0},
 };
 
+bool factors_totp_confirm_fields(struct http_req *req)
+{
+	return http_check_fields(req, code_fields);
+}
+
 void factors_reply_totp_confirm(struct http_req *req, const struct store_session *sess,
                                 const struct store_account *acct, const char *client,
                                 const char *service)
 {
-	if (!http_check_fields(req, code_fields))
-		return;
 	struct app *a = http_req_app(req);
 	struct totp_confirm tc = {.sess = sess, .service = service, .req = req, .name = acct->name};
 	tc.fc = (struct factor_check){.app = a,
@@ -644,7 +647,7 @@ void h_totp_confirm(struct http_req *req)
 {
 	struct store_session s;
 	struct store_account acct;
-	if (app_auth_session(req, &s, &acct))
+	if (app_auth_session(req, &s, &acct) && factors_totp_confirm_fields(req))
 		factors_reply_totp_confirm(req, &s, &acct, s.client, NULL);
 }
 
@@ -715,11 +718,14 @@ static enum pa_err backup_gen_tx(struct store_tx *tx, void *arg)
 	return store_audit_add(tx, &au);
 }
 
+bool factors_backup_generate_fields(struct http_req *req)
+{
+	return http_check_fields(req, count_fields);
+}
+
 void factors_reply_backup_generate(struct http_req *req, const struct store_session *sess,
                                    const struct store_account *acct, const char *service)
 {
-	if (!http_check_fields(req, count_fields))
-		return;
 	struct app *a = http_req_app(req);
 	struct backup_gen bg = {.app = a,
 	                        .sess = sess,
@@ -753,7 +759,8 @@ void h_backup_generate(struct http_req *req)
 {
 	struct store_session s;
 	struct store_account acct;
-	if (app_auth_session(req, &s, &acct) && recent_auth(req, &s))
+	if (app_auth_session(req, &s, &acct) && recent_auth(req, &s) &&
+	    factors_backup_generate_fields(req))
 		factors_reply_backup_generate(req, &s, &acct, NULL);
 }
 

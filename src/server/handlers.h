@@ -88,14 +88,20 @@ enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name,
  * passwords) and turn two-factor off (recovery, turn-off). */
 enum pa_err factors_reset(struct store_tx *tx, int64_t account) PA_MUST_CHECK;
 
-/* Confirm the pending code generator of acct with the body's {code} and answer the request
- * (with the first backup code on success).  sess is the caller's session, or NULL when the
+/* Whether the body is a good {code} for factors_reply_totp_confirm; else answers 400 and
+ * returns false.  The handler checks it before it looks at the account (docs/api.md §1). */
+bool factors_totp_confirm_fields(struct http_req *req) PA_MUST_CHECK;
+/* Confirm the pending code generator of acct with the body's {code} (checked) and answer the
+ * request (with the first backup code on success).  sess is the caller's session, or NULL when the
  * service named service asks (audited as client service:NAME); without a session, a disabled
  * account is refused with 403 account_disabled. */
 void factors_reply_totp_confirm(struct http_req *req, const struct store_session *sess,
                                 const struct store_account *acct, const char *client,
                                 const char *service);
-/* Generate the body's {count} backup codes for acct and answer the request (403
+/* Whether the body is a good {count} for factors_reply_backup_generate; else answers 400 and
+ * returns false (as factors_totp_confirm_fields). */
+bool factors_backup_generate_fields(struct http_req *req) PA_MUST_CHECK;
+/* Generate the body's {count} (checked) backup codes for acct and answer the request (403
  * account_disabled for a disabled account); sess and service as for confirming. */
 void factors_reply_backup_generate(struct http_req *req, const struct store_session *sess,
                                    const struct store_account *acct, const char *service);

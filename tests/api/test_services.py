@@ -327,3 +327,28 @@ def test_service_factor_changes_audited_as_the_service(make_server):
     assert ("factor.totp.confirm", "innocent-browser/1.0") in rows, rows
     assert ("factor.backup.generate", "innocent-browser/1.0") in rows, rows
     assert not [r for r in rows if r[1] != "innocent-browser/1.0"], rows
+
+
+FIELD_ERRORS = [
+    ("totp", {"digits": 7}, "invalid_field"),
+    ("totp", {"period": 60}, "unknown_field"),
+    ("totp/confirm", {"code": 123456}, "invalid_field"),
+    ("totp/confirm", {}, "missing_field"),
+    ("totp/confirm", {"code": "123456", "bogus": "1"}, "unknown_field"),
+    ("backup-codes", {"count": 9}, "invalid_field"),
+    ("backup-codes", {"count": "2"}, "invalid_field"),
+]
+
+
+@pytest.mark.parametrize("what,body,code", FIELD_ERRORS)
+def test_service_fields_checked_before_the_account(server, svc, what, body, code):
+    """docs/api.md §1, order of checks: the key (401), then the fields (400), then the rules:
+    a bad body gets its 400 whether the account is unknown (404) or disabled (403)."""
+    assert_error(server.post(f"/v1/service/accounts/nobody-here/{what}", body, token=svc), 400,
+                 code)
+    u = server.new_user(svc)
+    assert_ok(server.post(f"/v1/service/accounts/{u.name}/disable", token=svc))
+    assert_error(server.post(f"/v1/service/accounts/{u.name}/{what}", body, token=svc), 400,
+                 code)
+    assert_error(server.post(f"/v1/service/accounts/{u.name}/{what}", body, token="A" * 43),
+                 401, "unauthenticated")

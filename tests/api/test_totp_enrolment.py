@@ -233,8 +233,11 @@ def test_bad_choices_refused_and_change_nothing(server, svc, service):
 
 
 def test_choice_comes_after_authentication(server, svc):
-    """A bad body does not tell an unauthenticated caller anything, nor skip re-authentication."""
+    """A bad body does not tell an unauthenticated caller anything, nor skip re-authentication.
+    After the key, the choice is checked before the account (docs/api.md §1)."""
     for path in ("/v1/factors/totp", "/v1/service/accounts/nobody/totp"):
         assert_error(server.post(path, {"digits": 7}), 401, "unauthenticated")
     assert_error(server.post("/v1/service/accounts/nobody-here/totp", {"digits": 7}, token=svc),
+                 400, "invalid_field")
+    assert_error(server.post("/v1/service/accounts/nobody-here/totp", {"digits": 8}, token=svc),
                  404, "not_found")
