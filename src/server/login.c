@@ -409,6 +409,15 @@ void h_login_verify(struct http_req *req)
 	case PA_ERR_INVALID_CODE:
 	case PA_ERR_REPLAYED_CODE:
 	case PA_ERR_INACTIVE_BACKUP_CODE:
+		/* An inactive backup code is told apart even when it ended the sign-in
+		 * (docs/api.md §2 rule 5): the person must learn to make new ones. */
+		if (lv.verdict == PA_ERR_INACTIVE_BACKUP_CODE && lv.failures >= codes_max) {
+			http_reply_error(
+			    req, 410, lv.verdict, 0,
+			    "This backup code is no longer active. Generate a new one. "
+			    "Too many wrong codes: this sign-in has ended. Start again.");
+			return;
+		}
 		if (lv.failures >= codes_max) {
 			http_reply_error(
 			    req, 410, PA_ERR_LOGIN_ENDED, 0,

@@ -245,3 +245,20 @@ def test_backup_codes_asked_for_as_two_factor_goes_off_are_not_made(make_server)
                                                "code": u.next_totp()}, token=other))
     assert_error(p.result, 409, "invalid_state")
     assert assert_ok(s.get("/v1/backup-codes", token=first))["active"] == 0
+
+
+def test_inactive_backup_code_told_apart_when_it_ends_the_sign_in(server, svc):
+    """docs/api.md §2 rule 5: an inactive backup code given as the last wrong code the sign-in
+    takes is still answered inactive_backup_code, and the sign-in has ended all the same."""
+    u = server.new_user(svc)
+    token = u.with_totp()
+    u.generate_backup(token, 1)  # 2
+    assert assert_ok(u.check("backup", u.backup[2])) == {"status": "ok"}  # retires 1
+    lid = u.start()
+    for _ in range(4):
+        assert_error(u.verify(lid, "totp", "000000"), 401, "invalid_code")
+    err = assert_inactive(u.verify(lid, "backup", u.backup[1]))
+    assert "sign-in has ended" in err["message"], err
+    status = assert_ok(server.get(f"/v1/login/{lid}"))
+    assert status["status"] == "failed" and status["attempts_left"] == 0, status
+    assert_error(u.verify(lid, "totp", u.next_totp()), 410, "login_ended")
