@@ -464,8 +464,7 @@ void h_svc_totp_begin(struct http_req *req)
 	    !service_account_enabled(req, &acct))
 		return;
 	json_t *out = NULL;
-	enum pa_err e =
-	    factors_totp_begin(http_req_app(req), acct.id, acct.name, &p, svc.name, &out);
+	enum pa_err e = factors_totp_begin(req, acct.id, acct.name, &p, svc.name, &out);
 	if (e == PA_ERR_CONFLICT) {
 		http_reply_error(req, 409, e, 0, "a code generator is already on for this account");
 		return;

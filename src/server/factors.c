@@ -395,10 +395,12 @@ static bool recent_auth(struct http_req *req, const struct store_session *s)
 }
 
 struct totp_begin {
-	struct app *app;     /* the server */
-	int64_t account;     /* whose */
-	const char *service; /* the service that asks; NULL: the account's session */
-	struct store_totp t; /* the pending generator */
+	struct app *app;      /* the server */
+	struct http_req *req; /* for audit */
+	int64_t account;      /* whose */
+	const char *name;     /* its name */
+	const char *service;  /* the service that asks; NULL: the account's session */
+	struct store_totp t;  /* the pending generator */
 };
 
 static enum pa_err totp_begin_tx(struct store_tx *tx, void *arg)
@@ -417,7 +419,16 @@ static enum pa_err totp_begin_tx(struct store_tx *tx, void *arg)
 		return PA_ERR_CONFLICT; /* turn it off first, or the old one would be lost */
 	if (e != PA_OK && e != PA_ERR_NOT_FOUND)
 		return e;
-	return store_totp_put(tx, tb->account, &tb->t);
+	e = store_totp_put(tx, tb->account, &tb->t);
+	if (e != PA_OK)
+		return e;
+	struct store_audit au;
+	app_audit_init(&au, tb->app, tb->req, "factor.totp.begin", tb->account, tb->name);
+	if (tb->service)
+		snprintf(au.client, sizeof(au.client), "service:%.55s", tb->service);
+	snprintf(au.detail, sizeof(au.detail), "alg=%s digits=%u",
+	         otp_alg_name((enum otp_alg)tb->t.alg), tb->t.digits);
+	return store_audit_add(tx, &au);
 }
 
 /* DESIGN §3: the code generator is SHA-1, 6 digits, 30 s by default; SHA-256, SHA-512 and
@@ -465,12 +476,14 @@ bool factors_totp_params(struct http_req *req, struct totp_params *p)
 	return true;
 }
 
-enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name,
+enum pa_err factors_totp_begin(struct http_req *req, int64_t account, const char *name,
                                const struct totp_params *p, const char *service, json_t **out)
 {
+	struct app *a = http_req_app(req);
 	uint8_t secret[OTP_SECRET_DEFAULT];
 	randombytes_buf(secret, sizeof(secret));
-	struct totp_begin tb = {.app = a, .account = account, .service = service};
+	struct totp_begin tb = {
+	    .app = a, .req = req, .account = account, .name = name, .service = service};
 	tb.t.alg = (int)p->alg;
 	tb.t.digits = p->digits;
 	tb.t.period = OTP_PERIOD_DEFAULT;
@@ -523,7 +536,7 @@ void h_totp_begin(struct http_req *req)
 	    !factors_totp_params(req, &p))
 		return;
 	json_t *out = NULL;
-	enum pa_err e = factors_totp_begin(http_req_app(req), acct.id, acct.name, &p, NULL, &out);
+	enum pa_err e = factors_totp_begin(req, acct.id, acct.name, &p, NULL, &out);
 	if (e == PA_ERR_CONFLICT) {
 		http_reply_error(req, 409, PA_ERR_CONFLICT, 0,
 		                 "a code generator is already on; turn two-factor off first");

@@ -77,11 +77,12 @@ struct totp_params {
  * is no body or a field is absent.  A bad body is answered with 400 (invalid_json,
  * unknown_field, invalid_field) and false is returned: the handler just returns. */
 bool factors_totp_params(struct http_req *req, struct totp_params *p) PA_MUST_CHECK;
-/* Turn the code generator on: seal a new secret and store it pending (unconfirmed), made as
- * p says; *out gets {secret, uri, qr_svg, algorithm, digits, period}.  service names the
- * relying site that asks (NULL: the account's own session): PA_ERR_ACCOUNT_DISABLED when the
- * account is disabled by then. */
-enum pa_err factors_totp_begin(struct app *a, int64_t account, const char *name,
+/* Turn the code generator of account (named name) on for req: seal a new secret and store it
+ * pending (unconfirmed), made as p says, audited as factor.totp.begin; *out gets {secret,
+ * uri, qr_svg, algorithm, digits, period}.  service names the relying site that asks (the
+ * audit's client service:NAME; NULL: the account's own session): PA_ERR_ACCOUNT_DISABLED
+ * when the account is disabled by then. */
+enum pa_err factors_totp_begin(struct http_req *req, int64_t account, const char *name,
                                const struct totp_params *p, const char *service,
                                json_t **out) PA_MUST_CHECK;
 /* Remove every second factor of account (code generator, backup codes, temporary

@@ -241,3 +241,24 @@ def test_choice_comes_after_authentication(server, svc):
                  400, "invalid_field")
     assert_error(server.post("/v1/service/accounts/nobody-here/totp", {"digits": 8}, token=svc),
                  404, "not_found")
+
+
+@pytest.mark.parametrize("service", [False, True], ids=["session", "service"])
+def test_enrolment_start_is_audited(make_server, service):
+    """Starting an enrolment (and starting it again) is audited as factor.totp.begin with the
+    choice made; a relying site's with client service:NAME, a session's with its User-Agent."""
+    s = make_server()
+    svc = s.service_key("shop")
+    u = s.new_user(svc)
+    if service:
+        path, token, client = f"/v1/service/accounts/{u.name}/totp", svc, "service:shop"
+    else:
+        path, token, client = "/v1/factors/totp", u.session(), "enrolling-browser/2.0"
+    hdr = {"User-Agent": "enrolling-browser/2.0"}
+    assert_ok(s.post(path, token=token, headers=hdr))
+    assert_ok(s.post(path, {"algorithm": "SHA256", "digits": 8}, token=token, headers=hdr))
+    assert_error(s.post(path, {"digits": 7}, token=token, headers=hdr), 400, "invalid_field")
+    rows = [ln.split("\t") for ln in s.admin("audit", "--user", u.name).stdout.splitlines()]
+    begun = [(f[2], f[5], f[6]) for f in rows if f[1] == "factor.totp.begin"]
+    assert begun == [("ok", client, "alg=SHA1 digits=6"), ("ok", client, "alg=SHA256 digits=8")], \
+        rows
