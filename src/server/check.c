@@ -65,9 +65,11 @@ static enum pa_err check_tx(struct store_tx *tx, void *arg)
 		if (e != PA_ERR_CONFLICT)
 			return e;
 	}
-	/* The account as it is now: a disable committed since the read refuses the check. */
+	/* The account as it is now, and held (store.h): a disable committed since the read
+	 * refuses the check, and the checks of one account that get this far (a wrong code, a
+	 * backup code, a throttled account) follow one another. */
 	struct store_account cur;
-	e = store_account_by_id(tx, c->acct.id, &cur);
+	e = store_account_lock(tx, c->acct.id, &cur);
 	if (e != PA_OK)
 		return e;
 	if (cur.disabled) {
