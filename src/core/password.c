@@ -5,6 +5,18 @@
 
 #include "core/password.h"
 
+#ifdef PAHARA_TESTING
+#include <stdatomic.h>
+static atomic_ulong argon2id_runs;
+#define COUNT_RUN() atomic_fetch_add(&argon2id_runs, 1)
+unsigned long password_argon2id_runs(void)
+{
+	return atomic_load(&argon2id_runs);
+}
+#else
+#define COUNT_RUN() ((void)0)
+#endif
+
 _Static_assert(PASSWORD_HASH_SIZE == crypto_pwhash_STRBYTES, "hash string size");
 _Static_assert(PASSWORD_OPSLIMIT_MIN >= crypto_pwhash_argon2id_OPSLIMIT_MIN, "opslimit floor");
 _Static_assert(PASSWORD_MEMLIMIT_MIN >= crypto_pwhash_argon2id_MEMLIMIT_MIN, "memlimit floor");
@@ -36,6 +48,7 @@ static enum pa_err hash_any(const struct password_params *p, const char *passwor
 		sodium_memzero(out, PASSWORD_HASH_SIZE);
 		return e;
 	}
+	COUNT_RUN();
 	if (crypto_pwhash_str_alg(out, password, len, p->opslimit, p->memlimit,
 	                          crypto_pwhash_ALG_ARGON2ID13) != 0) {
 		/* the only failure left once lengths and limits are in range is the allocation */
@@ -74,6 +87,7 @@ enum pa_err password_verify(const char *hash, const char *password, size_t len)
 	/* No password this long was ever accepted by the policy; spare the hashing of megabytes. */
 	if (len > PASSWORD_MAX_BYTES)
 		return PA_ERR_PASSWORD_MISMATCH;
+	COUNT_RUN();
 	if (crypto_pwhash_str_verify(hash, password, len) != 0)
 		return PA_ERR_PASSWORD_MISMATCH;
 	return PA_OK;

@@ -80,6 +80,11 @@ enum pa_err password_hash(const struct password_params *p, const char *password,
  * PA_ERR_PASSWORD_HASH (hash is not a readable Argon2 hash string — log it: the store is bad).
  */
 enum pa_err password_verify(const char *hash, const char *password, size_t len) PA_MUST_CHECK;
+#ifdef PAHARA_TESTING
+/* Test builds: how many Argon2id runs password_hash and password_verify have made in this
+ * process (a test tells "no Argon2id work" by it, not by the clock). */
+unsigned long password_argon2id_runs(void);
+#endif
 
 /*
  * Whether hash was made with parameters other than p (or with Argon2i, or cannot be read) and

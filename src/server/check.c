@@ -254,7 +254,9 @@ struct svc_create {
 	const struct store_service *svc; /* who; NULL = self-registration */
 	const char *name;                /* the new account */
 	char pwhash[PASSWORD_HASH_SIZE]; /* "" = no Pahara password */
+	bool peeked_limited;             /* refused by the address's limit before Argon2id */
 	unsigned retry_after;            /* out: self-registration throttled */
+	bool limited;                    /* out: self-registration throttled */
 	bool taken;                      /* out: self-registration of a taken name */
 };
 
@@ -265,19 +267,29 @@ static enum pa_err svc_create_tx(struct store_tx *tx, void *arg)
 	int64_t now = app_now(sc->app);
 	/* Outputs start over: a store may run a tx fn again. */
 	sc->taken = false;
+	sc->limited = sc->peeked_limited;
 	if (!sc->svc) {
 		/* Self-registration: an open door, so it counts against the address, a taken
-		 * name too (else its 409 would be a free oracle of which names exist). */
-		enum pa_err e =
-		    limits_ip_attempt(tx, sc->app, http_req_ip(sc->req), now, &sc->retry_after);
-		if (e != PA_OK)
+		 * name too (else its 409 would be a free oracle of which names exist); a refusal
+		 * is audited, as at sign-in. */
+		struct store_audit au;
+		app_audit_init(&au, sc->app, sc->req, "account.register", 0, sc->name);
+		enum pa_err e = PA_OK;
+		if (!sc->limited)
+			e = limits_ip_attempt(tx, sc->app, http_req_ip(sc->req), now,
+			                      &sc->retry_after);
+		if (e == PA_ERR_RATE_LIMITED)
+			sc->limited = true;
+		else if (e != PA_OK)
 			return e;
+		if (sc->limited) {
+			snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
+			return store_audit_add(tx, &au);
+		}
 		struct store_account cur;
 		e = store_account_by_name(tx, sc->name, &cur);
 		if (e == PA_OK) {
 			sc->taken = true;
-			struct store_audit au;
-			app_audit_init(&au, sc->app, sc->req, "account.register", 0, sc->name);
 			snprintf(au.outcome, sizeof(au.outcome), "conflict");
 			return store_audit_add(tx, &au);
 		}
@@ -353,13 +365,10 @@ static void account_create(struct http_req *req, const struct store_service *svc
 	if (!svc) {
 		/* An address over its limit gets no Argon2id work at all (as at sign-in). */
 		struct store_tx *rd = store_reader(a->store);
-		if (rd && limits_ip_peek(rd, a, http_req_ip(req), app_now(a), &sc.retry_after) ==
-		              PA_ERR_RATE_LIMITED) {
-			register_throttled(req, sc.retry_after);
-			return;
-		}
+		sc.peeked_limited = rd && limits_ip_peek(rd, a, http_req_ip(req), app_now(a),
+		                                         &sc.retry_after) == PA_ERR_RATE_LIMITED;
 	}
-	if (pw) {
+	if (pw && !sc.peeked_limited) {
 		struct password_params pp = {.opslimit = a->cfg.argon_ops,
 		                             .memlimit = (size_t)a->cfg.argon_mem_kib * 1024};
 		enum pa_err e = password_hash(&pp, pw, strlen(pw), sc.pwhash);
@@ -370,7 +379,7 @@ static void account_create(struct http_req *req, const struct store_service *svc
 	}
 	enum pa_err e = store_write(a->store, svc_create_tx, &sc);
 	sodium_memzero(sc.pwhash, sizeof(sc.pwhash));
-	if (e == PA_ERR_RATE_LIMITED) {
+	if (e == PA_OK && sc.limited) {
 		register_throttled(req, sc.retry_after);
 		return;
 	}

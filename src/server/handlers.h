@@ -185,5 +185,6 @@ void h_health(struct http_req *req);
 void h_test_clock(struct http_req *req);
 void h_test_housekeep(struct http_req *req);
 void h_test_pause(struct http_req *req);
+void h_test_counters(struct http_req *req);
 
 #endif

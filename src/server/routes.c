@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 
+#include "core/password.h"
 #include "server/handlers.h"
 
 void h_health(struct http_req *req)
@@ -75,6 +76,21 @@ void h_test_pause(struct http_req *req)
 	http_reply_error(req, 404, PA_ERR_ROUTE, 0, "no endpoint POST /v1/test/pause");
 }
 
+/* GET /v1/test/counters: {"argon2id": N}, the Argon2id runs of this process so far, so that a
+ * test can tell that a refusal cost none.  Test builds only, like the clock. */
+void h_test_counters(struct http_req *req)
+{
+#ifdef PAHARA_TESTING
+	struct app *a = http_req_app(req);
+	if (a->cfg.test_clock) {
+		http_reply_json(
+		    req, 200, json_pack("{s:I}", "argon2id", (json_int_t)password_argon2id_runs()));
+		return;
+	}
+#endif
+	http_reply_error(req, 404, PA_ERR_ROUTE, 0, "no endpoint GET /v1/test/counters");
+}
+
 const struct http_route app_routes[] = {
     {"GET", "/v1/health", h_health, HTTP_RUN_INLINE, false},
     {"POST", "/v1/accounts", h_register, HTTP_RUN_SLOW, true},
@@ -105,5 +121,6 @@ const struct http_route app_routes[] = {
     {"POST", "/v1/test/clock", h_test_clock, HTTP_RUN_INLINE, true},
     {"POST", "/v1/test/housekeep", h_test_housekeep, HTTP_RUN_POOL, false},
     {"POST", "/v1/test/pause", h_test_pause, HTTP_RUN_INLINE, true},
+    {"GET", "/v1/test/counters", h_test_counters, HTTP_RUN_INLINE, false},
     {NULL, NULL, NULL, 0, false},
 };

@@ -237,6 +237,10 @@ class Server:
 
     # the clock
 
+    def argon2id_runs(self):
+        """The server's Argon2id runs so far (GET /v1/test/counters, test builds)."""
+        return assert_ok(self.get("/v1/test/counters"))["argon2id"]
+
     def advance(self, seconds):
         """Move the server's clock forward; returns the server's time after the move."""
         r = self.post("/v1/test/clock", {"advance": int(seconds)})

@@ -234,11 +234,13 @@ def test_address_limit_on_password_guarded_settings_is_audited(make_server):
     for _ in range(2):
         assert_error(s.post("/v1/reauth", {"password": "pw-wrong-123"}, token=token), 401,
                      "invalid_credentials")
+    before = s.argon2id_runs()
     for path, body in (("/v1/reauth", {"password": u.password}),
                        ("/v1/password", {"password": u.password, "new_password": "pw-new-12345"}),
                        ("/v1/twofactor/off", {"password": u.password, "method": "totp",
                                               "code": "123456"})):
         assert_error(s.post(path, body, token=token), 429, "rate_limited")
+    assert s.argon2id_runs() == before  # refused before any Argon2id work
     lines = s.admin("audit", "--user", u.name).stdout.splitlines()
     for event in ("session.reauth", "account.password", "twofactor.off"):
         assert any(event in ln and "rate_limited" in ln for ln in lines), (event, lines)

@@ -63,9 +63,12 @@ def test_password_throttled_per_ip(make_server):
     assert_error(attempt("nobody-" + u.name, "pw-wrong-2"), 401, "invalid_credentials")
     assert_error(attempt(u.name, "pw-wrong-3"), 401, "invalid_credentials")
     # The fourth within the minute is throttled, whoever it names, even with the password.
+    # It costs no Argon2id work.
+    before = s.argon2id_runs()
     err = assert_error(attempt(u.name, u.password), 429, "rate_limited")
     assert 1 <= err["retry_after"] <= 60, err
     assert_error(attempt("nobody-" + u.name, "pw"), 429, "rate_limited")
+    assert s.argon2id_runs() == before
     # Other endpoints are not throttled by it.
     assert s.healthy()
 
