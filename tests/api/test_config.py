@@ -3,11 +3,14 @@ with other values applies them, a bad value stops it before it starts, and the t
 counters are stored in their portable format (core/ratelimit.h), a malformed one never
 unlocking anything (those tests read and damage the SQLite file: sqlite_only)."""
 
+import re
+import signal
 import sqlite3
 import struct
 import subprocess
 
 import pytest
+import requests
 
 from conftest import BIN, TOTP_PERIOD, _env, assert_error, assert_ok
 
@@ -297,3 +300,32 @@ def test_malformed_address_state_is_a_full_window(make_server):
     assert "malformed rate-limit state" in s.stderr()
     s.advance(err["retry_after"])
     assert assert_ok(u.login(through_throttle=False))["status"] == "signed_in"
+
+
+# ---- the test hooks stay shut without --test-clock ----------------------------------------
+
+TEST_ENDPOINTS = [("POST", "/v1/test/clock", {"advance": 60}), ("POST", "/v1/test/pause",
+                  {"ms": 100}), ("POST", "/v1/test/housekeep", None),
+                  ("GET", "/v1/test/counters", None)]
+
+
+def test_test_endpoints_answer_404_without_the_test_clock(tmp_path):
+    """A test build started as production would be (no --test-clock) has no test endpoints;
+    release builds have none at all (tests/cli/test_admin.py)."""
+    proc = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--data",
+                             str(tmp_path / "data")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env())
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        assert m, (line, proc.stderr.read() if proc.poll() is not None else "")
+        base = f"http://127.0.0.1:{m.group(1)}"
+        for method, path, body in TEST_ENDPOINTS:
+            r = requests.request(method, base + path, json=body, timeout=30)
+            assert_error(r, 404, "not_found")
+            assert path in r.json()["error"]["message"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        proc.stdout.close()
+        proc.stderr.close()

@@ -754,3 +754,21 @@ def test_store_password_is_never_printed(pahara, data, url):
     r = admin(pahara, data, "user", "list", "--store", url)
     assert r.returncode == 1
     assert "s3cret-pw" not in r.stderr and "***" in r.stderr
+
+
+# ---- no test hooks in a release build ----------------------------------------------------
+
+
+def test_release_build_has_no_test_endpoints(pahara_rel, data):
+    """The test clock, pause, housekeeping and counters are compiled into test builds only:
+    a release build answers them 404 even when asked for the test clock."""
+    with server(pahara_rel, data) as srv:
+        for method, path, body in [("POST", "/v1/test/clock", {"advance": 60}),
+                                   ("POST", "/v1/test/pause", {"ms": 100}),
+                                   ("POST", "/v1/test/housekeep", None),
+                                   ("GET", "/v1/test/counters", None)]:
+            status, answer = srv.call(method, path, body)
+            assert (status, answer["error"]["code"]) == (404, "not_found"), (path, answer)
+    r = run(pahara_rel, "serve", *data.args(), "--listen", "127.0.0.1:0", "--test-clock")
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "--test-clock" in r.stderr
