@@ -301,6 +301,7 @@ struct op {
 	void *arg;          /* its argument */
 	store_done_fn done; /* called after commit (may be NULL) */
 	enum pa_err result; /* fn's result, then the commit's */
+	bool settled;       /* careful run: result is final, fn runs no more */
 	struct op *next;    /* queue link */
 };
 
@@ -334,8 +335,22 @@ static void log_db(sqlite3 *db, const char *what)
 	fprintf(stderr, "pahara: store: %s: %s\n", what, db ? sqlite3_errmsg(db) : "no connection");
 }
 
+/* The writer runs statements only inside its transaction.  After some errors (I/O, a full
+ * disk, no memory, an interrupt) SQLite rolls the transaction back by itself; a tx fn that went
+ * on regardless would otherwise run each later statement in a transaction of its own, which
+ * commits at once, whatever the fn returns. */
+static bool writer_lost(struct sq_tx *tx)
+{
+	if (!tx->writable || !sqlite3_get_autocommit(tx->db))
+		return false;
+	fprintf(stderr, "pahara: store: a statement after the transaction had ended: refused\n");
+	return true;
+}
+
 static sqlite3_stmt *stmt_get(struct sq_tx *tx, enum stmt_id id)
 {
+	if (writer_lost(tx))
+		return NULL;
 	sqlite3_stmt *st = tx->stmts[id];
 	if (st) {
 		sqlite3_reset(st);
@@ -471,6 +486,8 @@ static bool run_careless(struct sq_store *s, struct op *batch)
 		return false; /* the careful run logs it */
 	for (struct op *o = batch; o; o = o->next) {
 		o->result = o->fn(&tx->base, o->arg);
+		if (o->result == PA_OK && sqlite3_get_autocommit(tx->db))
+			o->result = PA_ERR_STORE; /* SQLite ended the transaction, and o's work */
 		if (o->result != PA_OK) {
 			writer_rollback(tx);
 			return !batch->next;
@@ -486,38 +503,74 @@ static bool run_careless(struct sq_store *s, struct op *batch)
 	return true;
 }
 
-/* Run the batch carefully: every op in its own savepoint, one commit for all. */
+/* One op of a careful pass, in its own savepoint.  false: the pass's transaction is lost, or
+ * must be given up (a savepoint statement failed), and o->result is an error: SQLite ended
+ * the transaction during o (o's work, and that of every op before it in the pass, went with
+ * it), or o's savepoint could not be made, undone or released. */
+static bool run_in_savepoint(struct sq_tx *tx, struct op *o)
+{
+	sqlite3_stmt *st = stmt_get(tx, ST_SAVEPOINT);
+	if (!st || sqlite3_step(st) != SQLITE_DONE) {
+		log_db(tx->db, "savepoint");
+		o->result = PA_ERR_STORE;
+		return false;
+	}
+	o->result = o->fn(&tx->base, o->arg);
+	if (o->result != PA_OK && !sqlite3_get_autocommit(tx->db)) {
+		st = stmt_get(tx, ST_ROLLBACK_TO);
+		if (!st || sqlite3_step(st) != SQLITE_DONE) {
+			log_db(tx->db, "rollback to");
+			return false;
+		}
+	}
+	if (sqlite3_get_autocommit(tx->db)) {
+		if (o->result == PA_OK)
+			o->result = PA_ERR_STORE;
+		return false;
+	}
+	st = stmt_get(tx, ST_RELEASE);
+	if (!st || sqlite3_step(st) != SQLITE_DONE) {
+		log_db(tx->db, "release");
+		if (o->result == PA_OK)
+			o->result = PA_ERR_STORE;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Run the batch carefully: every op in its own savepoint, one commit for all.
+ *
+ * When a pass loses its transaction (SQLite rolls it back by itself after some errors: I/O, a
+ * full disk, no memory, an interrupt), the op it was lost in keeps its error, and the pass
+ * starts over, in a new transaction, without that op: the ops before it lost their work with
+ * the transaction.  Each pass settles at least one op, so there are at most as many passes as
+ * ops; each op reported PA_OK is committed, and an op reported failed left nothing behind.
+ */
 static void run_careful(struct sq_store *s, struct op *batch)
 {
 	struct sq_tx *tx = &s->writer;
-	bool began = sqlite3_exec(tx->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
-	if (!began)
-		log_db(tx->db, "begin");
-	for (struct op *o = batch; o; o = o->next) {
-		if (!began) {
-			o->result = PA_ERR_STORE;
-			continue;
+	for (struct op *o = batch; o; o = o->next)
+		o->settled = false;
+	struct op *lost;
+	do {
+		if (sqlite3_exec(tx->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+			log_db(tx->db, "begin");
+			for (struct op *o = batch; o; o = o->next)
+				if (!o->settled)
+					o->result = PA_ERR_STORE;
+			return;
 		}
-		sqlite3_stmt *sp = stmt_get(tx, ST_SAVEPOINT);
-		if (!sp || sqlite3_step(sp) != SQLITE_DONE) {
-			o->result = PA_ERR_STORE;
-			continue;
+		lost = NULL;
+		for (struct op *o = batch; o && !lost; o = o->next)
+			if (!o->settled && !run_in_savepoint(tx, o))
+				lost = o;
+		if (lost) {
+			writer_rollback(tx);
+			lost->settled = true;
 		}
-		o->result = o->fn(&tx->base, o->arg);
-		sqlite3_stmt *end;
-		if (o->result != PA_OK) {
-			end = stmt_get(tx, ST_ROLLBACK_TO);
-			if (end)
-				sqlite3_step(end);
-		}
-		end = stmt_get(tx, ST_RELEASE);
-		if (!end || sqlite3_step(end) != SQLITE_DONE) {
-			log_db(tx->db, "release");
-			if (o->result == PA_OK)
-				o->result = PA_ERR_STORE;
-		}
-	}
-	if (began && sqlite3_exec(tx->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	} while (lost);
+	if (sqlite3_exec(tx->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		log_db(tx->db, "commit");
 		writer_rollback(tx);
 		for (struct op *o = batch; o; o = o->next)
@@ -1638,6 +1691,8 @@ static enum pa_err sq_load(struct store_tx *base, const struct store_table *t,
 	struct sq_tx *tx = (struct sq_tx *)base;
 	char sql[512];
 	sqlite3_stmt *st = NULL;
+	if (writer_lost(tx))
+		return PA_ERR_STORE;
 	if (!table_sql(t, true, sql, sizeof(sql)) ||
 	    sqlite3_prepare_v2(tx->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		log_db(tx->db, sql);
