@@ -327,6 +327,7 @@ struct sq_store {
 	bool ckpt_started;        /* ckpt_thread runs */
 };
 
+#define BUSY_TIMEOUT_MS 5000   /* longest wait for another connection's lock */
 #define CKPT_FRAMES 4096       /* checkpoint when the WAL holds this many pages (16 MiB) */
 #define CKPT_FRAMES_HARD 65536 /* past this the writer checkpoints itself (a stuck thread) */
 
@@ -376,6 +377,20 @@ static void tx_finalize(struct sq_tx *tx)
 	tx->db = NULL;
 }
 
+/* PRAGMA journal_mode = WAL on a read-write connection.  Turning a new file to WAL takes an
+ * exclusive lock, and while other connections open the same new file (a server and an admin
+ * command on their first run) SQLite answers SQLITE_BUSY at once, without waiting in the busy
+ * handler: so try again for as long as the busy timeout. */
+static int wal_on(sqlite3 *db)
+{
+	for (int waited = 0;; waited += 10) {
+		int rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+		if (rc != SQLITE_BUSY || waited >= BUSY_TIMEOUT_MS)
+			return rc == SQLITE_OK ? 0 : -1;
+		sqlite3_sleep(10);
+	}
+}
+
 static int db_open(const char *path, bool readonly, sqlite3 **out)
 {
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
@@ -387,16 +402,16 @@ static int db_open(const char *path, bool readonly, sqlite3 **out)
 		sqlite3_close(db);
 		return -1;
 	}
-	sqlite3_busy_timeout(db, 5000);
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
 	/* Page caches: a reader's keeps its pread()s down (the hot rows are spread over the
 	 * whole file).  The writer keeps SQLite's default: it ends a transaction per batch, and
 	 * a large cache made each end cost more than its misses saved (measured with
 	 * bench/loadgen: about 15 us more CPU per verification at 256 MiB). */
 	const char *pragmas = readonly ? "PRAGMA query_only = 1; PRAGMA foreign_keys = ON; "
 	                                 "PRAGMA cache_size = -65536;"
-	                               : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-	                                 "PRAGMA foreign_keys = ON;";
-	if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
+	                               : "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+	if ((!readonly && wal_on(db) != 0) ||
+	    sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
 		log_db(db, "pragmas");
 		sqlite3_close(db);
 		return -1;
@@ -405,46 +420,67 @@ static int db_open(const char *path, bool readonly, sqlite3 **out)
 	return 0;
 }
 
+/* The schema version the database records; -1 if it cannot be read (as before the first
+ * migration, when there is no schema_migrations table). */
+static int schema_version(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1,
+	                       &st, NULL) != SQLITE_OK)
+		return -1;
+	int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_finalize(st);
+	return v;
+}
+
+/*
+ * Bring the schema to MIGRATIONS_COUNT.  Another process may open the same store meanwhile (a
+ * server starting while an admin command runs), so each step reads the version and applies the
+ * next migration inside one BEGIN IMMEDIATE: a version read outside it may be stale by the
+ * time the lock is held, and the migration would run twice.  A store already at the newest
+ * version takes no lock: versions only grow, so a read outside a transaction is enough.
+ */
 static int migrate(struct sq_store *s, const char **why)
 {
 	sqlite3 *db = s->writer.db;
-	if (sqlite3_exec(db,
-	                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
-	                 " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-	                 NULL, NULL, NULL) != SQLITE_OK) {
-		*why = "cannot create the migrations table";
-		return -1;
-	}
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1,
-	                       &st, NULL) != SQLITE_OK) {
-		*why = "cannot read the schema version";
-		return -1;
-	}
-	int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-	sqlite3_finalize(st);
-	if (v < 0) {
-		*why = "cannot read the schema version";
-		return -1;
+	int v = schema_version(db);
+	while (v < MIGRATIONS_COUNT) {
+		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+			log_db(db, "migration");
+			*why = "cannot lock the database to migrate its schema";
+			return -1;
+		}
+		const char *fail = NULL;
+		if (sqlite3_exec(db,
+		                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		                 " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+		                 NULL, NULL, NULL) != SQLITE_OK)
+			fail = "cannot create the migrations table";
+		else if ((v = schema_version(db)) < 0)
+			fail = "cannot read the schema version";
+		if (!fail && v < MIGRATIONS_COUNT) {
+			char rec[128];
+			snprintf(rec, sizeof(rec),
+			         "INSERT INTO schema_migrations VALUES (%d, CAST(strftime('%%s') "
+			         "AS INT))",
+			         v + 1);
+			if (sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
+			    sqlite3_exec(db, rec, NULL, NULL, NULL) != SQLITE_OK)
+				fail = "a schema migration failed";
+			v++;
+		}
+		if (!fail && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+			fail = "a schema migration failed";
+		if (fail) {
+			log_db(db, "migration");
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			*why = fail;
+			return -1;
+		}
 	}
 	if (v > MIGRATIONS_COUNT) {
 		*why = "the database was made by a newer Pahara (schema version too high)";
 		return -1;
-	}
-	for (; v < MIGRATIONS_COUNT; v++) {
-		char rec[128];
-		snprintf(rec, sizeof(rec),
-		         "INSERT INTO schema_migrations VALUES (%d, CAST(strftime('%%s') AS INT))",
-		         v + 1);
-		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_exec(db, rec, NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-			log_db(db, "migration");
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-			*why = "a schema migration failed";
-			return -1;
-		}
 	}
 	s->version = v;
 	return 0;

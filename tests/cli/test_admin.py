@@ -10,6 +10,7 @@ names the problem on stderr, and leave stdout empty.
 """
 
 import calendar
+import concurrent.futures
 import contextlib
 import hashlib
 import json
@@ -728,6 +729,38 @@ def test_unsafe_key_file_is_a_system_failure(pahara, data):
     ok(pahara, data, "user", "list")  # makes the key files
     (data.dir / "master.key").chmod(0o644)
     fails(admin(pahara, data, "user", "list"), "master.key", status=1)
+
+
+AT_ONCE = 4  # admin commands started together on one data directory
+AT_ONCE_ROUNDS = 6
+
+
+def admins_at_once(binary, data, *args):
+    """AT_ONCE `pahara admin ARGS` started together on data; their CompletedProcesses."""
+    with concurrent.futures.ThreadPoolExecutor(AT_ONCE) as pool:
+        runs = [pool.submit(admin, binary, data, *args) for _ in range(AT_ONCE)]
+        return [r.result() for r in runs]
+
+
+def test_admin_commands_at_once_on_a_store_a_migration_behind_all_succeed(pahara, data):
+    """An upgrade: the new server and admin commands open a store one migration behind
+    together; the migration is made once, and each of them opens the store."""
+    add_user(pahara, data, "alice")
+    for _ in range(AT_ONCE_ROUNDS):
+        # back to schema 3: migration 4 made one index (a migration 5 must be undone here too)
+        db = sqlite3.connect(data.dir / "pahara.db")
+        db.execute("DROP INDEX logins_pending")
+        db.execute("DELETE FROM schema_migrations WHERE version >= 4")
+        db.commit()
+        db.close()
+        for r in admins_at_once(pahara, data, "migrate"):
+            assert (r.returncode, r.stderr) == (0, ""), r.stderr
+            assert r.stdout == "the store is at schema version 4\n"
+        db = sqlite3.connect(data.dir / "pahara.db")
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'logins_pending'"
+                          ).fetchall() == [("logins_pending",)]
+        db.close()
+    assert ok(pahara, data, "user", "list").startswith("alice\t")
 
 
 def test_unreachable_postgresql_store_is_a_system_failure(pahara, data):

@@ -1,12 +1,14 @@
 /*
  * test_store_sqlite.c — what the SQLite store (src/store/sqlite.c) promises beyond the
  * conformance test (test_store.c, which every store passes): a tx fn during which SQLite ends
- * the whole transaction by itself undoes only itself, as store.h promises of any failing fn.
+ * the whole transaction by itself undoes only itself, as store.h promises of any failing fn;
+ * and openers that start at once on one data directory, new or a migration behind, all open it.
  *
  * SQLite ends a transaction by itself after an I/O error, a full disk, no memory or an
  * interrupt; these tests make it do so with a trigger that raises ROLLBACK, which SQLite
  * handles the same way (the statement fails, and the transaction is gone with every savepoint
- * in it).
+ * in it).  The openers are threads, each with the connections of its own store_open, which
+ * SQLite locks against each other as it does processes.
  *
  * Each test gets a fresh temporary directory, removed afterwards.  Tx fns and done callbacks
  * run on the store's writer thread, where a failing cmocka assert must not jump: there they
@@ -32,6 +34,8 @@
 #include "store/store.h"
 
 #define T0 1700000000
+#define OPENERS 8       /* stores opened at once on one directory */
+#define OPEN_ROUNDS 12  /* times the openers race, each on a fresh directory */
 #define WAIT_SECONDS 60 /* longest wait for the done callbacks before the test fails */
 
 /* ---- a directory per test ---------------------------------------------------------------- */
@@ -279,6 +283,99 @@ static void test_fn_going_on_after_sqlite_ends_the_transaction_changes_nothing(v
 	run_batch_with_faults(*state, true);
 }
 
+/* ---- openers at once --------------------------------------------------------------------- */
+
+struct opener {
+	const char *location;     /* where */
+	pthread_barrier_t *start; /* every opener starts at once */
+	struct store *s;          /* out */
+	enum pa_err e;            /* out */
+	const char *why;          /* out */
+};
+
+static void *open_thread(void *arg)
+{
+	struct opener *o = arg;
+	struct store_options opt = {.location = o->location};
+	pthread_barrier_wait(o->start);
+	o->e = store_open(&opt, &o->s, &o->why);
+	return NULL;
+}
+
+/* OPENERS stores opened at once on location: each opens, at the same schema version. */
+static void open_at_once(const char *location, int *version)
+{
+	struct opener o[OPENERS];
+	pthread_t t[OPENERS];
+	pthread_barrier_t start;
+	assert_int_equal(pthread_barrier_init(&start, NULL, OPENERS), 0);
+	for (int i = 0; i < OPENERS; i++) {
+		o[i] = (struct opener){.location = location, .start = &start};
+		assert_int_equal(pthread_create(&t[i], NULL, open_thread, &o[i]), 0);
+	}
+	for (int i = 0; i < OPENERS; i++)
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+	pthread_barrier_destroy(&start);
+	int failed = 0;
+	for (int i = 0; i < OPENERS; i++)
+		if (o[i].e != PA_OK) {
+			print_error("opener %d: %s\n", i, o[i].why ? o[i].why : "(no reason)");
+			failed++;
+		}
+	*version = failed ? -1 : store_schema_version(o[0].s);
+	for (int i = 0; i < OPENERS; i++)
+		if (o[i].e == PA_OK) {
+			if (store_schema_version(o[i].s) != *version)
+				failed++;
+			store_close(o[i].s);
+		}
+	assert_int_equal(failed, 0);
+}
+
+/* The schema version of a store opened alone: the newest. */
+static int newest_version(struct fixture *f)
+{
+	struct store *s = open_store(fresh_location(f));
+	int v = store_schema_version(s);
+	store_close(s);
+	assert_true(v > 0);
+	return v;
+}
+
+/* A new data directory opened by several at once (a server and an admin command on its first
+ * run): every one opens it, and the schema is made once. */
+static void test_openers_at_once_on_a_new_store_all_open_it(void **state)
+{
+	struct fixture *f = *state;
+	int newest = newest_version(f);
+	for (int r = 0; r < OPEN_ROUNDS; r++) {
+		int v;
+		open_at_once(fresh_location(f), &v);
+		assert_int_equal(v, newest);
+	}
+}
+
+/* A store one migration behind (an upgrade) opened by several at once: each sees the
+ * migration made, by itself or another, and none makes it twice. */
+static void test_openers_at_once_on_a_store_behind_migrate_it_once(void **state)
+{
+	struct fixture *f = *state;
+	int newest = newest_version(f);
+	for (int r = 0; r < OPEN_ROUNDS; r++) {
+		store_close(open_store(fresh_location(f)));
+		/* back to schema 3: migration 4 made one index (a migration 5 must be undone
+		 * here too) */
+		sql_on(f->file, "DROP INDEX logins_pending; "
+		                "DELETE FROM schema_migrations WHERE version >= 4");
+		int v;
+		open_at_once(f->sub, &v);
+		assert_int_equal(v, newest);
+		sql_on(f->file,
+		       "SELECT 1 FROM logins INDEXED BY logins_pending WHERE account_id = 1 "
+		       "AND state = 0");
+	}
+}
+
 int main(void)
 {
 	if (pa_core_init() != PA_OK)
@@ -290,6 +387,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_fn_going_on_after_sqlite_ends_the_transaction_changes_nothing, setup,
 	        teardown),
+	    cmocka_unit_test_setup_teardown(test_openers_at_once_on_a_new_store_all_open_it, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_openers_at_once_on_a_store_behind_migrate_it_once,
+	                                    setup, teardown),
 	};
 	return cmocka_run_group_tests_name("sqlite store", tests, NULL, NULL);
 }
