@@ -61,13 +61,24 @@ static int read_secret_file(const char *path, char *buf, size_t size, size_t *le
 	return 1;
 }
 
-/* Create path (in dir) holding text, durably: the file and then its directory entry are on
- * disk before anything is sealed under the key (else a power loss could keep sealed data and
- * lose the key). */
+/*
+ * Create path holding text, whole or not at all: the text goes to a new file beside it
+ * (mkostemp: O_EXCL, mode 0600), then is linked to path, which fails if path exists.  Another
+ * process on its first run on the same directory may make path meanwhile: then it reads that
+ * file, complete, and never one half written.  The directory (dir) is synced after the link,
+ * so that its entry is on disk before anything is sealed under the key (else a power loss
+ * could keep sealed data and lose the key).  0 = path exists now (made here or meanwhile),
+ * -1 = error (why set).
+ */
 static int write_secret_file(const char *dir, const char *path, const char *text, size_t len,
                              char *why, size_t why_size)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	char tmp[1040];
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
+		snprintf(why, why_size, "%s: path too long", path);
+		return -1;
+	}
+	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(why, why_size, "cannot create %s: %s", path, strerror(errno));
 		return -1;
@@ -78,25 +89,30 @@ static int write_secret_file(const char *dir, const char *path, const char *text
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			snprintf(why, why_size, "cannot write %s: %s", path, strerror(errno));
+			snprintf(why, why_size, "cannot write %s: %s", tmp, strerror(errno));
 			close(fd);
-			unlink(path);
+			unlink(tmp);
 			return -1;
 		}
 		off += (size_t)w;
 	}
 	if (fsync(fd) != 0 || close(fd) != 0) {
-		snprintf(why, why_size, "cannot write %s: %s", path, strerror(errno));
-		unlink(path);
+		snprintf(why, why_size, "cannot write %s: %s", tmp, strerror(errno));
+		unlink(tmp);
 		return -1;
 	}
+	if (link(tmp, path) != 0 && errno != EEXIST) {
+		snprintf(why, why_size, "cannot create %s: %s", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	unlink(tmp);
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || fsync(dfd) != 0) {
 		snprintf(why, why_size, "cannot sync the directory of %s: %s", path,
 		         strerror(errno));
 		if (dfd >= 0)
 			close(dfd);
-		unlink(path);
 		return -1;
 	}
 	close(dfd);
@@ -124,28 +140,36 @@ static enum pa_err load_master(const char *dir, bool may_create, struct seal_key
 	}
 	size_t len = 0;
 	int r = read_secret_file(path, buf, KEYFILE_MAX, &len, why, why_size);
+	if (r == 0) {
+		if (!may_create)
+			return missing(path, why, why_size);
+		/* A new key, in a keyring of its own: the file that ends up at path, made here or
+		 * by another process meanwhile, is read into kr below. */
+		struct seal_keyring *made = NULL;
+		uint32_t id;
+		enum pa_err e = seal_keyring_new(&made);
+		if (e == PA_OK)
+			e = seal_keyring_add_new(made, &id);
+		if (e == PA_OK)
+			e = seal_keyfile_format(made, buf, KEYFILE_MAX, &len);
+		seal_keyring_free(made);
+		if (e != PA_OK) {
+			snprintf(why, why_size, "cannot make a master key: %s", pa_err_message(e));
+			return e;
+		}
+		if (write_secret_file(dir, path, buf, len, why, why_size) != 0)
+			return PA_ERR_INVALID_ARGUMENT;
+		r = read_secret_file(path, buf, KEYFILE_MAX, &len, why, why_size);
+	}
 	if (r < 0)
 		return PA_ERR_INVALID_ARGUMENT;
-	if (r == 1) {
-		size_t line = 0;
-		enum pa_err e = seal_keyfile_parse(kr, buf, len, &line);
-		if (e != PA_OK)
-			snprintf(why, why_size, "%s:%zu: %s", path, line, pa_err_message(e));
-		return e;
-	}
-	if (!may_create)
+	if (r == 0)
 		return missing(path, why, why_size);
-	uint32_t id;
-	enum pa_err e = seal_keyring_add_new(kr, &id);
-	if (e == PA_OK)
-		e = seal_keyfile_format(kr, buf, KEYFILE_MAX, &len);
-	if (e != PA_OK) {
-		snprintf(why, why_size, "cannot make a master key: %s", pa_err_message(e));
-		return e;
-	}
-	if (write_secret_file(dir, path, buf, len, why, why_size) != 0)
-		return PA_ERR_INVALID_ARGUMENT;
-	return PA_OK;
+	size_t line = 0;
+	enum pa_err e = seal_keyfile_parse(kr, buf, len, &line);
+	if (e != PA_OK)
+		snprintf(why, why_size, "%s:%zu: %s", path, line, pa_err_message(e));
+	return e;
 }
 
 static enum pa_err load_codehash(const char *dir, bool may_create,
@@ -160,32 +184,35 @@ static enum pa_err load_codehash(const char *dir, bool may_create,
 	}
 	size_t len = 0;
 	int r = read_secret_file(path, buf, KEYFILE_MAX, &len, why, why_size);
+	if (r == 0) {
+		if (!may_create)
+			return missing(path, why, why_size);
+		/* Like the master key: whatever file ends up at path is read below. */
+		randombytes_buf(key, SECRETCODE_KEY_BYTES);
+		memcpy(buf, prefix, sizeof(prefix) - 1);
+		sodium_bin2hex(buf + sizeof(prefix) - 1, 2 * SECRETCODE_KEY_BYTES + 1, key,
+		               SECRETCODE_KEY_BYTES);
+		sodium_memzero(key, SECRETCODE_KEY_BYTES);
+		len = sizeof(prefix) - 1 + 2 * SECRETCODE_KEY_BYTES;
+		buf[len++] = '\n';
+		if (write_secret_file(dir, path, buf, len, why, why_size) != 0)
+			return PA_ERR_INVALID_ARGUMENT;
+		r = read_secret_file(path, buf, KEYFILE_MAX, &len, why, why_size);
+	}
 	if (r < 0)
 		return PA_ERR_INVALID_ARGUMENT;
-	if (r == 1) {
-		size_t bin_len = 0;
-		const char *end = NULL;
-		if (len < sizeof(prefix) - 1 || memcmp(buf, prefix, sizeof(prefix) - 1) != 0 ||
-		    sodium_hex2bin(key, SECRETCODE_KEY_BYTES, buf + sizeof(prefix) - 1,
-		                   len - (sizeof(prefix) - 1), NULL, &bin_len, &end) != 0 ||
-		    bin_len != SECRETCODE_KEY_BYTES || (*end != '\n' && *end != '\0')) {
-			snprintf(why, why_size, "%s: expected one line 'pahara-codehash v1 HEX64'",
-			         path);
-			sodium_memzero(key, SECRETCODE_KEY_BYTES);
-			return PA_ERR_INVALID_ARGUMENT;
-		}
-		return PA_OK;
-	}
-	if (!may_create)
+	if (r == 0)
 		return missing(path, why, why_size);
-	randombytes_buf(key, SECRETCODE_KEY_BYTES);
-	memcpy(buf, prefix, sizeof(prefix) - 1);
-	sodium_bin2hex(buf + sizeof(prefix) - 1, 2 * SECRETCODE_KEY_BYTES + 1, key,
-	               SECRETCODE_KEY_BYTES);
-	len = sizeof(prefix) - 1 + 2 * SECRETCODE_KEY_BYTES;
-	buf[len++] = '\n';
-	if (write_secret_file(dir, path, buf, len, why, why_size) != 0)
+	size_t bin_len = 0;
+	const char *end = NULL;
+	if (len < sizeof(prefix) - 1 || memcmp(buf, prefix, sizeof(prefix) - 1) != 0 ||
+	    sodium_hex2bin(key, SECRETCODE_KEY_BYTES, buf + sizeof(prefix) - 1,
+	                   len - (sizeof(prefix) - 1), NULL, &bin_len, &end) != 0 ||
+	    bin_len != SECRETCODE_KEY_BYTES || (*end != '\n' && *end != '\0')) {
+		snprintf(why, why_size, "%s: expected one line 'pahara-codehash v1 HEX64'", path);
+		sodium_memzero(key, SECRETCODE_KEY_BYTES);
 		return PA_ERR_INVALID_ARGUMENT;
+	}
 	return PA_OK;
 }
 

@@ -5,9 +5,11 @@
  *   codehash.key  one line "pahara-codehash v1 HEX64": the HMAC key for backup codes and
  *                 temporary passwords (core/secretcode.h)
  *
- * Both are created on first run with O_CREAT | O_EXCL | O_NOFOLLOW and mode 0600, and refused
- * later if they are links, not regular files, or readable by group or others.  Several nodes
- * share the same files (copy them; never let each node make its own).
+ * Both are created on first run, mode 0600, whole (written to a new file beside, then linked
+ * into place, never over an existing file: processes starting at once on a new directory all
+ * use the one that got there first), and refused later if they are links, not regular files,
+ * or readable by group or others.  Several nodes share the same files (copy them; never let
+ * each node make its own).
  */
 #ifndef PAHARA_SERVER_KEYFILE_H
 #define PAHARA_SERVER_KEYFILE_H

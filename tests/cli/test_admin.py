@@ -763,6 +763,21 @@ def test_admin_commands_at_once_on_a_store_a_migration_behind_all_succeed(pahara
     assert ok(pahara, data, "user", "list").startswith("alice\t")
 
 
+def test_admin_commands_at_once_on_a_new_data_directory_all_succeed(pahara, tmp_path):
+    """A first run: admin commands (or a server beside them) start together on a new data
+    directory; each opens it, and all use the same key files, each made once and whole."""
+    for i in range(AT_ONCE_ROUNDS):
+        (tmp_path / str(i)).mkdir()
+        data = Data(tmp_path / str(i))
+        for r in admins_at_once(pahara, data, "user", "list"):
+            assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), r.stderr
+        names = sorted(os.listdir(data.dir))
+        assert [n for n in names if "key" in n] == ["codehash.key", "master.key"], names
+        for n in ("codehash.key", "master.key"):
+            assert (data.dir / n).stat().st_mode & 0o777 == 0o600
+        add_user(pahara, data, "alice")
+
+
 def test_unreachable_postgresql_store_is_a_system_failure(pahara, data):
     # Port 1 of this machine refuses at once.
     fails(admin(pahara, data, "user", "list", "--store", "postgresql://127.0.0.1:1/pahara"),
