@@ -179,14 +179,15 @@ static const struct admin_cmd admin_commands[] = {
      run_audit},
     {"recover", NULL, "NAME", 1u << OPT_REASON, "recover NAME --reason TEXT",
      "support recovery: remove every second factor, turn\n"
-     "                     two-factor off, end all sessions",
+     "                     two-factor off, end all sessions and temporary passwords",
      "Support recovery, for a person who lost their phone and has no active backup\n"
      "code; run it only after checking their identity out of band.  In one\n"
-     "transaction the code generator is removed, every backup code retired, two-factor\n"
-     "turned off and every session ended; it is audited as account.recover with the\n"
-     "reason.  The person then signs in with username and password alone and sets\n"
-     "two-factor up again.  Pahara has no channel to notify them yet (text messages\n"
-     "come later): tell them yourself.\n",
+     "transaction the code generator is removed, every backup code retired, every\n"
+     "temporary password revoked, two-factor turned off, every session and pending\n"
+     "sign-in ended and the failed-code lockout cleared; it is audited as\n"
+     "account.recover with the reason.  The person then signs in with username and\n"
+     "password alone and sets two-factor up again.  Pahara has no channel to notify\n"
+     "them yet (text messages come later): tell them yourself.\n",
      "  --reason TEXT      recover: why, for the audit log (required): 1 to 200 bytes\n"
      "                     of UTF-8 without control characters, e.g. a ticket number\n",
      run_recover},

@@ -626,6 +626,25 @@ def test_recover_resets_two_factor_and_ends_sessions(pahara, pahara_rel, data):
                         f"totp=1 backup_retired=1 sessions_ended=1 reason={reason}"]]
 
 
+def test_recover_revokes_temporary_passwords(pahara, pahara_rel, data):
+    """Temporary passwords stand in for the password, and whoever has the lost phone may have
+    made them: recovery revokes them with the second factors, and its help says so."""
+    add_user(pahara, data, "alice")
+    with server(pahara_rel, data) as srv:
+        token = srv.login("alice")["session"]
+        status, tp = srv.call("POST", "/v1/temporary-passwords", token=token)
+        assert status == 200, tp
+        ok(pahara, data, "recover", "alice", "--reason", "ticket 4712")
+        status, body = srv.call("POST", "/v1/login", {"username": "alice",
+                                                      "password": tp["password"],
+                                                      "client": "mail-app"})
+        assert status == 401, body
+        assert srv.login("alice")["status"] == "signed_in"
+    r = admin(pahara, data, "recover", "--help")
+    assert r.returncode == 0
+    assert "every temporary password revoked" in " ".join(r.stdout.split())
+
+
 def test_recover_without_two_factor(pahara, data):
     add_user(pahara, data, "alice")
     out = ok(pahara, data, "recover", "--reason=r", "alice")
