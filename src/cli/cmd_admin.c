@@ -172,7 +172,9 @@ static const struct admin_cmd admin_commands[] = {
      "Print the audit log, oldest first, one line per event with seven tab-separated\n"
      "fields: time (ISO 8601, UTC), event, outcome, account name, IP address, client,\n"
      "detail.  An empty field is printed as '-'; tabs, newlines, backslashes, other\n"
-     "control characters and bytes that are not UTF-8 are printed as \\t \\n \\\\ \\xHH.\n",
+     "control characters, Unicode format characters (such as bidirectional controls\n"
+     "and zero-width spaces), line and paragraph separators, and bytes that are not\n"
+     "UTF-8 are printed as \\t \\n \\\\ \\xHH.\n",
      "  --user NAME        audit: only the events of account NAME\n"
      "  --since TIME       audit: only the events at or after TIME: unix seconds,\n"
      "                     YYYY-MM-DD (midnight UTC) or YYYY-MM-DDTHH:MM:SSZ (UTC)\n",
@@ -313,8 +315,33 @@ static bool is_control(uint32_t cp)
 	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
 }
 
-/* Print s to stdout so that it cannot break a line or a column, nor drive the terminal:
- * "-" when empty; \t \n \r \\ and \xHH for the rest of the control characters and for bytes
+/*
+ * A Unicode format character (general category Cf) or the line or paragraph separator (Zl,
+ * Zp), as of Unicode 15.  Invisible, they still change what a terminal shows: bidirectional
+ * embeddings, overrides and isolates reorder the text after them, even into the next column;
+ * zero-width characters and tags hide text; the separators may end a line.
+ */
+static bool is_format(uint32_t cp)
+{
+	static const struct {
+		uint32_t first, last;
+	} ranges[] = {
+	    {0x00ad, 0x00ad},   {0x0600, 0x0605},   {0x061c, 0x061c},   {0x06dd, 0x06dd},
+	    {0x070f, 0x070f},   {0x0890, 0x0891},   {0x08e2, 0x08e2},   {0x180e, 0x180e},
+	    {0x200b, 0x200f},   {0x2028, 0x202e},   {0x2060, 0x2064},   {0x2066, 0x206f},
+	    {0xfeff, 0xfeff},   {0xfff9, 0xfffb},   {0x110bd, 0x110bd}, {0x110cd, 0x110cd},
+	    {0x13430, 0x1343f}, {0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a}, {0xe0001, 0xe0001},
+	    {0xe0020, 0xe007f},
+	};
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
+		if (cp >= ranges[i].first && cp <= ranges[i].last)
+			return true;
+	return false;
+}
+
+/* Print s to stdout so that it cannot break a line or a column, reorder what follows, nor
+ * drive the terminal: "-" when empty; \t \n \r \\, and \xHH for each byte of the other
+ * control characters and of the format characters and separators (is_format), and for bytes
  * that are not UTF-8. */
 static void put_field(const char *s)
 {
@@ -327,7 +354,7 @@ static void put_field(const char *s)
 	while (n > 0) {
 		uint32_t cp = 0;
 		size_t len = utf8_seq(p, n, &cp);
-		if (len > 0 && !is_control(cp) && cp != '\\') {
+		if (len > 0 && !is_control(cp) && !is_format(cp) && cp != '\\') {
 			fwrite(p, 1, len, stdout);
 		} else if (len == 1 && (cp == '\t' || cp == '\n' || cp == '\r' || cp == '\\')) {
 			fputc('\\', stdout);
@@ -337,7 +364,8 @@ static void put_field(const char *s)
 			                   : '\\',
 			      stdout);
 		} else {
-			/* a control character (every byte of it) or a byte that is not UTF-8 */
+			/* a control or format character (every byte of it) or a byte that is not
+			 * UTF-8 */
 			if (len == 0)
 				len = 1;
 			for (size_t i = 0; i < len; i++)

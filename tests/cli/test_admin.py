@@ -555,6 +555,24 @@ def test_audit_escapes_what_came_from_outside(pahara, data):
     assert fields[6] == r"कारण: ok\r"
 
 
+def test_audit_escapes_invisible_and_reordering_characters(pahara, data):
+    """Text from outside cannot reorder or break a line of the output either: Unicode format
+    characters (bidirectional controls, zero-width characters, the byte order mark...) and the
+    line and paragraph separators are escaped as control characters are; other text is not."""
+    add_user(pahara, data, "alice")
+    hidden = ["\u202e", "\u2028", "\u2029", "\u200b", "\u200f", "\u202a", "\u2066", "\u2069",
+              "\ufeff", "\u00ad", "\u061c", "\u2060", "\U000e0041"]
+    _insert_audit(data, 1700000000, "alice", "login.password",
+                  client="web" + "".join(hidden) + "x",
+                  detail="\u2067gnp.exe\u2069 ok, caf\u00e9 \u0915\u093e\u0930\u0923 \u00a0")
+    fields = ok(pahara, data, "audit", "--user", "alice").splitlines()[-1].split("\t")
+    assert len(fields) == 7
+    escaped = "".join("".join(f"\\x{b:02X}" for b in c.encode()) for c in hidden)
+    assert fields[5] == "web" + escaped + "x"
+    assert fields[6] == r"\xE2\x81\xA7gnp.exe\xE2\x81\xA9 ok, " + \
+        "caf\u00e9 \u0915\u093e\u0930\u0923 \u00a0"
+
+
 def test_audit_empty(pahara, data):
     assert ok(pahara, data, "audit") == ""
 
