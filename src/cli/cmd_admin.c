@@ -129,9 +129,9 @@ static const struct admin_cmd admin_commands[] = {
      "Create the account NAME (1 to 64 of A-Z a-z 0-9 . _ @ + -) with a password.\n"
      "When standard input is not a terminal, the password is its first line; on a\n"
      "terminal it is asked for twice, without echo, and both must match.  A password\n"
-     "is 8 to 1024 bytes; it is hashed with Argon2id under the configured parameters\n"
-     "(argon2_passes, argon2_memory_kib).  Prints 'created NAME'.  Audited as\n"
-     "account.create.\n",
+     "is 8 to 1024 bytes of UTF-8 (sign-in takes no other); it is hashed with\n"
+     "Argon2id under the configured parameters (argon2_passes, argon2_memory_kib).\n"
+     "Prints 'created NAME'.  Audited as account.create.\n",
      "", run_user_add},
     {"user", "list", NULL, 0, "user list",
      "one line per account: NAME, two-factor on|off,\n"
@@ -439,6 +439,22 @@ static bool parse_time(const char *s, int64_t *out)
 	return true;
 }
 
+/* The offset of the first byte of s that does not begin a valid UTF-8 sequence; SIZE_MAX when
+ * s is UTF-8 throughout. */
+static size_t utf8_invalid_at(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s), off = 0;
+	while (off < n) {
+		uint32_t cp;
+		size_t len = utf8_seq(p + off, n - off, &cp);
+		if (len == 0)
+			return off;
+		off += len;
+	}
+	return SIZE_MAX;
+}
+
 /* --reason: 1..ADMIN_REASON_MAX bytes of UTF-8 without control characters. */
 static bool reason_ok(const char *s)
 {
@@ -592,6 +608,16 @@ static int read_password(const char *prog, const char *name, char *pw, char *aga
 	if (password_policy_check(pw, strlen(pw)) != PA_OK) {
 		cli_error(prog, "the password must be %d to %d bytes, not %zu", PASSWORD_MIN_BYTES,
 		          PASSWORD_MAX_BYTES, strlen(pw));
+		return CLI_EXIT_USAGE;
+	}
+	/* Sign-in carries the password in JSON, which holds UTF-8 only: other bytes (a Latin-1
+	 * terminal or file) would make a password that can never be entered. */
+	size_t bad = utf8_invalid_at(pw);
+	if (bad != SIZE_MAX) {
+		cli_error(prog,
+		          "the password is not UTF-8 (byte %zu of it is 0x%02X): sign-in takes "
+		          "UTF-8 only, so it could never be entered; nothing was changed",
+		          bad + 1, (unsigned char)pw[bad]);
 		return CLI_EXIT_USAGE;
 	}
 	return CLI_EXIT_OK;

@@ -270,6 +270,30 @@ def test_user_add_errors(pahara, data, args, stdin, message):
     assert ok(pahara, data, "audit") == ""
 
 
+@pytest.mark.parametrize("password", [
+    b"gr\xfcnes Passwort",          # Latin-1
+    b"overlong \xc0\xaf slash",      # an overlong form
+    b"half a \xed\xa0\x80 surrogate",
+    b"cut short \xe2\x82",          # a sequence cut short by the end of the line
+])
+def test_user_add_refuses_a_password_that_is_not_utf8(pahara, pahara_rel, data, password):
+    """Sign-in carries the password in JSON, which is UTF-8 only: a password of other bytes
+    (typed on a Latin-1 terminal, read from a Latin-1 file) could never be entered, so no
+    account is made with one."""
+    r = subprocess.run([pahara, "admin", *data.args(), "user", "add", "alice"],
+                       input=password + b"\n", capture_output=True, timeout=60,
+                       env=dict(os.environ, ASAN_OPTIONS="exitcode=86:detect_leaks=1",
+                                UBSAN_OPTIONS="halt_on_error=1:exitcode=87"))
+    assert (r.returncode, r.stdout) == (2, b""), r.stderr
+    assert b"the password is not UTF-8" in r.stderr, r.stderr
+    assert ok(pahara, data, "user", "list") == ""
+    assert ok(pahara, data, "audit") == ""
+    # The same password in UTF-8 is taken, and signs in.
+    add_user(pahara, data, "alice", "gr\u00fcnes Passwort")
+    with server(pahara_rel, data) as srv:
+        assert srv.login("alice", "gr\u00fcnes Passwort")["status"] == "signed_in"
+
+
 def test_user_add_taken_name(pahara, data):
     add_user(pahara, data, "alice")
     fails(admin(pahara, data, "user", "add", "alice", stdin=PASSWORD + "\n"),
@@ -387,6 +411,18 @@ def test_user_add_on_a_terminal_policy(pahara, data):
                                 ("Same password again: ", b"short\n")])
     assert (status, out) == (2, "")
     assert "the password must be 8 to 1024 bytes" in err
+
+
+def test_user_add_on_a_terminal_refuses_a_password_that_is_not_utf8(pahara, data):
+    """A Latin-1 terminal: what is typed is refused as on standard input."""
+    typed = b"gr\xfcnes Passwort\n"
+    status, out, err, _, attrs = _on_terminal(
+        pahara, data, "alice", [("Password for alice: ", typed),
+                                ("Same password again: ", typed)])
+    assert (status, out) == (2, "")
+    assert "the password is not UTF-8" in err
+    assert attrs[3] & termios.ECHO
+    assert ok(pahara, data, "user", "list") == ""
 
 
 # ---- user show / disable --------------------------------------------------------------------
