@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/utf8.h"
 #include "server/http.h"
 
 #define HTTP_DISCARD_MAX (1024 * 1024) /* body bytes we read and drop before closing */
@@ -249,17 +250,35 @@ static void req_answer(struct http_req *req, unsigned status, char *text, size_t
 	srv_count(srv, &srv->handling, -1);
 }
 
+static const char http_oom[] =
+    "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"Out of memory.\"}}";
+static const char http_internal[] =
+    "{\"error\":{\"code\":\"internal\",\"message\":\"Something went wrong inside Pahara.\"}}";
+
+/* Answer with a fixed body (an error that needs no allocation but this copy). */
+static void reply_fixed(struct http_req *req, unsigned status, const char *body)
+{
+	char *text = strdup(body);
+	req_answer(req, status, text, text ? strlen(text) : 0);
+}
+
 void http_reply_json(struct http_req *req, unsigned status, json_t *body)
 {
+	if (!body) {
+		/* The handler's json_pack failed: out of memory, or a bug (text that is not UTF-8,
+		 * a wrong format), which json_pack does not tell apart. */
+		fprintf(stderr, "pahara: http: the reply to %s %.100s could not be built\n",
+		        req->method, req->route ? req->route->pattern : "(no route)");
+		reply_fixed(req, 500, http_internal);
+		return;
+	}
 	char *text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
 	json_decref(body);
 	if (!text) {
-		static const char oom[] =
-		    "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"Out of memory.\"}}";
-		text = strdup(oom);
-		status = 500;
+		reply_fixed(req, 500, http_oom);
+		return;
 	}
-	req_answer(req, status, text, text ? strlen(text) : 0);
+	req_answer(req, status, text, strlen(text));
 }
 
 void http_reply_error(struct http_req *req, unsigned status, enum pa_err err, unsigned retry_after,
@@ -268,18 +287,34 @@ void http_reply_error(struct http_req *req, unsigned status, enum pa_err err, un
 	char msg[512];
 	const char *m = pa_err_message(err);
 	if (message) {
+		/*
+		 * A message may quote the request (its path, its method), which can hold anything,
+		 * and json_pack refuses text that is not UTF-8.  Repaired, it always packs;
+		 * formatted longer than it is kept, it is cut between two characters, never inside
+		 * one.
+		 */
+		char raw[2 * sizeof(msg)];
 		va_list ap;
 		va_start(ap, message);
-		int n = vsnprintf(msg, sizeof(msg), message, ap);
+		int n = vsnprintf(raw, sizeof(raw), message, ap);
 		va_end(ap);
-		if (n >= 0)
-			m = msg; /* a truncated message is still the right message, shortened */
+		if (n >= 0) {
+			/* a truncated message is still the right message, shortened */
+			utf8_repair(msg, sizeof(msg), raw, strlen(raw), 0);
+			m = msg;
+		}
 	}
 	json_t *e = json_pack("{s:s, s:s}", "code", pa_err_code(err), "message", m);
 	if (e && retry_after > 0)
 		json_object_set_new(e, "retry_after", json_integer(retry_after));
 	req->retry_after = retry_after;
-	http_reply_json(req, status, json_pack("{s:o}", "error", e));
+	json_t *body = e ? json_pack("{s:o}", "error", e) : NULL;
+	if (!body) {
+		/* Every string in it is UTF-8: only an allocation can have failed. */
+		reply_fixed(req, 500, http_oom);
+		return;
+	}
+	http_reply_json(req, status, body);
 }
 
 void http_req_set_cookie(struct http_req *req, const char *cookie)
@@ -557,12 +592,15 @@ static void req_dispatch(struct http_req *req)
 		snprintf(allow + al, sizeof(req->allow) - al, "%s%s", al ? ", " : "", r->method);
 	}
 	if (!r->method) {
-		if (path_known)
+		if (path_known) {
 			http_reply_error(req, 405, PA_ERR_METHOD, 0,
 			                 "%s is not allowed here; use %s", req->method, allow);
-		else
-			http_reply_error(req, 404, PA_ERR_ROUTE, 0, "no endpoint %s %.200s",
-			                 req->method, req->path);
+			return;
+		}
+		char shown[201]; /* the path, as far as it is worth showing, as UTF-8 */
+		utf8_repair(shown, sizeof(shown), req->path, strlen(req->path), UTF8_NO_CONTROLS);
+		http_reply_error(req, 404, PA_ERR_ROUTE, 0, "no endpoint %s %s", req->method,
+		                 shown);
 		return;
 	}
 	req->route = r;
@@ -664,7 +702,8 @@ static struct http_req *req_new(struct http_server *srv, struct MHD_Connection *
 	req->srv = srv;
 	req->conn = conn;
 	pthread_mutex_init(&req->lock, NULL);
-	snprintf(req->method, sizeof(req->method), "%s", method);
+	/* Any bytes up to a space: kept as UTF-8 to be quoted in a 404's or 405's message. */
+	utf8_repair(req->method, sizeof(req->method), method, strlen(method), UTF8_NO_CONTROLS);
 	req->path = strdup(url);
 	if (!req->path) {
 		free(req);

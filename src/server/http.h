@@ -111,12 +111,15 @@ const char *http_req_query(const struct http_req *req, const char *name);
 
 /* ---- answering (exactly one of these per request, from any thread) ---- */
 
-/* Reply with status and the JSON value body (ownership of body passes to the reply). */
+/* Reply with status and the JSON value body (ownership of body passes to the reply).  A NULL
+ * body (a json_pack that failed) is answered 500 internal, and logged. */
 void http_reply_json(struct http_req *req, unsigned status, json_t *body);
 /*
  * Reply {"error": {"code": pa_err_code(err), "message": ...}} with status.  message may be
- * NULL for pa_err_message(err); it is printf-style.  retry_after > 0 adds a Retry-After header
- * and "retry_after" to the error object.
+ * NULL for pa_err_message(err); it is printf-style, and may quote anything the client sent:
+ * the text is made UTF-8 ('?' for each byte that is not part of a character) and cut, between
+ * two characters, at 511 bytes.  retry_after > 0 adds a Retry-After header and "retry_after"
+ * to the error object.
  */
 void http_reply_error(struct http_req *req, unsigned status, enum pa_err err, unsigned retry_after,
                       const char *message, ...) __attribute__((format(printf, 5, 6)));

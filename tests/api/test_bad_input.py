@@ -3,6 +3,7 @@ the server keeps serving.  Every error body is exactly {"error":{"code","message
 
 import json
 import secrets
+import socket
 
 import pytest
 import requests
@@ -273,6 +274,56 @@ def test_path_with_escaped_nul_is_not_a_shorter_path(server, svc):
     assert r.status_code == 404, r.text
     assert_ok(server.get("/v1/sessions", token=other))
     assert_error(requests.get(server.base + "/v1/health%00junk", timeout=30), 404, "not_found")
+    assert server.healthy()
+
+
+class RawAnswer:
+    """An answer read off the socket, with enough of requests.Response for assert_error()."""
+
+    def __init__(self, data):
+        head, self.content = data.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        self.status_code = int(lines[0].split(" ", 2)[1])
+        self.headers = requests.structures.CaseInsensitiveDict(
+            line.split(": ", 1) for line in lines[1:])
+        self.text = self.content.decode("latin-1")
+
+
+def raw_request(server, request_line):
+    """Send request_line (bytes, as they are: no client library would send these) and read
+    the answer."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as c:
+        c.sendall(request_line + b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := c.recv(65536):
+            data += chunk
+    return RawAnswer(data)
+
+
+@pytest.mark.parametrize("target,shown", [
+    (b"/v1/%FF", "/v1/?"),                           # decodes to a byte that is not UTF-8
+    (b"/v1/\xc3", "/v1/?"),                          # sent raw
+    (b"/v1/login/%FF/verify", "/v1/login/?/verify"),
+    (b"/v1/%01x%7F", "/v1/?x?"),                     # control characters
+    (b"/v1/caf%C3%A9", "/v1/caf\u00e9"),             # UTF-8 stays
+    (b"/v1/x" + b"%C3%A9" * 150, "/v1/x" + "\u00e9" * 97),  # cut between two characters
+], ids=["escaped", "raw", "in-a-route", "controls", "utf8", "cut"])
+def test_unknown_path_that_is_not_utf8_is_404(server, target, shown):
+    """The 404's message quotes the path: as UTF-8, whatever bytes it holds, never a 500."""
+    err = assert_error(raw_request(server, b"GET " + target + b" HTTP/1.1"), 404, "not_found")
+    assert err["message"] == "no endpoint GET " + shown
+    assert server.healthy()
+
+
+@pytest.mark.parametrize("method,shown", [
+    (b"\xff", "?"), (b"G\xc3\xa9T", "G\u00e9T"), (b"\xc3\xa9" * 4, "\u00e9" * 3),
+    (b"GET\x01", "GET?"),
+], ids=["not-utf8", "utf8", "cut", "control"])
+def test_unknown_method_that_is_not_utf8_is_405(server, method, shown):
+    r = raw_request(server, method + b" /v1/health HTTP/1.1")
+    err = assert_error(r, 405, "method_not_allowed")
+    assert err["message"] == shown + " is not allowed here; use GET"
+    assert r.headers["Allow"] == "GET"
     assert server.healthy()
 
 
