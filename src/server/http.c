@@ -654,42 +654,73 @@ static bool is_proxy(const struct http_server *srv, const char *ip)
 	return false;
 }
 
+#define HTTP_XFF_LINES_MAX 16 /* X-Forwarded-For lines kept, the last ones */
+
+/* A request's X-Forwarded-For lines, in the order they came; the last HTTP_XFF_LINES_MAX. */
+struct xff_lines {
+	const char *v[HTTP_XFF_LINES_MAX]; /* line i (from 0) is v[i % HTTP_XFF_LINES_MAX] */
+	unsigned n;                        /* lines seen */
+};
+
+static enum MHD_Result xff_line(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+	(void)kind;
+	struct xff_lines *l = cls;
+	if (strcasecmp(key, "X-Forwarded-For") == 0) {
+		l->v[l->n % HTTP_XFF_LINES_MAX] = value ? value : "";
+		l->n++;
+	}
+	return MHD_YES;
+}
+
 /*
  * Behind trusted proxies the client is the right-most address of X-Forwarded-For that is not
  * a trusted proxy (each proxy appends the address it was called from; anything to the left of
  * that may be the client's own invention).  ip is the peer; it changes only when the peer is
  * a trusted proxy and the header holds such an address.
+ *
+ * RFC 9110 §5.3: several X-Forwarded-For lines are one list, in their order, and a proxy may
+ * add a line of its own (HAProxy does) after the one the client sent, so every line counts,
+ * the last one first.  libmicrohttpd's lookup gives only the first.  Read from the right, a
+ * line may be of any length (what the client wrote, further left, may be long).  Empty
+ * elements are skipped (§5.6.1); anything else that is not an address ends the walk, as does
+ * running out of kept lines: nothing further left is believed, and the client is the proxy.
  */
 static void client_behind_proxy(const struct http_server *srv, struct MHD_Connection *conn,
                                 char *ip, size_t size)
 {
 	if (!is_proxy(srv, ip))
 		return;
-	const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
-	if (!xff || strlen(xff) > HTTP_HEADER_VALUE_MAX)
-		return;
-	size_t n = strlen(xff);
-	while (n > 0) {
-		size_t from = n, to = n; /* the segment after the last comma before n */
-		while (from > 0 && xff[from - 1] != ',')
-			from--;
-		size_t next = from > 0 ? from - 1 : 0; /* the segment before: up to its comma */
-		while (from < to && (xff[from] == ' ' || xff[from] == '\t'))
-			from++;
-		while (to > from && (xff[to - 1] == ' ' || xff[to - 1] == '\t'))
-			to--;
-		char one[64], canon[46];
-		if (to - from >= sizeof(one))
-			return;
-		memcpy(one, xff + from, to - from);
-		one[to - from] = '\0';
-		if (!http_ip_normalize(one, canon, sizeof(canon)))
-			return; /* not an address: believe nothing further left */
-		if (!is_proxy(srv, canon)) {
-			snprintf(ip, size, "%s", canon);
-			return;
+	struct xff_lines lines = {.n = 0};
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, xff_line, &lines);
+	unsigned kept = lines.n < HTTP_XFF_LINES_MAX ? lines.n : HTTP_XFF_LINES_MAX;
+	for (unsigned k = 0; k < kept; k++) {
+		const char *xff = lines.v[(lines.n - 1 - k) % HTTP_XFF_LINES_MAX];
+		size_t n = strlen(xff);
+		while (n > 0) {
+			size_t from = n, to = n; /* the element after the last comma before n */
+			while (from > 0 && xff[from - 1] != ',')
+				from--;
+			n = from > 0 ? from - 1 : 0; /* the element before: up to its comma */
+			while (from < to && (xff[from] == ' ' || xff[from] == '\t'))
+				from++;
+			while (to > from && (xff[to - 1] == ' ' || xff[to - 1] == '\t'))
+				to--;
+			if (from == to)
+				continue;
+			char one[64], canon[46];
+			if (to - from >= sizeof(one))
+				return;
+			memcpy(one, xff + from, to - from);
+			one[to - from] = '\0';
+			if (!http_ip_normalize(one, canon, sizeof(canon)))
+				return; /* not an address: believe nothing further left */
+			if (!is_proxy(srv, canon)) {
+				snprintf(ip, size, "%s", canon);
+				return;
+			}
 		}
-		n = next;
 	}
 }
 

@@ -1,6 +1,8 @@
 """Behind a reverse proxy (nginx in front of several nodes): the client's address comes from
 X-Forwarded-For, but only when the peer is a proxy named in `trusted_proxies`."""
 
+import http.client
+import json
 import subprocess
 
 import pytest
@@ -41,6 +43,52 @@ def test_trusted_proxy_names_the_client(make_server, xff, seen):
     u = s.new_user(s.service_key(), password="pw-right-123")
     assert_error(_login(s, u.name, xff), 401, "invalid_credentials")
     assert _ip_of_last_event(s, u.name) == seen
+
+
+def _login_with_lines(s, user, lines):
+    """A sign-in with each of lines as an X-Forwarded-For line of its own (requests would
+    join them into one)."""
+    c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+    body = json.dumps({"username": user, "password": "pw-wrong-123", "client": "web"})
+    c.putrequest("POST", "/v1/login")
+    c.putheader("Content-Type", "application/json")
+    c.putheader("Content-Length", str(len(body)))
+    for line in lines:
+        c.putheader("X-Forwarded-For", line)
+    c.endheaders(body.encode())
+    status = c.getresponse().status
+    c.close()
+    return status
+
+
+@pytest.mark.parametrize("lines,seen", [
+    # HAProxy's `option forwardfor` adds a line after the one the client sent
+    (["6.6.6.6", "203.0.113.7"], "203.0.113.7"),
+    (["6.6.6.6", "198.51.100.1, 203.0.113.7"], "203.0.113.7"),
+    (["6.6.6.6, 198.51.100.1", "203.0.113.7", "127.0.0.1"], "203.0.113.7"),  # a trusted hop
+    (["203.0.113.7", "127.0.0.1"], "203.0.113.7"),
+    (["6.6.6.6", ""], "6.6.6.6"),                    # empty elements are no elements
+    (["6.6.6.6", "203.0.113.7, "], "203.0.113.7"),
+    (["203.0.113.7", "not-an-address"], "127.0.0.1"),
+    (["6.6.6.6"] + ["127.0.0.1"] * 20, "127.0.0.1"),  # past the lines kept: the proxy
+], ids=["haproxy", "two-in-the-last", "trusted-hop", "trusted-line", "empty-line",
+        "empty-element", "garbage", "too-many-lines"])
+def test_forwarded_for_over_several_lines_is_one_list(make_server, lines, seen):
+    """RFC 9110 §5.3: the lines are one comma-separated list, in order; the client cannot
+    pick its address with a line of its own before the proxy's."""
+    s = make_server({"trusted_proxies": "127.0.0.1, ::1", "password_attempts_per_ip": 20,
+                     "password_attempts_window": 600})
+    u = s.new_user(s.service_key(), password="pw-right-123")
+    assert _login_with_lines(s, u.name, lines) == 401
+    assert _ip_of_last_event(s, u.name) == seen
+
+
+def test_a_long_forwarded_for_from_the_client_does_not_hide_it(make_server):
+    s = make_server({"trusted_proxies": "127.0.0.1", "password_attempts_per_ip": 20,
+                     "password_attempts_window": 600})
+    u = s.new_user(s.service_key(), password="pw-right-123")
+    assert _login(s, u.name, "6.6.6.6, " * 100 + "203.0.113.7").status_code == 401
+    assert _ip_of_last_event(s, u.name) == "203.0.113.7"
 
 
 def test_each_client_behind_the_proxy_has_its_own_password_limit(make_server):
