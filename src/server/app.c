@@ -13,6 +13,7 @@
 
 #include "core/password.h"
 #include "core/token.h"
+#include "core/utf8.h"
 #include "server/app.h"
 #include "server/handlers.h"
 #include "server/keyfile.h"
@@ -643,14 +644,20 @@ void app_audit_init(struct store_audit *au, struct app *a, struct http_req *req,
 	memset(au, 0, sizeof(*au));
 	au->at = app_now(a);
 	au->account = account;
-	snprintf(au->account_name, sizeof(au->account_name), "%s",
-	         account_name ? account_name : "");
+	/* The name as asked at sign-in (an unknown user's) and the User-Agent are the client's
+	 * bytes: kept as UTF-8 without control characters, cut between two characters. */
+	if (!account_name)
+		account_name = "";
+	utf8_repair(au->account_name, sizeof(au->account_name), account_name, strlen(account_name),
+	            UTF8_NO_CONTROLS);
 	snprintf(au->event, sizeof(au->event), "%s", event);
 	snprintf(au->outcome, sizeof(au->outcome), "ok");
 	if (req) {
 		snprintf(au->ip, sizeof(au->ip), "%s", http_req_ip(req));
 		const char *ua = http_req_header(req, "User-Agent");
-		snprintf(au->client, sizeof(au->client), "%s", ua ? ua : "");
+		if (!ua)
+			ua = "";
+		utf8_repair(au->client, sizeof(au->client), ua, strlen(ua), UTF8_NO_CONTROLS);
 	}
 }
 

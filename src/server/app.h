@@ -108,7 +108,9 @@ unsigned app_status(enum pa_err e);
 /* Reply with the error e and its status (message: pa_err_message). */
 void app_fail(struct http_req *req, enum pa_err e);
 
-/* Fill an audit record's common fields from the request (ip, client from User-Agent). */
+/* Fill an audit record's common fields from the request (ip, client from User-Agent).  The
+ * client and account_name are stored as UTF-8 with '?' for each byte that is not part of a
+ * character and for each control character, cut between two characters to fit. */
 void app_audit_init(struct store_audit *au, struct app *a, struct http_req *req, const char *event,
                     int64_t account, const char *account_name);
 

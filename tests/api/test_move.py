@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import socket
 
 import pytest
 
@@ -166,6 +167,37 @@ def test_export_never_overwrites_a_file(make_server, tmp_path):
     r = a.admin("export", str(out), check=False)
     assert r.returncode == 2 and "never overwrites" in r.stderr
     assert out.read_text() == "keep me"
+
+
+def _audit_rows(s, tmp_path, event):
+    out = tmp_path / f"audit-{len(list(tmp_path.iterdir()))}.jsonl"
+    s.admin("export", str(out))
+    _, rows, _ = _rows(out)
+    return [r["row"] for r in rows if r["table"] == "audit" and r["row"]["event"] == event]
+
+
+@pytest.mark.parametrize("agent,audited", [
+    (b"Mozilla/5.0 \xff", "Mozilla/5.0 ?"),
+    (b"A" * 63 + "\u00e9".encode(), "A" * 63),  # 65 bytes into 64: cut between characters
+    (b"agent\tone", "agent?one"),
+    ("caf\u00e9 \u20ac".encode(), "caf\u00e9 \u20ac"),
+], ids=["not-utf8", "cut", "control", "utf8"])
+def test_audit_text_from_the_client_is_utf8_and_the_store_still_exports(
+        make_server, tmp_path, agent, audited):
+    """The User-Agent goes into the audit log, which is append-only: a byte there that is not
+    UTF-8 must not make every later export fail."""
+    s = make_server()
+    tok = s.new_user(s.service_key()).session()
+    with socket.create_connection(("127.0.0.1", s.port), timeout=30) as c:
+        c.sendall(b"POST /v1/sessions/revoke-others HTTP/1.1\r\nHost: x\r\n"
+                  b"Connection: close\r\nAuthorization: Bearer " + tok.encode() +
+                  b"\r\nUser-Agent: " + agent + b"\r\n\r\n")
+        assert c.recv(65536).startswith(b"HTTP/1.1 200 ")
+    assert [r["client"] for r in _audit_rows(s, tmp_path, "session.revoke_others")] == [audited]
+    # The name an unknown user was asked by is the client's text too.
+    assert_error(s.post("/v1/login", {"username": "gh\u0007ost\u00e9", "password": "pw-fine-123",
+                                      "client": "web"}), 401, "invalid_credentials")
+    assert _audit_rows(s, tmp_path, "login.password")[-1]["account_name"] == "gh?ost\u00e9"
 
 
 def test_migrate_reports_the_schema_version(make_server):
