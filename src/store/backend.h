@@ -132,4 +132,9 @@ enum pa_err store_postgres_open(const struct store_options *opt, struct store **
  * done (store.c). */
 enum pa_err store_write_by_submit(struct store *s, store_tx_fn fn, void *arg);
 
+/* RFC 3629: the length (1..4) of the well-formed UTF-8 character at s (left bytes there), or
+ * 0.  NUL counts as malformed: neither database's text holds it.  Each backend stores text
+ * that is not UTF-8 with '?' for every byte that is not part of a character (store.h). */
+size_t store_utf8_char_len(const unsigned char *s, size_t left);
+
 #endif

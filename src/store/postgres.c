@@ -911,35 +911,13 @@ static void p_bytes(struct q_params *p, const void *b, size_t len)
 	p->fmts[p->n++] = 1;
 }
 
-/* RFC 3629: the length of the well-formed UTF-8 character at s (left bytes there), or 0.
- * NUL counts as malformed: PostgreSQL's text cannot hold it. */
-static size_t utf8_seq(const unsigned char *s, size_t left)
-{
-	size_t n = s[0] == 0     ? 0
-	           : s[0] < 0x80 ? 1
-	           : s[0] < 0xc2 ? 0
-	           : s[0] < 0xe0 ? 2
-	           : s[0] < 0xf0 ? 3
-	           : s[0] < 0xf5 ? 4
-	                         : 0;
-	if (n == 0 || n > left)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
-	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
-		return 0; /* overlong, a surrogate, or above U+10FFFF */
-	return n;
-}
-
 /* len bytes of text at s, sent as they are if they are UTF-8, else as a copy with '?' for
  * every byte that is not part of a character. */
 static void p_textn(struct q_params *p, const char *s, size_t len)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, k;
-	while (i < len && (k = utf8_seq(u + i, len - i)) > 0)
+	while (i < len && (k = store_utf8_char_len(u + i, len - i)) > 0)
 		i += k;
 	if (i < len) {
 		if (len > sizeof(p->text) - p->text_used) {
@@ -948,7 +926,7 @@ static void p_textn(struct q_params *p, const char *s, size_t len)
 		}
 		char *out = p->text + p->text_used;
 		for (i = 0; i < len; i += k) {
-			k = utf8_seq(u + i, len - i);
+			k = store_utf8_char_len(u + i, len - i);
 			if (k == 0) {
 				out[i] = '?';
 				k = 1;
@@ -1419,7 +1397,7 @@ static void arr_text(struct arr *a, const char *s)
 		return;
 	*o++ = '"';
 	for (size_t i = 0, k; i < len; i += k) {
-		k = utf8_seq(u + i, len - i);
+		k = store_utf8_char_len(u + i, len - i);
 		if (k == 0) {
 			*o++ = '?';
 			k = 1;

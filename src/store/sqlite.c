@@ -896,6 +896,41 @@ static void col_text(sqlite3_stmt *st, int col, char *out, size_t size)
 	snprintf(out, size, "%s", t ? (const char *)t : "");
 }
 
+/*
+ * Bind len bytes of text at s (len < 0: up to its NUL) as postgres.c sends text: as they are
+ * when they are UTF-8, else as a copy with '?' for each byte that is not part of a character.
+ * SQLite would keep any bytes, and text that is not UTF-8 can neither be exported (JSON cannot
+ * hold it) nor moved to PostgreSQL; the audit log, where most of it would land, can never be
+ * mended.  Out of memory for the copy, the parameter is NULL, as when SQLite itself runs out.
+ */
+static void bind_text(sqlite3_stmt *st, int col, const char *s, int len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = len < 0 ? strlen(s) : (size_t)len, i = 0, k;
+	while (i < n && (k = store_utf8_char_len(u + i, n - i)) > 0)
+		i += k;
+	if (i == n) {
+		sqlite3_bind_text(st, col, s, (int)n, SQLITE_STATIC);
+		return;
+	}
+	char *copy = sqlite3_malloc64(n + 1);
+	if (!copy) {
+		sqlite3_bind_null(st, col);
+		return;
+	}
+	for (i = 0; i < n; i += k) {
+		k = store_utf8_char_len(u + i, n - i);
+		if (k == 0) {
+			copy[i] = '?';
+			k = 1;
+		} else {
+			memcpy(copy + i, u + i, k);
+		}
+	}
+	copy[n] = '\0';
+	sqlite3_bind_text(st, col, copy, (int)n, sqlite3_free);
+}
+
 static void col_hash(sqlite3_stmt *st, int col, uint8_t out[STORE_HASH_LEN])
 {
 	const void *b = sqlite3_column_blob(st, col);
@@ -945,8 +980,8 @@ static enum pa_err sq_account_create(struct store_tx *base, const char *name, co
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_ACCOUNT_INSERT);
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, pwhash ? pwhash : "", -1, SQLITE_STATIC);
+	bind_text(st, 1, name, -1);
+	bind_text(st, 2, pwhash ? pwhash : "", -1);
 	sqlite3_bind_int64(st, 3, service_id);
 	sqlite3_bind_int64(st, 4, now);
 	enum pa_err e = exec_change(tx, st, true);
@@ -971,7 +1006,7 @@ static enum pa_err sq_account_by_name(struct store_tx *base, const char *name,
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_ACCOUNT_BY_NAME);
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	bind_text(st, 1, name, -1);
 	return account_one(tx, st, out);
 }
 
@@ -988,7 +1023,7 @@ static enum pa_err sq_account_set_password(struct store_tx *base, int64_t id, co
 	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_ACCOUNT_SET_PASSWORD);
 	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, pwhash, -1, SQLITE_STATIC);
+	bind_text(st, 2, pwhash, -1);
 	enum pa_err e = exec_change(tx, st, true);
 	return e == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : e;
 }
@@ -1109,7 +1144,7 @@ static enum pa_err sq_totp_consume_unthrottled(struct store_tx *base, int64_t ac
 	sqlite3_bind_int64(st, 2, step);
 	sqlite3_bind_int(st, 3, drift);
 	sqlite3_bind_blob(st, 4, t->sealed, (int)t->sealed_len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, limit_key, -1, SQLITE_STATIC);
+	bind_text(st, 5, limit_key, -1);
 	enum pa_err e = exec_change(tx, st, true);
 	/* One writer: nothing comes between the two statements. */
 	return e == PA_OK && au ? sq_audit_add(base, au) : e;
@@ -1306,8 +1341,8 @@ static enum pa_err sq_session_add(struct store_tx *base, struct store_session *s
 	sqlite3_bind_blob(st, 1, s->token_hash, STORE_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, s->account);
 	sqlite3_bind_int(st, 3, (int)s->kind);
-	sqlite3_bind_text(st, 4, s->client, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, s->ip, -1, SQLITE_STATIC);
+	bind_text(st, 4, s->client, -1);
+	bind_text(st, 5, s->ip, -1);
 	sqlite3_bind_int64(st, 6, s->created_at);
 	sqlite3_bind_int64(st, 7, s->auth_at);
 	enum pa_err e = exec_change(tx, st, true);
@@ -1391,8 +1426,8 @@ static enum pa_err sq_login_add(struct store_tx *base, struct store_login *l)
 	PREP(tx, ST_LOGIN_ADD);
 	sqlite3_bind_blob(st, 1, l->id_hash, STORE_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, l->account);
-	sqlite3_bind_text(st, 3, l->client, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, l->ip, -1, SQLITE_STATIC);
+	bind_text(st, 3, l->client, -1);
+	bind_text(st, 4, l->ip, -1);
 	sqlite3_bind_int64(st, 5, l->created_at);
 	sqlite3_bind_int64(st, 6, l->expires_at);
 	enum pa_err e = exec_change(tx, st, true);
@@ -1469,7 +1504,7 @@ static enum pa_err sq_limit_get(struct store_tx *base, const char *key, void *bl
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_LIMIT_GET);
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	bind_text(st, 1, key, -1);
 	int rc = sqlite3_step(st);
 	*found = false;
 	memset(blob, 0, size);
@@ -1491,7 +1526,7 @@ static enum pa_err sq_limit_put(struct store_tx *base, const char *key, const vo
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_LIMIT_PUT);
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	bind_text(st, 1, key, -1);
 	sqlite3_bind_blob(st, 2, blob, (int)size, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, expires_at);
 	return exec_change(tx, st, false);
@@ -1513,7 +1548,7 @@ static enum pa_err sq_service_add(struct store_tx *base, struct store_service *s
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_SERVICE_ADD);
-	sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
+	bind_text(st, 1, s->name, -1);
 	sqlite3_bind_blob(st, 2, s->key_hash, STORE_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, s->created_at);
 	enum pa_err e = exec_change(tx, st, true);
@@ -1542,7 +1577,7 @@ static enum pa_err sq_check_read(struct store_tx *base, const uint8_t hash[STORE
 	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_CHECK_READ);
 	sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	bind_text(st, 2, name, -1);
 	memset(out, 0, sizeof(*out));
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW)
@@ -1598,7 +1633,7 @@ static enum pa_err sq_key_check_get(struct store_tx *base, const char *name,
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_KEY_CHECK_GET);
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	bind_text(st, 1, name, -1);
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW)
 		return step_ok(tx, st, rc) ? PA_ERR_NOT_FOUND : PA_ERR_STORE;
@@ -1611,7 +1646,7 @@ static enum pa_err sq_key_check_add(struct store_tx *base, const struct store_ke
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_KEY_CHECK_ADD);
-	sqlite3_bind_text(st, 1, k->name, -1, SQLITE_STATIC);
+	bind_text(st, 1, k->name, -1);
 	sqlite3_bind_blob(st, 2, k->value, (int)k->len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, k->created_at);
 	return exec_change(tx, st, true);
@@ -1621,7 +1656,7 @@ static enum pa_err sq_key_check_delete(struct store_tx *base, const char *name)
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_KEY_CHECK_DELETE);
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	bind_text(st, 1, name, -1);
 	enum pa_err e = exec_change(tx, st, true);
 	return e == PA_ERR_CONFLICT ? PA_ERR_NOT_FOUND : e;
 }
@@ -1741,7 +1776,7 @@ static enum pa_err sq_load(struct store_tx *base, const struct store_table *t,
 		else if (t->cols[i].type == STORE_COL_INT)
 			sqlite3_bind_int64(st, col, row[i].i);
 		else if (t->cols[i].type == STORE_COL_TEXT)
-			sqlite3_bind_text(st, col, row[i].p, (int)row[i].len, SQLITE_STATIC);
+			bind_text(st, col, row[i].p, (int)row[i].len);
 		else
 			sqlite3_bind_blob(st, col, row[i].p, (int)row[i].len, SQLITE_STATIC);
 	}
@@ -1788,12 +1823,12 @@ static enum pa_err sq_audit_add(struct store_tx *base, const struct store_audit 
 	PREP(tx, ST_AUDIT_ADD);
 	sqlite3_bind_int64(st, 1, a->at);
 	sqlite3_bind_int64(st, 2, a->account);
-	sqlite3_bind_text(st, 3, a->account_name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, a->event, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, a->outcome, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, a->ip, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, a->client, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, a->detail, -1, SQLITE_STATIC);
+	bind_text(st, 3, a->account_name, -1);
+	bind_text(st, 4, a->event, -1);
+	bind_text(st, 5, a->outcome, -1);
+	bind_text(st, 6, a->ip, -1);
+	bind_text(st, 7, a->client, -1);
+	bind_text(st, 8, a->detail, -1);
 	return exec_change(tx, st, true);
 }
 

@@ -8,6 +8,28 @@
 
 #include "store/backend.h"
 
+size_t store_utf8_char_len(const unsigned char *s, size_t left)
+{
+	if (left == 0)
+		return 0;
+	size_t n = s[0] == 0     ? 0
+	           : s[0] < 0x80 ? 1
+	           : s[0] < 0xc2 ? 0
+	           : s[0] < 0xe0 ? 2
+	           : s[0] < 0xf0 ? 3
+	           : s[0] < 0xf5 ? 4
+	                         : 0;
+	if (n == 0 || n > left)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0; /* overlong, a surrogate, or above U+10FFFF */
+	return n;
+}
+
 static bool is_postgres(const char *location)
 {
 	return strncmp(location, "postgresql://", 13) == 0 ||

@@ -28,6 +28,8 @@
  *
  * Every function returns PA_OK, PA_ERR_NOT_FOUND where it looks something up, PA_ERR_CONFLICT
  * where a uniqueness or condition fails, and PA_ERR_STORE when the database fails.
+ * Text is UTF-8: a byte of a text argument that is not part of a UTF-8 character (a
+ * User-Agent header can hold anything) is taken as '?', by every store alike.
  * The store decides no policy: what a value means is the caller's business (core/ rules).
  */
 #ifndef PAHARA_STORE_STORE_H

@@ -2236,6 +2236,44 @@ static void test_audit_list_by_account_and_since(void **state)
 	assert_audit_equal(&seen.got[0], &ev[3]);
 }
 
+/* Text that is not UTF-8 (a User-Agent may hold anything) is stored with '?' for each byte
+ * that is not part of a character, by every store: as it was, it could not be exported. */
+static void test_text_that_is_not_utf8_is_stored_with_question_marks(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id = new_account(f, "utf");
+	struct store_audit ev;
+	struct audit_seen seen;
+	struct store_session sn, got;
+
+	memset(&ev, 0, sizeof ev);
+	ev.at = T0;
+	ev.account = id;
+	snprintf(ev.account_name, sizeof ev.account_name, "name \xc3");
+	snprintf(ev.event, sizeof ev.event, "test.utf8");
+	snprintf(ev.outcome, sizeof ev.outcome, "ok");
+	snprintf(ev.client, sizeof ev.client, "%s agent \xff\xfe 1 \xc3\xa9", f->prefix);
+	snprintf(ev.detail, sizeof ev.detail, "surrogate \xed\xa0\x80 overlong \xc0\xaf");
+	assert_int_equal(w_audit_add(f->s, &ev), PA_OK);
+	seen = audit_list(f, id, 0);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.got[0].account_name, "name ?");
+	assert_string_equal(seen.got[0].client + strlen(f->prefix), " agent ?? 1 \xc3\xa9");
+	assert_string_equal(seen.got[0].detail, "surrogate ??? overlong ??");
+
+	memset(&sn, 0, sizeof sn);
+	rand_hash(sn.token_hash);
+	sn.account = id;
+	sn.kind = STORE_SESSION_APP;
+	snprintf(sn.client, sizeof sn.client, "app \xf4\x90\x80\x80");
+	snprintf(sn.ip, sizeof sn.ip, "192.0.2.1");
+	sn.created_at = T0;
+	sn.auth_at = T0;
+	assert_int_equal(w_session_add(f->s, &sn), PA_OK);
+	got = session_by_token(f, sn.token_hash);
+	assert_string_equal(got.client, "app ????");
+}
+
 /* ---- housekeeping -------------------------------------------------------------------------- */
 
 struct purge_call {
@@ -3049,6 +3087,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_key_check_add_once_under_race, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_check_in_a_tx, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_audit_list_by_account_and_since, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_text_that_is_not_utf8_is_stored_with_question_marks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_purge_removes_what_no_longer_matters, setup,
 	                                    teardown),
 	};
