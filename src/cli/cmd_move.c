@@ -19,6 +19,11 @@
  * replace what an earlier start recorded there (server/app.c, cfg.import_keys).  An import
  * goes into an empty store in one transaction, so it lands whole or not at all; the "end"
  * line's counts catch a truncated file.  Both commands write an audit event.
+ *
+ * Text is exported as UTF-8, which JSON needs.  A SQLite store written by an older version
+ * may hold text that is not (a User-Agent in the audit log, which can never be mended): such
+ * a value is exported with '?' for each byte that is not part of a character, as both stores
+ * now store it, and the export says how many there were.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +37,7 @@
 
 #include "cli/cli.h"
 #include "core/seal.h"
+#include "core/utf8.h"
 #include "server/handlers.h"
 
 #define EXPORT_FORMAT 1
@@ -52,7 +58,7 @@ static void admin_audit(struct store_audit *au, struct app *a, const char *event
 	app_audit_init(au, a, NULL, event, 0, "");
 	snprintf(au->client, sizeof(au->client), "admin");
 	snprintf(au->outcome, sizeof(au->outcome), "ok");
-	snprintf(au->detail, sizeof(au->detail), "%s", detail);
+	utf8_repair(au->detail, sizeof(au->detail), detail, strlen(detail), UTF8_NO_CONTROLS);
 }
 
 static enum pa_err audit_tx(struct store_tx *tx, void *arg)
@@ -66,17 +72,35 @@ struct exporter {
 	FILE *out;                   /* the file */
 	const struct store_table *t; /* the table being written */
 	unsigned long long n;        /* its rows so far */
+	unsigned long long repaired; /* text values that were not UTF-8 */
 	bool failed;                 /* a write or an encoding failed */
+	int write_errno;             /* why the write failed; 0 = a value was not encoded */
 };
 
-static json_t *value_json(const struct store_column *c, const struct store_value *v)
+/* Text as UTF-8: a copy with '?' for each byte that is not part of a character, if need be. */
+static json_t *text_json(struct exporter *x, const struct store_value *v)
+{
+	if (utf8_valid(v->p, v->len))
+		return json_stringn(v->p, v->len);
+	char *fixed = malloc(v->len + 1);
+	if (!fixed)
+		return NULL;
+	size_t n = utf8_repair(fixed, v->len + 1, v->p, v->len, 0); /* as long: '?' for a byte */
+	json_t *j = json_stringn(fixed, n);
+	free(fixed);
+	x->repaired++;
+	return j;
+}
+
+static json_t *value_json(struct exporter *x, const struct store_column *c,
+                          const struct store_value *v)
 {
 	if (v->null)
 		return json_null();
 	if (c->type == STORE_COL_INT)
 		return json_integer((json_int_t)v->i);
 	if (c->type == STORE_COL_TEXT)
-		return json_stringn(v->p, v->len); /* NULL on invalid UTF-8: reported */
+		return text_json(x, v);
 	size_t n = sodium_base64_encoded_len(v->len, sodium_base64_VARIANT_ORIGINAL);
 	char *b = malloc(n);
 	if (!b)
@@ -87,10 +111,16 @@ static json_t *value_json(const struct store_column *c, const struct store_value
 	return j;
 }
 
-static bool write_line(FILE *out, json_t *j)
+/* Write j (NULL: it could not be made) as a line; on failure x says why. */
+static bool write_line(struct exporter *x, json_t *j)
 {
-	bool ok = j && json_dumpf(j, out, JSON_COMPACT | JSON_ENSURE_ASCII) == 0 &&
-	          fputc('\n', out) != EOF;
+	errno = 0;
+	bool ok = j && json_dumpf(j, x->out, JSON_COMPACT | JSON_ENSURE_ASCII) == 0 &&
+	          fputc('\n', x->out) != EOF;
+	if (!ok && !x->failed) {
+		x->failed = true;
+		x->write_errno = j ? (errno ? errno : EIO) : 0;
+	}
 	json_decref(j);
 	return ok;
 }
@@ -100,16 +130,14 @@ static bool export_row(void *arg, const struct store_value *row)
 	struct exporter *x = arg;
 	json_t *r = json_object();
 	for (unsigned i = 0; r && i < x->t->ncols; i++) {
-		json_t *v = value_json(&x->t->cols[i], &row[i]);
+		json_t *v = value_json(x, &x->t->cols[i], &row[i]);
 		if (!v || json_object_set_new(r, x->t->cols[i].name, v) != 0) {
 			json_decref(r);
 			r = NULL;
 		}
 	}
-	if (!r || !write_line(x->out, json_pack("{s:s, s:o}", "table", x->t->name, "row", r))) {
-		x->failed = true;
+	if (!write_line(x, r ? json_pack("{s:s, s:o}", "table", x->t->name, "row", r) : NULL))
 		return false;
-	}
 	x->n++;
 	return true;
 }
@@ -147,10 +175,9 @@ int admin_export(struct app *a, const char *prog, const char *path)
 	char check[64];
 	key_check(a, check);
 	struct exporter x = {.out = out};
-	x.failed =
-	    !write_line(out, json_pack("{s:i, s:i, s:I, s:s}", "pahara_export", EXPORT_FORMAT,
-	                               "schema", store_schema_version(a->store), "exported_at",
-	                               (json_int_t)app_now(a), "code_key_check", check));
+	write_line(&x, json_pack("{s:i, s:i, s:I, s:s}", "pahara_export", EXPORT_FORMAT, "schema",
+	                         store_schema_version(a->store), "exported_at",
+	                         (json_int_t)app_now(a), "code_key_check", check));
 	json_t *counts = json_object();
 	for (unsigned i = 0; !x.failed && e == PA_OK && i < store_tables_count; i++) {
 		x.t = &store_tables[i];
@@ -160,19 +187,31 @@ int admin_export(struct app *a, const char *prog, const char *path)
 	}
 	store_read_end(rd);
 	if (!x.failed && e == PA_OK)
-		x.failed = !write_line(out, json_pack("{s:b, s:o}", "end", 1, "counts", counts));
+		write_line(&x, json_pack("{s:b, s:o}", "end", 1, "counts", counts));
 	else
 		json_decref(counts);
+	errno = 0;
 	bool closed = out == stdout ? fflush(out) == 0 : fclose(out) == 0;
+	if (!closed && !x.failed) {
+		x.failed = true;
+		x.write_errno = errno ? errno : EIO;
+	}
 	if (e != PA_OK) {
 		cli_error(prog, "the store failed: %s", pa_err_message(e));
 		return CLI_EXIT_FAILURE;
 	}
-	if (x.failed || !closed) {
+	if (x.failed) {
 		cli_error(prog, "%s: cannot write the export (%s)", path,
-		          errno ? strerror(errno) : "a value could not be encoded");
+		          x.write_errno ? strerror(x.write_errno)
+		                        : "a value could not be encoded: out of memory");
 		return CLI_EXIT_FAILURE;
 	}
+	if (x.repaired > 0)
+		cli_error(
+		    prog,
+		    "note: %llu text value%s of the store %s not UTF-8 (written by an older "
+		    "version): exported with '?' for each byte that is not part of a character",
+		    x.repaired, x.repaired == 1 ? "" : "s", x.repaired == 1 ? "was" : "were");
 	return CLI_EXIT_OK;
 }
 

@@ -3,10 +3,12 @@
 import json
 import shutil
 import socket
+import sqlite3
+import subprocess
 
 import pytest
 
-from conftest import assert_error, assert_ok
+from conftest import BIN, _env, assert_error, assert_ok
 
 KEYS = ("master.key", "codehash.key")
 
@@ -198,6 +200,43 @@ def test_audit_text_from_the_client_is_utf8_and_the_store_still_exports(
     assert_error(s.post("/v1/login", {"username": "gh\u0007ost\u00e9", "password": "pw-fine-123",
                                       "client": "web"}), 401, "invalid_credentials")
     assert _audit_rows(s, tmp_path, "login.password")[-1]["account_name"] == "gh?ost\u00e9"
+
+
+@pytest.mark.sqlite_only
+def test_export_of_an_old_store_with_text_that_is_not_utf8_repairs_it(make_server, tmp_path):
+    """A SQLite store written before the stores repaired text may hold audit rows with bytes
+    that are not UTF-8, and its audit log cannot be mended: the export writes them with '?',
+    says so, and the file imports."""
+    a = make_server()
+    a.new_user(a.service_key()).session()
+    a.stop()
+    db = sqlite3.connect(a.data_dir / "pahara.db", timeout=10, isolation_level=None)
+    db.execute("INSERT INTO audit (at, account_id, account_name, event, outcome, ip, client,"
+               " detail) VALUES (1, 0, '', 'session.revoke_others', 'ok', '192.0.2.1',"
+               " CAST(? AS TEXT), CAST(? AS TEXT))",
+               (b"Mozilla/5.0 \xff\xfe", b"A" * 10 + b"\xc3"))
+    db.close()
+    out = tmp_path / "old.jsonl"
+    r = a.admin("export", str(out))
+    assert "2 text values of the store were not UTF-8" in r.stderr, r.stderr
+    _, rows, _ = _rows(out)
+    old = [x["row"] for x in rows if x["table"] == "audit" and x["row"]["ip"] == "192.0.2.1"]
+    assert [(x["client"], x["detail"]) for x in old] == [("Mozilla/5.0 ??", "A" * 10 + "?")]
+    b = _empty_target(make_server, a)
+    b.admin("import", str(out))
+    again = tmp_path / "again.jsonl"
+    assert b.admin("export", str(again)).stderr == ""
+
+
+def test_export_says_why_it_could_not_write(make_server):
+    a = make_server()
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run([BIN, "admin", "--data", str(a.data_dir), *a.store_args,
+                            "--config", str(a.config_path), "export", "-"],
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
+                           env=_env())
+    assert r.returncode == 1
+    assert "-: cannot write the export (No space left on device)" in r.stderr, r.stderr
 
 
 def test_migrate_reports_the_schema_version(make_server):
