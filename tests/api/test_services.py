@@ -346,3 +346,18 @@ def test_service_fields_checked_before_the_account(server, svc, what, body, code
                  code)
     assert_error(server.post(f"/v1/service/accounts/{u.name}/{what}", body, token="A" * 43),
                  401, "unauthenticated")
+
+
+@pytest.mark.parametrize("encode", [False, True], ids=["as-is", "percent-encoded"])
+def test_names_with_at_and_plus_reach_their_account_in_paths(server, svc, encode):
+    """docs/api.md §5: '@' and '+' are name characters and path characters ('+' is no space)."""
+    name = f"bob+{svc[:6].lower()}{int(encode)}@example.com"
+    assert server.post("/v1/service/accounts", {"username": name}, token=svc).status_code == 201
+    in_path = name.replace("+", "%2B").replace("@", "%40") if encode else name
+    assert "secret" in assert_ok(server.post(f"/v1/service/accounts/{in_path}/totp", token=svc))
+    # the same name with a space for its '+' is no account
+    other = in_path.replace("%2B" if encode else "+", "%20")
+    assert_error(server.post(f"/v1/service/accounts/{other}/disable", token=svc), 404,
+                 "not_found")
+    assert assert_ok(server.post(f"/v1/service/accounts/{in_path}/disable", token=svc)) \
+        == {"status": "disabled"}
