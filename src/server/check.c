@@ -271,17 +271,18 @@ static enum pa_err svc_create_tx(struct store_tx *tx, void *arg)
 	if (!sc->svc) {
 		/* Self-registration: an open door, so it counts against the address, a taken
 		 * name too (else its 409 would be a free oracle of which names exist); a refusal
-		 * is audited, as at sign-in. */
+		 * is audited, as at sign-in.  Refused by the peek too, the attempt is made: it is
+		 * what rewrites a counter that did not decode (limits.c). */
 		struct store_audit au;
 		app_audit_init(&au, sc->app, sc->req, "account.register", 0, sc->name);
-		enum pa_err e = PA_OK;
-		if (!sc->limited)
-			e = limits_ip_attempt(tx, sc->app, http_req_ip(sc->req), now,
-			                      &sc->retry_after);
-		if (e == PA_ERR_RATE_LIMITED)
+		unsigned retry = 0;
+		enum pa_err e = limits_ip_attempt(tx, sc->app, http_req_ip(sc->req), now, &retry);
+		if (e == PA_ERR_RATE_LIMITED) {
 			sc->limited = true;
-		else if (e != PA_OK)
+			sc->retry_after = retry;
+		} else if (e != PA_OK) {
 			return e;
+		}
 		if (sc->limited) {
 			snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
 			return store_audit_add(tx, &au);

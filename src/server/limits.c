@@ -9,10 +9,8 @@
  * that reading is written over the bad blob, so that the refusal lasts one lockout or one
  * window rather than until someone repairs the row.  The operator hears of it on stderr, and
  * an account's case is audited like any other lockout.
- *
- * Known gap: store_limit_get matches the blob size exactly and reports a row of another size
- * as absent, so a blob of the wrong length cannot be told from no blob here; only blobs of the
- * right length reach the decoder's checks (version, ranges).
+ * A blob of another size (a build that stored another layout, a truncated row) is such a
+ * counter too: store_limit_get reports its size, and the decoder refuses it.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -34,6 +32,13 @@ static unsigned retry_seconds(int64_t r)
 static int64_t later(int64_t a, int64_t b)
 {
 	return a > b ? a : b;
+}
+
+/* What a counter of stored size len, read into a buffer of size, offers the decoder: a blob
+ * longer than the buffer as none at all (both are refused: only the exact size decodes). */
+static size_t held(size_t len, size_t size)
+{
+	return len > size ? 0 : len;
 }
 
 /* ---- per address ------------------------------------------------------------------------- */
@@ -73,6 +78,17 @@ static void ip_key(const char *ip, char key[STORE_LIMIT_KEY_MAX])
 	snprintf(key, STORE_LIMIT_KEY_MAX, "ip:%s", ip);
 }
 
+/* When a window's row may go: once its newest event no longer counts (after a clock stepped
+ * back, an event is recorded at the newest time already held, which may be later than now). */
+static int64_t window_expiry(const struct ratelimit_window *w,
+                             const struct ratelimit_window_config *cfg, int64_t now)
+{
+	int64_t newest = now;
+	for (uint32_t i = 0; i < w->count && i < RATELIMIT_EVENTS_MAX; i++)
+		newest = later(newest, w->times[i]);
+	return newest > INT64_MAX - cfg->window ? INT64_MAX : newest + cfg->window;
+}
+
 static enum pa_err ip_window(struct store_tx *tx, struct app *a, const char *ip, int64_t now,
                              unsigned *retry, bool take)
 {
@@ -82,11 +98,11 @@ static enum pa_err ip_window(struct store_tx *tx, struct app *a, const char *ip,
 	ip_key(ip, key);
 	struct ratelimit_window w = RATELIMIT_WINDOW_INIT;
 	uint8_t blob[RATELIMIT_WINDOW_ENCODED_SIZE];
-	bool found;
-	enum pa_err e = store_limit_get(tx, key, blob, sizeof(blob), &found);
+	size_t len = 0;
+	enum pa_err e = store_limit_get(tx, key, blob, sizeof(blob), &len);
 	if (e != PA_OK)
 		return e;
-	if (found && ratelimit_window_decode(&w, blob, sizeof(blob)) != PA_OK) {
+	if (len > 0 && ratelimit_window_decode(&w, blob, held(len, sizeof(blob))) != PA_OK) {
 		ratelimit_window_assume_full(&w, &cfg, now);
 		/* A peek runs on a reader: the attempt that follows repairs the row. */
 		if (take) {
@@ -94,7 +110,7 @@ static enum pa_err ip_window(struct store_tx *tx, struct app *a, const char *ip,
 			        "pahara: address %s: malformed rate-limit state; treated as full "
 			        "for %u s\n",
 			        ip, a->cfg.ip_window);
-			e = window_put(tx, key, &w, now + cfg.window);
+			e = window_put(tx, key, &w, window_expiry(&w, &cfg, now));
 			if (e != PA_OK)
 				return e;
 		}
@@ -108,7 +124,7 @@ static enum pa_err ip_window(struct store_tx *tx, struct app *a, const char *ip,
 	}
 	if (e != PA_OK || !take)
 		return e;
-	return window_put(tx, key, &w, now + cfg.window);
+	return window_put(tx, key, &w, window_expiry(&w, &cfg, now));
 }
 
 enum pa_err limits_ip_attempt(struct store_tx *tx, struct app *a, const char *ip, int64_t now,
@@ -137,10 +153,15 @@ static enum pa_err account_put(struct store_tx *tx, int64_t account,
 	return store_limit_put(tx, key, blob, sizeof(blob), expires_at);
 }
 
-/* When a row written at now may go (housekeeping): after the lockout, the backoff and the
- * window it counts have all run out. */
-static int64_t account_expiry(const struct ratelimit_config *c, int64_t now)
+/* When a row written at now may go (housekeeping): never while it counts consecutive failures
+ * (a right code ends a back-off, not the passing of time: else an attacker who waits for the
+ * purge would start each round with fresh cheap guesses); else after the lockout and the
+ * window it counts have run out. */
+static int64_t account_expiry(const struct ratelimit_config *c, const struct ratelimit_account *st,
+                              int64_t now)
 {
+	if (st->consecutive > 0)
+		return INT64_MAX;
 	return now + later(c->lockout_window + c->lockout_duration, c->backoff_max);
 }
 
@@ -172,10 +193,12 @@ static enum pa_err account_read(struct store_tx *tx, int64_t account, struct rat
 	uint8_t blob[RATELIMIT_ACCOUNT_ENCODED_SIZE];
 	limits_account_key(account, key);
 	*st = (struct ratelimit_account)RATELIMIT_ACCOUNT_INIT;
-	enum pa_err e = store_limit_get(tx, key, blob, sizeof(blob), found);
+	size_t len = 0;
+	enum pa_err e = store_limit_get(tx, key, blob, sizeof(blob), &len);
+	*found = len > 0;
 	if (e != PA_OK || !*found)
 		return e;
-	return ratelimit_account_decode(st, blob, sizeof(blob));
+	return ratelimit_account_decode(st, blob, held(len, sizeof(blob)));
 }
 
 /* As account_read, but a blob that does not decode gets the strict reading in *st, which
@@ -191,7 +214,7 @@ static enum pa_err account_load(struct store_tx *tx, const struct ratelimit_conf
 	fprintf(stderr,
 	        "pahara: account %lld: malformed rate-limit state; treated as locked until %lld\n",
 	        (long long)account, (long long)st->locked_until);
-	e = account_put(tx, account, st, account_expiry(cfg, now));
+	e = account_put(tx, account, st, account_expiry(cfg, st, now));
 	if (e != PA_OK)
 		return e;
 	char detail[128];
@@ -233,7 +256,7 @@ enum pa_err limits_account_fail(struct store_tx *tx, struct app *a, int64_t acco
 	if (e != PA_OK)
 		return e;
 	bool locked = ratelimit_fail(&st, cfg, now);
-	e = account_put(tx, account, &st, account_expiry(cfg, now));
+	e = account_put(tx, account, &st, account_expiry(cfg, &st, now));
 	if (e != PA_OK || !locked)
 		return e;
 	/* The failure that locks the account is a security event of its own. */

@@ -215,7 +215,10 @@ static enum pa_err settings_tx(struct store_tx *tx, void *arg)
 				e = limits_account_fail(tx, st->app, st->acct->id, now);
 			return e == PA_OK ? store_audit_add(tx, &au) : e;
 		}
-		e = factors_reset(tx, st->acct->id);
+		/* A right code ends the back-off, as everywhere (DESIGN §3). */
+		e = limits_account_success(tx, st->app, st->acct->id);
+		if (e == PA_OK)
+			e = factors_reset(tx, st->acct->id);
 	} else if (st->new_hash[0]) {
 		e = store_account_set_password(tx, st->acct->id, st->new_hash);
 		unsigned n = 0;
@@ -235,10 +238,19 @@ static enum pa_err settings_tx(struct store_tx *tx, void *arg)
 	return store_audit_add(tx, &au);
 }
 
-/* An address over its password limit, seen before any Argon2id work: audited as at sign-in. */
+/* An address over its password limit, seen before any Argon2id work: audited as at sign-in,
+ * and the attempt made, as at sign-in, since that rewrites a counter that did not decode
+ * (limits.c; a peek on a reader cannot). */
 static enum pa_err settings_limited_tx(struct store_tx *tx, void *arg)
 {
 	struct settings *st = arg;
+	unsigned retry = 0;
+	enum pa_err e =
+	    limits_ip_attempt(tx, st->app, http_req_ip(st->req), app_now(st->app), &retry);
+	if (e == PA_ERR_RATE_LIMITED)
+		st->retry_after = retry;
+	else if (e != PA_OK)
+		return e;
 	struct store_audit au;
 	app_audit_init(&au, st->app, st->req, st->event, st->acct->id, st->acct->name);
 	snprintf(au.outcome, sizeof(au.outcome), "rate_limited");

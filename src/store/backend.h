@@ -79,7 +79,7 @@ struct store_ops {
 	enum pa_err (*login_end)(struct store_tx *tx, int64_t id, enum store_login_state state,
 	                         int64_t session);
 	enum pa_err (*limit_get)(struct store_tx *tx, const char *key, void *blob, size_t size,
-	                         bool *found);
+	                         size_t *len);
 	enum pa_err (*limit_put)(struct store_tx *tx, const char *key, const void *blob,
 	                         size_t size, int64_t expires_at);
 	enum pa_err (*service_add)(struct store_tx *tx, struct store_service *s);

@@ -2462,12 +2462,12 @@ static enum pa_err pg_login_end_all(struct store_tx *base, int64_t account,
 /* ---- throttling counters --------------------------------------------------------------- */
 
 static enum pa_err pg_limit_get(struct store_tx *base, const char *key, void *blob, size_t size,
-                                bool *found)
+                                size_t *len)
 {
 	struct pg_tx *tx = TX(base);
 	struct q_params p = {0};
 	p_text(&p, key);
-	*found = false;
+	*len = 0;
 	memset(blob, 0, size);
 	PGresult *r;
 	enum pa_err e;
@@ -2477,9 +2477,13 @@ static enum pa_err pg_limit_get(struct store_tx *base, const char *key, void *bl
 	e = tx_run(tx, tx->writer ? ST_LIMIT_LOCK_GET : ST_LIMIT_GET, &p, &r);
 	if (e != PA_OK)
 		return e;
-	if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) && (size_t)PQgetlength(r, 0, 0) == size) {
-		memcpy(blob, PQgetvalue(r, 0, 0), size);
-		*found = true;
+	if (PQntuples(r) == 1) {
+		*len = SIZE_MAX; /* a row, even if its blob is empty */
+		if (!PQgetisnull(r, 0, 0) && PQgetlength(r, 0, 0) > 0) {
+			size_t n = (size_t)PQgetlength(r, 0, 0);
+			memcpy(blob, PQgetvalue(r, 0, 0), n < size ? n : size);
+			*len = n;
+		}
 	}
 	PQclear(r);
 	return PA_OK;

@@ -1500,20 +1500,21 @@ static enum pa_err sq_login_end_all(struct store_tx *base, int64_t account,
 /* ---- throttling counters --------------------------------------------------------------- */
 
 static enum pa_err sq_limit_get(struct store_tx *base, const char *key, void *blob, size_t size,
-                                bool *found)
+                                size_t *len)
 {
 	struct sq_tx *tx = (struct sq_tx *)base;
 	PREP(tx, ST_LIMIT_GET);
 	bind_text(st, 1, key, -1);
 	int rc = sqlite3_step(st);
-	*found = false;
+	*len = 0;
 	memset(blob, 0, size);
 	if (rc == SQLITE_ROW) {
 		int n = sqlite3_column_bytes(st, 0);
 		const void *b = sqlite3_column_blob(st, 0);
-		if (b && n >= 0 && (size_t)n == size) {
-			memcpy(blob, b, size);
-			*found = true;
+		*len = SIZE_MAX; /* a row, even if its blob is empty */
+		if (b && n > 0) {
+			memcpy(blob, b, (size_t)n < size ? (size_t)n : size);
+			*len = (size_t)n;
 		}
 		sqlite3_reset(st);
 		return PA_OK;

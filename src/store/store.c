@@ -353,9 +353,9 @@ enum pa_err store_login_end(struct store_tx *tx, int64_t id, enum store_login_st
 }
 
 enum pa_err store_limit_get(struct store_tx *tx, const char *key, void *blob, size_t size,
-                            bool *found)
+                            size_t *len)
 {
-	return tx->ops->limit_get(tx, key, blob, size, found);
+	return tx->ops->limit_get(tx, key, blob, size, len);
 }
 
 enum pa_err store_limit_put(struct store_tx *tx, const char *key, const void *blob, size_t size,

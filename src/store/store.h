@@ -308,12 +308,16 @@ enum pa_err store_login_end_all(struct store_tx *tx, int64_t account, enum store
 
 /* ---- throttling counters ---- */
 
-/* An opaque fixed-size blob per key that the rate-limit rules (core/ratelimit.h) interpret.
- * Keys: "acct:ID" for accounts, "ip:ADDR" for addresses ("ip:PREFIX/64" for IPv6). */
+/* An opaque blob per key that the rate-limit rules (core/ratelimit.h) interpret.
+ * Keys: "acct:ID" for accounts, "ip:ADDR" for addresses ("ip:PREFIX/64" for IPv6).
+ * store_limit_get: *len is the size of the key's stored blob, whatever size the caller
+ * expects, so that a blob of another size is told from none (it must never read as "no
+ * counter"): 0 only when there is no row (an empty or NULL blob, which store_limit_put never
+ * writes, gives SIZE_MAX); blob gets its first min(*len, size) bytes, and zeros after them. */
 #define STORE_LIMIT_KEY_MAX 80
 #define STORE_LIMIT_BLOB_MAX 512
 enum pa_err store_limit_get(struct store_tx *tx, const char *key, void *blob, size_t size,
-                            bool *found) PA_MUST_CHECK;
+                            size_t *len) PA_MUST_CHECK;
 enum pa_err store_limit_put(struct store_tx *tx, const char *key, const void *blob, size_t size,
                             int64_t expires_at) PA_MUST_CHECK;
 

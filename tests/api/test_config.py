@@ -329,3 +329,160 @@ def test_test_endpoints_answer_404_without_the_test_clock(tmp_path):
         assert proc.wait(timeout=30) == 0
         proc.stdout.close()
         proc.stderr.close()
+
+
+# ---- the rules of docs/operations.md §4 the counters keep (a review's findings) ----------
+
+# ---- a counter of another length (the previous build's raw struct, or a damaged one)
+#         is read as "no counter": a locked account is unlocked ------------------------------
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("form", ["previous_build_raw_struct", "truncated"])
+def test_locked_account_stays_locked_when_its_counter_has_another_length(make_server, form):
+    s = make_server()
+    u = s.new_user(s.service_key())
+    u.with_totp()
+    left = u.lock_out()
+    assert left > 800
+    key, blob = _row(s, "acct:%")
+    assert len(blob) == 33 and blob[0] == 1
+    c, wf, ws, lf, lu = struct.unpack(">IIqqq", blob[1:])
+    assert lu > s.now() + 800  # locked
+    if form == "previous_build_raw_struct":
+        # What the build before be0a1da stored: the C struct as it lies in memory
+        # (x86-64: little-endian, 32 bytes), same lock.
+        bad = struct.pack("<IIqqq", c, wf, ws, lf, lu)
+    else:
+        bad = blob[:32]  # damage: the last byte lost
+    with _db(s) as db:
+        db.execute("UPDATE limits SET blob = ? WHERE key = ?", (bad, key))
+    # operations.md §4: a counter that cannot be read is never taken as "no failures".
+    r = u.check("totp", u.next_totp(), through_backoff=False)
+    assert_error(r, 429, "rate_limited")
+
+
+# ---- a malformed address counter, met only by the password-guarded settings or by
+#         self-registration, is never rewritten: the address is refused for ever -----------
+
+@pytest.mark.sqlite_only
+def test_malformed_address_counter_refusal_ends_after_one_window_for_reauth(make_server):
+    s = make_server(config={"password_attempts_per_ip": 5, "password_attempts_window": 60})
+    u = s.new_user(s.service_key())
+    token = u.session()
+    key, blob = _row(s, "ip:%")
+    with _db(s) as db:
+        db.execute("UPDATE limits SET blob = ? WHERE key = ?",
+                   (blob[:1] + bytes([200]) + blob[2:], key))
+    # Read the strict way: full, for one window.
+    for _ in range(2):
+        err = assert_error(s.post("/v1/reauth", {"password": u.password}, token=token), 429,
+                           "rate_limited")
+        assert 1 <= err["retry_after"] <= 60, err
+    s.advance(err["retry_after"] + 1)
+    # operations.md §4: "the counter is then rewritten, so the refusal ends after that one
+    # ... window" (it was refused for ever: the settings only peeked, and nothing rewrote it).
+    assert_ok(s.post("/v1/reauth", {"password": u.password}, token=token))
+
+
+@pytest.mark.sqlite_only
+def test_malformed_address_counter_refusal_ends_after_one_window_for_registration(make_server):
+    s = make_server(config={"self_registration": "true", "password_attempts_per_ip": 5,
+                            "password_attempts_window": 60})
+    assert_ok(s.post("/v1/accounts", {"username": "first-one", "password": "pw-fine-12345"}),
+              201)
+    key, blob = _row(s, "ip:%")
+    with _db(s) as db:
+        db.execute("UPDATE limits SET blob = ? WHERE key = ?",
+                   (blob[:1] + bytes([200]) + blob[2:], key))
+    for i in range(2):
+        err = assert_error(s.post("/v1/accounts", {"username": f"n{i}",
+                                                   "password": "pw-fine-12345"}),
+                           429, "rate_limited")
+        assert 1 <= err["retry_after"] <= 60, err
+    s.advance(err["retry_after"] + 1)
+    assert_ok(s.post("/v1/accounts", {"username": "late-one", "password": "pw-fine-12345"}),
+              201)
+
+
+# ---- a right code at POST /v1/twofactor/off does not end the back-off ------------------
+
+def test_right_code_at_twofactor_off_ends_the_backoff(make_server):
+    s = make_server()
+    u = s.new_user(s.service_key())
+    token = u.with_totp()
+
+    def off(code):
+        return s.post("/v1/twofactor/off", {"password": u.password, "method": "totp",
+                                            "code": code}, token=token)
+
+    right = u.next_totp()  # (moves the clock past the enrolment's step first)
+    for _ in range(3):
+        assert_error(off(_wrong(u)), 401, "invalid_code")
+    err = assert_error(off(right), 429, "rate_limited")  # backing off: 2 s
+    s.advance(err["retry_after"])
+    assert_ok(off(right))  # a right code: api.md §2 rule 8, "ends the back-off"
+
+    # Two-factor on again: one typo when confirming is within the grace (2 in a row).
+    u.secret = assert_ok(s.post("/v1/factors/totp", token=token))["secret"]
+    u.last_step = -1
+    right = u.next_totp()
+    assert_error(s.post("/v1/factors/totp/confirm", {"code": _wrong(u)}, token=token), 401,
+                 "invalid_code")
+    assert_ok(s.post("/v1/factors/totp/confirm", {"code": right}, token=token))
+
+
+# ---- housekeeping resets the back-off's growth --------------------------------------
+
+def test_housekeeping_does_not_reset_the_backoff(make_server):
+    s = make_server()
+    svc = s.service_key()
+    a, b = s.new_user(svc), s.new_user(svc)
+    for u in (a, b):
+        u.with_totp()
+        for _ in range(5):  # five in a row: the next wrong one makes the account wait 16 s
+            assert_error(u.check("totp", _wrong(u)), 401, "invalid_code")
+    s.advance(2000)  # the rows' expiry (last failure + 1800) has passed
+
+    # a, no housekeeping yet: the 6th wrong code in a row, then a right one at once: 429.
+    assert_error(a.check("totp", _wrong(a), through_backoff=False), 401, "invalid_code")
+    err = assert_error(a.check("totp", a.next_totp(), through_backoff=False), 429,
+                       "rate_limited")
+    assert 15 <= err["retry_after"] <= 16, err
+
+    # b, the same after housekeeping ran: it must behave the same.
+    assert_ok(s.post("/v1/test/housekeep"))
+    assert_error(b.check("totp", _wrong(b), through_backoff=False), 401, "invalid_code")
+    assert_error(b.check("totp", b.next_totp(), through_backoff=False), 429, "rate_limited")
+
+
+# ---- an address counter written after the clock stepped back expires too early ------
+
+def test_housekeeping_keeps_an_address_window_after_the_clock_stepped_back(make_server):
+    s = make_server(config={"password_attempts_per_ip": 3, "password_attempts_window": 300})
+    u = s.new_user(s.service_key())
+    assert_ok(u.login(through_throttle=False))
+    assert_ok(u.login(through_throttle=False))
+    s.advance(-100)  # the clock steps back (NTP)
+    assert_ok(u.login(through_throttle=False))  # recorded at the latest time, T
+    s.advance(350)  # T + 250: the three attempts at T count until T + 300
+    err = assert_error(u.login(through_throttle=False), 429, "rate_limited")
+    assert err["retry_after"] <= 55, err
+    assert_ok(s.post("/v1/test/housekeep"))
+    assert_error(u.login(through_throttle=False), 429, "rate_limited")
+
+
+@pytest.mark.sqlite_only
+def test_full_address_window_stays_full_when_its_counter_has_another_length(make_server):
+    s = make_server(config={"password_attempts_per_ip": 2, "password_attempts_window": 300})
+    u = s.new_user(s.service_key())
+    for _ in range(2):
+        assert_ok(u.login(through_throttle=False))
+    assert_error(u.login(through_throttle=False), 429, "rate_limited")
+    key, blob = _row(s, "ip:%")
+    times = struct.unpack(">32q", blob[2:])
+    # The previous build's struct ratelimit_window: uint32 count, 4 bytes padding, 32 int64.
+    raw = struct.pack("<I4x32q", blob[1], *times)
+    assert len(raw) == 264
+    with _db(s) as db:
+        db.execute("UPDATE limits SET blob = ? WHERE key = ?", (raw, key))
+    assert_error(u.login(through_throttle=False), 429, "rate_limited")

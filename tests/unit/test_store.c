@@ -1872,7 +1872,8 @@ static void test_limit_get_put_overwrite(void **state)
 	struct fixture *f = *state;
 	char key[STORE_LIMIT_KEY_MAX], key2[STORE_LIMIT_KEY_MAX];
 	uint8_t blob[STORE_LIMIT_BLOB_MAX], got[STORE_LIMIT_BLOB_MAX], small[16], got_small[16];
-	bool found = true;
+	uint8_t zeros[STORE_LIMIT_BLOB_MAX] = {0};
+	size_t len = 99;
 	size_t n;
 
 	/* the longest key a caller's char key[STORE_LIMIT_KEY_MAX] holds */
@@ -1880,29 +1881,36 @@ static void test_limit_get_put_overwrite(void **state)
 	fill(key + n, 'k', STORE_LIMIT_KEY_MAX - 1 - n);
 	snprintf(key2, sizeof key2, "acct:%s", f->prefix);
 
-	assert_int_equal(store_limit_get(f->rd, key, got, sizeof got, &found), PA_OK);
-	assert_false(found);
+	assert_int_equal(store_limit_get(f->rd, key, got, sizeof got, &len), PA_OK);
+	assert_int_equal(len, 0);
 
 	randombytes_buf(blob, sizeof blob);
 	assert_int_equal(w_limit_put(f->s, key, blob, sizeof blob, T0 + 60), PA_OK);
 	randombytes_buf(small, sizeof small);
 	assert_int_equal(w_limit_put(f->s, key2, small, sizeof small, T0 + 60), PA_OK);
-	found = false;
-	assert_int_equal(store_limit_get(f->rd, key, got, sizeof got, &found), PA_OK);
-	assert_true(found);
+	assert_int_equal(store_limit_get(f->rd, key, got, sizeof got, &len), PA_OK);
+	assert_int_equal(len, sizeof blob);
 	assert_memory_equal(got, blob, sizeof blob);
 
 	/* overwritten: the new value, the other key untouched */
 	randombytes_buf(blob, sizeof blob);
 	assert_int_equal(w_limit_put(f->s, key, blob, sizeof blob, T0 + 120), PA_OK);
-	found = false;
-	assert_int_equal(store_limit_get(f->rd, key, got, sizeof got, &found), PA_OK);
-	assert_true(found);
+	assert_int_equal(store_limit_get(f->rd, key, got, sizeof got, &len), PA_OK);
+	assert_int_equal(len, sizeof blob);
 	assert_memory_equal(got, blob, sizeof blob);
-	found = false;
-	assert_int_equal(store_limit_get(f->rd, key2, got_small, sizeof got_small, &found), PA_OK);
-	assert_true(found);
+	assert_int_equal(store_limit_get(f->rd, key2, got_small, sizeof got_small, &len), PA_OK);
+	assert_int_equal(len, sizeof small);
 	assert_memory_equal(got_small, small, sizeof small);
+
+	/* A blob of another size than the caller's is told from none: its size, and as much of
+	 * it as fits (a shorter one padded with zeros). */
+	assert_int_equal(store_limit_get(f->rd, key, got_small, sizeof got_small, &len), PA_OK);
+	assert_int_equal(len, sizeof blob);
+	assert_memory_equal(got_small, blob, sizeof got_small);
+	assert_int_equal(store_limit_get(f->rd, key2, got, sizeof got, &len), PA_OK);
+	assert_int_equal(len, sizeof small);
+	assert_memory_equal(got, small, sizeof small);
+	assert_memory_equal(got + sizeof small, zeros, sizeof got - sizeof small);
 }
 
 /* ---- services ------------------------------------------------------------------------------ */
@@ -2291,10 +2299,10 @@ static enum pa_err purge_fn(struct store_tx *tx, void *arg)
 static bool limit_found(const struct fixture *f, const char *key)
 {
 	uint8_t blob[8];
-	bool found = false;
+	size_t len = 0;
 
-	assert_int_equal(store_limit_get(f->rd, key, blob, sizeof blob, &found), PA_OK);
-	return found;
+	assert_int_equal(store_limit_get(f->rd, key, blob, sizeof blob, &len), PA_OK);
+	return len > 0;
 }
 
 /* Expired counters, long-expired sign-ins and long-revoked sessions go; audit rows never. */

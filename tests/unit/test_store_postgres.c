@@ -240,8 +240,8 @@ static enum pa_err bump_tx(struct store_tx *tx, void *arg)
 {
 	struct bump *b = arg;
 	uint64_t n = 0;
-	bool found;
-	enum pa_err e = store_limit_get(tx, b->key, &n, sizeof(n), &found);
+	size_t len;
+	enum pa_err e = store_limit_get(tx, b->key, &n, sizeof(n), &len);
 	if (e == PA_OK) {
 		n++;
 		e = store_limit_put(tx, b->key, &n, sizeof(n), INT64_MAX);
@@ -270,9 +270,9 @@ static void *bump_thread(void *arg)
 static uint64_t counter(struct store *s, const char *key)
 {
 	uint64_t n = 0;
-	bool found = false;
-	assert_int_equal(store_limit_get(store_reader(s), key, &n, sizeof(n), &found), PA_OK);
-	assert_true(found);
+	size_t len = 0;
+	assert_int_equal(store_limit_get(store_reader(s), key, &n, sizeof(n), &len), PA_OK);
+	assert_int_equal(len, sizeof(n));
 	return n;
 }
 
@@ -320,11 +320,11 @@ static enum pa_err cross_tx(struct store_tx *tx, void *arg)
 	const char *keys[2] = {"acct:1", "acct:2"};
 	const char *first = keys[c->me], *second = keys[1 - c->me];
 	uint64_t n = 0;
-	bool found;
+	size_t len;
 	pthread_mutex_lock(&x->lock);
 	bool first_run = x->runs[c->me]++ == 0;
 	pthread_mutex_unlock(&x->lock);
-	enum pa_err e = store_limit_get(tx, first, &n, sizeof(n), &found);
+	enum pa_err e = store_limit_get(tx, first, &n, sizeof(n), &len);
 	if (e != PA_OK)
 		return e;
 	n++;
@@ -344,7 +344,7 @@ static enum pa_err cross_tx(struct store_tx *tx, void *arg)
 		pthread_mutex_unlock(&x->lock);
 	}
 	n = 0;
-	e = store_limit_get(tx, second, &n, sizeof(n), &found);
+	e = store_limit_get(tx, second, &n, sizeof(n), &len);
 	if (e != PA_OK)
 		return e;
 	n++;
