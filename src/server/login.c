@@ -303,8 +303,17 @@ static enum pa_err login_verify_tx(struct store_tx *tx, void *arg)
 	snprintf(au.detail, sizeof(au.detail), "method=%s", lv->method);
 
 	if (l.state != STORE_LOGIN_PENDING || lv->now >= l.expires_at || acct.disabled) {
+		/* Audited too: a login id used again after its session (a stolen one, say), or
+		 * codes still sent after the sign-in failed or expired. */
 		lv->verdict = PA_ERR_LOGIN_ENDED;
-		return PA_OK;
+		snprintf(au.outcome, sizeof(au.outcome), "login_ended");
+		snprintf(au.detail, sizeof(au.detail), "method=%s; %s", lv->method,
+		         l.state == STORE_LOGIN_DONE     ? "signed_in"
+		         : l.state == STORE_LOGIN_DENIED ? "denied"
+		         : l.state == STORE_LOGIN_FAILED ? "failed"
+		         : acct.disabled                 ? "disabled"
+		                                         : "expired");
+		return store_audit_add(tx, &au);
 	}
 	e = limits_account_check(tx, a, acct.id, lv->now, &lv->retry_after, NULL);
 	if (e == PA_ERR_RATE_LIMITED) {
@@ -473,7 +482,8 @@ void h_login_status(struct http_req *req)
 	struct store_account acct;
 	if (l.state == STORE_LOGIN_PENDING && store_account_by_id(rd, l.account, &acct) == PA_OK &&
 	    acct.disabled)
-		status = "expired";
+		status =
+		    "failed"; /* as a disable leaves it (its end was not written: an old one) */
 	/* The session token itself is handed out once, by the call that completed the sign-in. */
 	http_reply_json(req, 200,
 	                json_pack("{s:s, s:I, s:i}", "status", status, "expires_at",

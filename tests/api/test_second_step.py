@@ -369,3 +369,31 @@ def test_confirming_wrong_codes_count_and_a_right_one_ends_the_backoff(make_serv
     assert_error(u.check("totp", f"{(int(code) + 1) % 1000000:06d}", through_backoff=False),
                  401, "invalid_code")
     assert assert_ok(u.check("totp", code, through_backoff=False)) == {"status": "ok"}
+
+
+def _verify_rows(s, name):
+    """The account's login.verify audit rows: (outcome, detail)."""
+    rows = [ln.split("\t") for ln in s.admin("audit", "--user", name).stdout.splitlines()]
+    return [(f[2], f[6]) for f in rows if f[1] == "login.verify"]
+
+
+def test_verify_on_an_ended_sign_in_is_audited(make_server):
+    """A login id used again after its session, or codes sent after the sign-in ended: each is
+    refused (410) and audited with why it had ended."""
+    s = make_server()
+    svc = s.service_key()
+    u = s.new_user(svc)
+    u.with_totp()
+    lid = u.start()
+    assert assert_ok(u.verify(lid, "totp", u.next_totp()))["status"] == "signed_in"
+    assert_error(u.verify(lid, "totp", u.next_totp()), 410, "login_ended")
+    expired = u.start()
+    s.advance(601)
+    assert_error(u.verify(expired, "totp", u.next_totp()), 410, "login_ended")
+    pending = u.start()
+    assert_ok(s.post(f"/v1/service/accounts/{u.name}/disable", token=svc))
+    assert_error(u.verify(pending, "backup", u.backup[1]), 410, "login_ended")
+    assert assert_ok(s.get(f"/v1/login/{pending}"))["status"] == "failed"
+    assert _verify_rows(s, u.name) == [
+        ("ok", "method=totp"), ("login_ended", "method=totp; signed_in"),
+        ("login_ended", "method=totp; expired"), ("login_ended", "method=backup; failed")]
