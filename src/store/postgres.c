@@ -2477,13 +2477,12 @@ static enum pa_err pg_limit_get(struct store_tx *base, const char *key, void *bl
 	e = tx_run(tx, tx->writer ? ST_LIMIT_LOCK_GET : ST_LIMIT_GET, &p, &r);
 	if (e != PA_OK)
 		return e;
-	if (PQntuples(r) == 1) {
-		*len = SIZE_MAX; /* a row, even if its blob is empty */
-		if (!PQgetisnull(r, 0, 0) && PQgetlength(r, 0, 0) > 0) {
-			size_t n = (size_t)PQgetlength(r, 0, 0);
-			memcpy(blob, PQgetvalue(r, 0, 0), n < size ? n : size);
-			*len = n;
-		}
+	/* NULL: no row (pahara_limit_lock_get answers one row, NULL when the key has none; the
+	 * column is NOT NULL). */
+	if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+		size_t n = (size_t)PQgetlength(r, 0, 0);
+		memcpy(blob, PQgetvalue(r, 0, 0), n < size ? n : size);
+		*len = n > 0 ? n : SIZE_MAX; /* a row, even if its blob is empty */
 	}
 	PQclear(r);
 	return PA_OK;

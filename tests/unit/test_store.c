@@ -1867,6 +1867,19 @@ static void test_login_end_once_under_race(void **state)
 
 /* ---- throttling counters ------------------------------------------------------------------- */
 
+/* store_limit_get in a write transaction (PostgreSQL reads it another way: under a lock). */
+struct limit_read {
+	const char *key; /* which */
+	uint8_t blob[8]; /* out */
+	size_t len;      /* out */
+};
+
+static enum pa_err limit_read_fn(struct store_tx *tx, void *arg)
+{
+	struct limit_read *lr = arg;
+	return store_limit_get(tx, lr->key, lr->blob, sizeof lr->blob, &lr->len);
+}
+
 static void test_limit_get_put_overwrite(void **state)
 {
 	struct fixture *f = *state;
@@ -1883,6 +1896,9 @@ static void test_limit_get_put_overwrite(void **state)
 
 	assert_int_equal(store_limit_get(f->rd, key, got, sizeof got, &len), PA_OK);
 	assert_int_equal(len, 0);
+	struct limit_read lr = {.key = key, .len = 99};
+	assert_int_equal(store_write(f->s, limit_read_fn, &lr), PA_OK);
+	assert_int_equal(lr.len, 0); /* no row, also read to write back */
 
 	randombytes_buf(blob, sizeof blob);
 	assert_int_equal(w_limit_put(f->s, key, blob, sizeof blob, T0 + 60), PA_OK);
@@ -1911,6 +1927,10 @@ static void test_limit_get_put_overwrite(void **state)
 	assert_int_equal(len, sizeof small);
 	assert_memory_equal(got, small, sizeof small);
 	assert_memory_equal(got + sizeof small, zeros, sizeof got - sizeof small);
+	lr.key = key2;
+	assert_int_equal(store_write(f->s, limit_read_fn, &lr), PA_OK);
+	assert_int_equal(lr.len, sizeof small);
+	assert_memory_equal(lr.blob, small, sizeof lr.blob);
 }
 
 /* ---- services ------------------------------------------------------------------------------ */
