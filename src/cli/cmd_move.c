@@ -236,20 +236,63 @@ static const struct store_table *table_named(const char *name, unsigned *idx)
 	return NULL;
 }
 
-/* Read one line into a JSON object; NULL at the end of the file or on an error (in why). */
+/* Read one line (with its '\n', if it has one) into *buf, growing it up to max + 1 bytes and no
+ * further: a longer line is read no further than that (*too_long), so that a file of one huge
+ * line costs no more memory than a line may have.  Returns the bytes read, or -1 at the end of
+ * the file before any byte, on a read error, or when memory ran out (errno ENOMEM). */
+static ssize_t read_bounded(FILE *in, char **buf, size_t *cap, size_t max, bool *too_long)
+{
+	size_t n = 0;
+	int ch = 0;
+	*too_long = false;
+	flockfile(in);
+	while ((ch = getc_unlocked(in)) != EOF) {
+		if (n + 1 >= *cap) {
+			size_t want = *cap ? *cap * 2 : 4096;
+			if (want > max + 2)
+				want = max + 2;
+			char *p = n + 1 < want ? realloc(*buf, want) : NULL;
+			if (!p) {
+				funlockfile(in);
+				errno = ENOMEM;
+				return -1;
+			}
+			*buf = p;
+			*cap = want;
+		}
+		(*buf)[n++] = (char)ch;
+		if (ch == '\n')
+			break;
+		if (n > max) {
+			*too_long = true;
+			break;
+		}
+	}
+	funlockfile(in);
+	if (n == 0)
+		return -1;
+	(*buf)[n] = '\0';
+	return (ssize_t)n;
+}
+
+/* Read one line into a JSON object; NULL at the end of the file (*eof) or on an error (in
+ * why). */
 static json_t *read_line(struct importer *im, char **buf, size_t *cap, bool *eof)
 {
 	errno = 0;
-	ssize_t n = getline(buf, cap, im->in);
-	*eof = n < 0 && !ferror(im->in);
+	bool too_long = false;
+	ssize_t n = read_bounded(im->in, buf, cap, LINE_MAX_BYTES, &too_long);
+	*eof = n < 0 && feof(im->in) && !ferror(im->in);
 	if (n < 0) {
 		if (!*eof)
-			snprintf(im->why, sizeof(im->why), "cannot read: %s", strerror(errno));
+			snprintf(im->why, sizeof(im->why), "cannot read: %s",
+			         strerror(errno ? errno : EIO));
 		return NULL;
 	}
 	im->line++;
-	if ((size_t)n > LINE_MAX_BYTES) {
-		snprintf(im->why, sizeof(im->why), "line %lu is too long", im->line);
+	if (too_long) {
+		snprintf(im->why, sizeof(im->why), "line %lu is too long (more than %u bytes)",
+		         im->line, LINE_MAX_BYTES);
 		return NULL;
 	}
 	json_error_t err;

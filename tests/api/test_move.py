@@ -1,6 +1,7 @@
 """Moving a site between stores: `pahara admin export FILE` / `import FILE` (issue 4)."""
 
 import json
+import os
 import shutil
 import socket
 import sqlite3
@@ -283,3 +284,32 @@ def test_sqlite_to_postgresql_and_back_keeps_everything(make_server, store, tmp_
     c.advance(b.offset - c.offset)
     assert_error(u.verify(u.start(), "backup", u.backup[3]), 410, "inactive_backup_code")
     assert assert_ok(u.verify(u.start(), "totp", u.next_totp()))["status"] == "signed_in"
+
+
+def test_a_line_too_long_is_refused_without_reading_it_whole(make_server, tmp_path):
+    """A line longer than the limit (1 MiB) is refused once the limit is passed, not after
+    reading all of it into memory."""
+    a = make_server()
+    out = tmp_path / "e.jsonl"
+    a.admin("export", str(out))
+    b = _empty_target(make_server, a)
+    big = tmp_path / "big.jsonl"
+    with open(big, "w") as f:
+        f.write(out.read_text().splitlines()[0] + "\n")
+        f.write('{"table":"audit","row":{"detail":"')
+        chunk = "A" * (1 << 20)
+        for _ in range(300):                 # one 300 MiB line, no newline
+            f.write(chunk)
+    err = tmp_path / "stderr"
+    with open(err, "w") as e:
+        p = subprocess.Popen([BIN, "admin", "--data", str(b.data_dir), *b.store_args,
+                              "--config", str(b.config_path), "import", str(big)],
+                             stdout=subprocess.DEVNULL, stderr=e, env=_env())
+        _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    big.unlink()
+    assert p.returncode == 2 and "line 2 is too long" in err.read_text(), \
+        (p.returncode, err.read_text())
+    # ru_maxrss is in KiB: far below the line's 300 MiB (a sanitizer build needs some more).
+    assert usage.ru_maxrss < 160 * 1024, usage.ru_maxrss
+    assert b.admin("user", "list").stdout == ""
