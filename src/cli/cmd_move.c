@@ -20,6 +20,11 @@
  * goes into an empty store in one transaction, so it lands whole or not at all; the "end"
  * line's counts catch a truncated file.  Both commands write an audit event.
  *
+ * An import takes only what Pahara could have written (column_rules): the file may have been
+ * altered, and a value out of range would fail far from its cause (a session id at INT64_MAX
+ * leaves none for the next sign-in).  Its tables come in the export's order, and an account's
+ * service must be a service of the file, not whichever the target makes next with that id.
+ *
  * Text is exported as UTF-8, which JSON needs.  A SQLite store written by an older version
  * may hold text that is not (a User-Agent in the audit log, which can never be mended): such
  * a value is exported with '?' for each byte that is not part of a character, as both stores
@@ -36,6 +41,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/otp.h"
 #include "core/seal.h"
 #include "core/utf8.h"
 #include "server/handlers.h"
@@ -43,6 +49,8 @@
 #define EXPORT_FORMAT 1
 #define LINE_MAX_BYTES (1u << 20) /* far above any row */
 #define KEY_CHECK_TEXT "pahara export: code key check"
+#define ID_MAX (INT64_C(1) << 53) /* ids imported: far below INT64_MAX, so new ones follow */
+#define BLOB_MAX (STORE_SEALED_MAX > STORE_LIMIT_BLOB_MAX ? STORE_SEALED_MAX : STORE_LIMIT_BLOB_MAX)
 
 /* The keyed hash that shows which codehash.key a file was made under (reveals nothing). */
 static void key_check(const struct app *a, char out[64])
@@ -217,14 +225,155 @@ int admin_export(struct app *a, const char *prog, const char *path)
 
 /* ---- import ------------------------------------------------------------------------------ */
 
-struct importer {
-	struct app *app;               /* the target */
-	FILE *in;                      /* the file, positioned after the header */
-	long data_at;                  /* where the rows start (a rerun seeks back) */
-	unsigned long line;            /* for messages */
-	unsigned long long counts[16]; /* rows per table, as read */
-	char why[320];                 /* out: what is wrong with the file */
+/* What a column may hold besides its type: each value one that the server itself could have
+ * written, so that nothing imported fails later, far from its cause (an id at INT64_MAX leaves
+ * no id for the next row, digits = 99 no code).  Columns without a rule (times) take any value
+ * of their type. */
+enum rule_kind {
+	RULE_ANY,   /* no rule */
+	RULE_RANGE, /* INT: min .. max */
+	RULE_LEN,   /* TEXT, BLOB: min .. max bytes */
+	RULE_NAME,  /* TEXT: an account or service name (app_username_ok) */
 };
+struct column_rule {
+	const char *table, *column; /* as in store_tables */
+	enum rule_kind kind;        /* see enum */
+	int64_t min, max;           /* RULE_RANGE: values; RULE_LEN: bytes */
+};
+#define RANGE(t, c, lo, hi)                                                                        \
+	{                                                                                          \
+		t, c, RULE_RANGE, lo, hi                                                           \
+	}
+#define LEN(t, c, lo, hi)                                                                          \
+	{                                                                                          \
+		t, c, RULE_LEN, lo, hi                                                             \
+	}
+#define NAME(t, c)                                                                                 \
+	{                                                                                          \
+		t, c, RULE_NAME, 0, 0                                                              \
+	}
+#define BOOL(t, c) RANGE(t, c, 0, 1)
+#define ID(t, c) RANGE(t, c, 1, ID_MAX)
+#define HASH(t, c) LEN(t, c, STORE_HASH_LEN, STORE_HASH_LEN)
+static const struct column_rule column_rules[] = {
+    ID("services", "id"),
+    NAME("services", "name"),
+    HASH("services", "key_hash"),
+    BOOL("services", "disabled"),
+    ID("accounts", "id"),
+    NAME("accounts", "name"),
+    LEN("accounts", "pwhash", 0, STORE_PWHASH_MAX),
+    BOOL("accounts", "disabled"),
+    BOOL("accounts", "twofactor"),
+    RANGE("accounts", "service_id", 0, ID_MAX), /* and a service of the file (import_row) */
+    ID("totp", "account_id"),
+    LEN("totp", "sealed", 1, STORE_SEALED_MAX),
+    RANGE("totp", "alg", OTP_SHA1, OTP_SHA512),
+    RANGE("totp", "digits", OTP_DIGITS_MIN, OTP_DIGITS_MAX),
+    RANGE("totp", "period", OTP_PERIOD_MIN, OTP_PERIOD_MAX),
+    BOOL("totp", "confirmed"),
+    RANGE("totp", "last_step", 0, INT64_MAX),
+    RANGE("totp", "drift", INT32_MIN, INT32_MAX),
+    ID("backup_codes", "account_id"),
+    RANGE("backup_codes", "generation", 1, UINT32_MAX),
+    HASH("backup_codes", "hash"),
+    RANGE("backup_codes", "status", STORE_BACKUP_ACTIVE, STORE_BACKUP_RETIRED),
+    ID("tmp_passwords", "account_id"),
+    RANGE("tmp_passwords", "id", 1, UINT32_MAX),
+    HASH("tmp_passwords", "hash"),
+    ID("sessions", "id"),
+    HASH("sessions", "token_hash"),
+    ID("sessions", "account_id"),
+    RANGE("sessions", "kind", STORE_SESSION_WEB, STORE_SESSION_APP),
+    LEN("sessions", "client", 0, STORE_CLIENT_MAX),
+    LEN("sessions", "ip", 0, STORE_IP_MAX),
+    ID("logins", "id"),
+    HASH("logins", "id_hash"),
+    ID("logins", "account_id"),
+    RANGE("logins", "state", STORE_LOGIN_PENDING, STORE_LOGIN_DENIED),
+    RANGE("logins", "failures", 0, INT32_MAX),
+    LEN("logins", "client", 0, STORE_CLIENT_MAX),
+    LEN("logins", "ip", 0, STORE_IP_MAX),
+    RANGE("logins", "session_id", 0, ID_MAX),
+    LEN("limits", "key", 1, STORE_LIMIT_KEY_MAX),
+    LEN("limits", "blob", 1, STORE_LIMIT_BLOB_MAX),
+    ID("audit", "id"),
+    RANGE("audit", "account_id", 0, ID_MAX),
+    LEN("audit", "account_name", 0, STORE_NAME_MAX),
+    LEN("audit", "event", 0, sizeof(((struct store_audit *)0)->event) - 1),
+    LEN("audit", "outcome", 0, sizeof(((struct store_audit *)0)->outcome) - 1),
+    LEN("audit", "ip", 0, STORE_IP_MAX),
+    LEN("audit", "client", 0, STORE_CLIENT_MAX),
+    LEN("audit", "detail", 0, STORE_DETAIL_MAX),
+};
+#undef RANGE
+#undef LEN
+#undef NAME
+#undef BOOL
+#undef ID
+#undef HASH
+
+#define TABLES_MAX 16
+
+struct importer {
+	struct app *app; /* the target */
+	FILE *in;        /* the file, after the header */
+	long data_at;    /* where the rows start */
+	const struct column_rule *rules[TABLES_MAX][STORE_COLUMNS_MAX]; /* NULL: none */
+	unsigned long line;                                             /* for messages */
+	unsigned long long counts[TABLES_MAX]; /* rows per table, as read */
+	unsigned table;                        /* the last row's table */
+	int64_t *services;                     /* the services' ids, as read */
+	size_t nservices, services_cap;        /* in services, room there */
+	bool services_sorted;                  /* ascending (bsearch) */
+	char why[320];                         /* out: what is wrong */
+};
+
+/* Each column's rule, looked up once. */
+static void rules_find(struct importer *im)
+{
+	for (unsigned t = 0; t < store_tables_count && t < TABLES_MAX; t++)
+		for (unsigned c = 0; c < store_tables[t].ncols; c++)
+			for (size_t r = 0; r < sizeof(column_rules) / sizeof(column_rules[0]); r++)
+				if (strcmp(column_rules[r].table, store_tables[t].name) == 0 &&
+				    strcmp(column_rules[r].column, store_tables[t].cols[c].name) ==
+				        0)
+					im->rules[t][c] = &column_rules[r];
+}
+
+/* Whether v keeps rule; else what is wrong, in bad (bad_size bytes). */
+static bool rule_kept(const struct column_rule *r, const struct store_value *v, char *bad,
+                      size_t bad_size)
+{
+	if (!r || v->null)
+		return true;
+	switch (r->kind) {
+	case RULE_RANGE:
+		if (v->i >= r->min && v->i <= r->max)
+			return true;
+		snprintf(bad, bad_size, "is %lld, not in %lld .. %lld", (long long)v->i,
+		         (long long)r->min, (long long)r->max);
+		return false;
+	case RULE_LEN:
+		if (v->len >= (size_t)r->min && v->len <= (size_t)r->max)
+			return true;
+		if (r->min == r->max)
+			snprintf(bad, bad_size, "has %zu bytes, not %lld", v->len,
+			         (long long)r->min);
+		else
+			snprintf(bad, bad_size, "has %zu bytes, not %lld .. %lld", v->len,
+			         (long long)r->min, (long long)r->max);
+		return false;
+	case RULE_NAME:
+		if (app_username_ok(v->p))
+			return true;
+		snprintf(bad, bad_size, "is not a name (1 to %d of A-Z a-z 0-9 . _ @ + -)",
+		         APP_USERNAME_MAX);
+		return false;
+	default:
+		return true;
+	}
+}
 
 static const struct store_table *table_named(const char *name, unsigned *idx)
 {
@@ -307,9 +456,10 @@ static json_t *read_line(struct importer *im, char **buf, size_t *cap, bool *eof
 }
 
 /* Check one row object against t and turn it into values (blobs decoded into bufs). */
-static bool row_values(struct importer *im, const struct store_table *t, json_t *row,
-                       struct store_value *v, uint8_t bufs[][STORE_SEALED_MAX + 64])
+static bool row_values(struct importer *im, unsigned idx, json_t *row, struct store_value *v,
+                       uint8_t bufs[][BLOB_MAX])
 {
+	const struct store_table *t = &store_tables[idx];
 	if (json_object_size(row) != t->ncols) {
 		snprintf(im->why, sizeof(im->why), "line %lu: a %s row has %zu fields, not %u",
 		         im->line, t->name, json_object_size(row), t->ncols);
@@ -320,6 +470,7 @@ static bool row_values(struct importer *im, const struct store_table *t, json_t 
 		json_t *j = json_object_get(row, c->name);
 		v[i] = (struct store_value){0};
 		const char *bad = NULL;
+		char why[96];
 		if (!j) {
 			bad = "is missing";
 		} else if (json_is_null(j)) {
@@ -341,12 +492,17 @@ static bool row_values(struct importer *im, const struct store_table *t, json_t 
 		} else {
 			const char *s = json_string_value(j);
 			size_t len = 0;
-			if (sodium_base642bin(bufs[i], STORE_SEALED_MAX + 64, s, strlen(s), NULL,
-			                      &len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
-				bad = "is not base64 of at most 320 bytes";
+			if (sodium_base642bin(bufs[i], BLOB_MAX, s, strlen(s), NULL, &len, NULL,
+			                      sodium_base64_VARIANT_ORIGINAL) != 0) {
+				snprintf(why, sizeof(why), "is not base64 of at most %d bytes",
+				         BLOB_MAX);
+				bad = why;
+			}
 			v[i].p = bufs[i];
 			v[i].len = len;
 		}
+		if (!bad && !rule_kept(im->rules[idx][i], &v[i], why, sizeof(why)))
+			bad = why;
 		if (bad) {
 			snprintf(im->why, sizeof(im->why), "line %lu: %s.%s %s", im->line, t->name,
 			         c->name, bad);
@@ -373,6 +529,88 @@ static bool sealed_opens(struct importer *im, const struct store_value *v)
 	return false;
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* A services row's id, kept for the accounts that name it. */
+static bool service_keep(struct importer *im, int64_t id)
+{
+	if (im->nservices == im->services_cap) {
+		size_t cap = im->services_cap ? im->services_cap * 2 : 64;
+		int64_t *p = realloc(im->services, cap * sizeof(*p));
+		if (!p)
+			return false;
+		im->services = p;
+		im->services_cap = cap;
+	}
+	if (im->nservices > 0 && im->services[im->nservices - 1] >= id)
+		im->services_sorted = false;
+	im->services[im->nservices++] = id;
+	return true;
+}
+
+/* Whether the file's services (all read by now: the tables come in order) hold id. */
+static bool service_known(struct importer *im, int64_t id)
+{
+	if (!im->services_sorted) {
+		qsort(im->services, im->nservices, sizeof(*im->services), id_cmp);
+		im->services_sorted = true;
+	}
+	return im->nservices > 0 &&
+	       bsearch(&id, im->services, im->nservices, sizeof(*im->services), id_cmp);
+}
+
+/* Check one row of table idx and load it. */
+static enum pa_err import_row(struct store_tx *tx, struct importer *im, unsigned idx, json_t *row,
+                              uint8_t bufs[][BLOB_MAX])
+{
+	const struct store_table *t = &store_tables[idx];
+	struct store_value v[STORE_COLUMNS_MAX];
+	/* In the export's order: parents before children, services before their accounts. */
+	if (idx < im->table) {
+		snprintf(im->why, sizeof(im->why),
+		         "line %lu: a %s row after %s rows (an export has its tables in the order "
+		         "%s, %s, ...)",
+		         im->line, t->name, store_tables[im->table].name, store_tables[0].name,
+		         store_tables[1].name);
+		return PA_ERR_INVALID_ARGUMENT;
+	}
+	im->table = idx;
+	if (!row_values(im, idx, row, v, bufs))
+		return PA_ERR_INVALID_ARGUMENT;
+	if (strcmp(t->name, "totp") == 0 && !sealed_opens(im, v))
+		return PA_ERR_INVALID_ARGUMENT;
+	if (strcmp(t->name, "services") == 0 && !service_keep(im, v[0].i)) {
+		snprintf(im->why, sizeof(im->why), "line %lu: out of memory", im->line);
+		return PA_ERR_NOMEM;
+	}
+	/* An account of a service that is not in the file would be the account of whichever
+	 * service the target makes next with that id (its key would pass POST /v1/check). */
+	for (unsigned i = 0; strcmp(t->name, "accounts") == 0 && i < t->ncols; i++)
+		if (strcmp(t->cols[i].name, "service_id") == 0 && v[i].i != 0 &&
+		    !service_known(im, v[i].i)) {
+			snprintf(im->why, sizeof(im->why),
+			         "line %lu: accounts.service_id is %lld, which no services row "
+			         "before it has (0: no service)",
+			         im->line, (long long)v[i].i);
+			return PA_ERR_INVALID_ARGUMENT;
+		}
+	enum pa_err e = store_load(tx, t, v);
+	if (e == PA_ERR_CONFLICT)
+		snprintf(im->why, sizeof(im->why),
+		         "line %lu: the %s row conflicts with another (a duplicate, or a reference "
+		         "to a row that is not there)",
+		         im->line, t->name);
+	else if (e != PA_OK)
+		snprintf(im->why, sizeof(im->why), "line %lu: the store could not load the %s row",
+		         im->line, t->name);
+	im->counts[idx]++;
+	return e;
+}
+
 static enum pa_err import_tx(struct store_tx *tx, void *arg)
 {
 	struct importer *im = arg;
@@ -383,11 +621,15 @@ static enum pa_err import_tx(struct store_tx *tx, void *arg)
 	}
 	im->line = 1;
 	memset(im->counts, 0, sizeof(im->counts));
+	im->table = 0;
+	im->nservices = 0;
+	im->services_sorted = true;
+	im->why[0] = '\0';
 	char *buf = NULL;
 	size_t cap = 0;
 	enum pa_err e = PA_OK;
 	bool ended = false, eof = false;
-	static uint8_t bufs[STORE_COLUMNS_MAX][STORE_SEALED_MAX + 64];
+	static uint8_t bufs[STORE_COLUMNS_MAX][BLOB_MAX];
 	for (;;) {
 		json_t *j = read_line(im, &buf, &cap, &eof);
 		if (!j) {
@@ -432,24 +674,13 @@ static enum pa_err import_tx(struct store_tx *tx, void *arg)
 		json_t *row = json_object_get(j, "row");
 		unsigned idx = 0;
 		const struct store_table *t = name ? table_named(name, &idx) : NULL;
-		struct store_value v[STORE_COLUMNS_MAX];
 		if (!t || !json_is_object(row) || json_object_size(j) != 2) {
 			snprintf(im->why, sizeof(im->why),
 			         "line %lu is not {\"table\": KNOWN_TABLE, \"row\": {...}}",
 			         im->line);
 			e = PA_ERR_INVALID_ARGUMENT;
-		} else if (!row_values(im, t, row, v, bufs) ||
-		           (strcmp(t->name, "totp") == 0 && !sealed_opens(im, v))) {
-			e = PA_ERR_INVALID_ARGUMENT;
 		} else {
-			e = store_load(tx, t, v);
-			if (e == PA_ERR_CONFLICT)
-				snprintf(
-				    im->why, sizeof(im->why),
-				    "line %lu: the %s row conflicts with another (a duplicate, "
-				    "or a reference to a row that is not there)",
-				    im->line, t->name);
-			im->counts[idx]++;
+			e = import_row(tx, im, idx, row, bufs);
 		}
 		json_decref(j);
 		if (e != PA_OK)
@@ -477,6 +708,8 @@ static bool count_one(void *arg, const struct store_value *row)
 
 int admin_import(struct app *a, const char *prog, const char *path)
 {
+	if (store_tables_count > TABLES_MAX)
+		return CLI_EXIT_FAILURE; /* a table too many for struct importer */
 	/* Only into an empty store: an import never mixes two sites' rows. */
 	struct store_tx *rd = store_reader(a->store);
 	if (!rd)
@@ -505,6 +738,7 @@ int admin_import(struct app *a, const char *prog, const char *path)
 		return CLI_EXIT_USAGE;
 	}
 	struct importer im = {.app = a, .in = in};
+	rules_find(&im);
 	char *buf = NULL;
 	size_t cap = 0;
 	bool eof = false;
@@ -538,14 +772,17 @@ int admin_import(struct app *a, const char *prog, const char *path)
 			printf("imported %llu accounts, %llu audit events\n", im.counts[1],
 			       im.counts[store_tables_count - 1]);
 			rc = cli_flush_stdout(prog);
-		} else if (im.why[0]) {
+		} else if (im.why[0] && e != PA_ERR_STORE && e != PA_ERR_NOMEM) {
 			cli_error(prog, "%s: %s; nothing was imported", path, im.why);
 		} else {
-			cli_error(prog, "the store failed: %s; nothing was imported",
+			/* A row the store could not take (the line, where one is to blame). */
+			cli_error(prog, "%s%s%s: %s; nothing was imported", im.why[0] ? path : "",
+			          im.why[0] ? ": " : "", im.why[0] ? im.why : "the store failed",
 			          pa_err_message(e));
 			rc = CLI_EXIT_FAILURE;
 		}
 	}
+	free(im.services);
 	json_decref(h);
 	fclose(in);
 	return rc;

@@ -286,6 +286,107 @@ def test_sqlite_to_postgresql_and_back_keeps_everything(make_server, store, tmp_
     assert assert_ok(u.verify(u.start(), "totp", u.next_totp()))["status"] == "signed_in"
 
 
+# ---- what an import accepts: each value in its range, each reference to a row of the file ----
+
+
+def _changed(out, tmp_path, table, change, name):
+    """The export at out with the first row of table changed; returns (path, line number)."""
+    lines = out.read_text().splitlines()
+    for i, text in enumerate(lines):
+        j = json.loads(text)
+        if j.get("table") == table:
+            change(j["row"])
+            lines[i] = json.dumps(j)
+            break
+    else:
+        raise AssertionError(f"no {table} row in the export")
+    p = tmp_path / f"{name}.jsonl"
+    p.write_text("\n".join(lines) + "\n")
+    return p, i + 1
+
+
+def _set(**kw):
+    return lambda r: r.update(kw)
+
+
+OUT_OF_RANGE = {
+    # ids stay far below INT64_MAX, so that new ones can follow them
+    "sessions.id": _set(id=2**63 - 1),
+    "accounts.id": _set(id=0),
+    "logins.session_id": _set(session_id=-1),
+    "backup_codes.generation": _set(generation=2**32),
+    "tmp_passwords.id": _set(id=0),
+    # booleans and enums
+    "accounts.disabled": _set(disabled=5),
+    "totp.confirmed": _set(confirmed=2),
+    "totp.alg": _set(alg=3),
+    "backup_codes.status": _set(status=9),
+    "sessions.kind": _set(kind=9),
+    "logins.state": _set(state=4),
+    # what core/otp.h allows, and int32 columns
+    "totp.digits": _set(digits=99),
+    "totp.period": _set(period=0),
+    "totp.drift": _set(drift=2**40),
+    "logins.failures": _set(failures=2**31),
+    # text within its size, names as the server allows them
+    "accounts.name": _set(name="x" * 300),
+    "services.name": _set(name="a b"),
+    "sessions.client": _set(client="c" * 65),
+    "audit.detail": _set(detail="d" * 257),
+    # blobs of their size
+    "backup_codes.hash": _set(hash="AAAA"),
+    "sessions.token_hash": _set(token_hash=""),
+}
+
+
+def test_import_refuses_a_value_out_of_its_range(make_server, tmp_path):
+    """Each value must be one the server itself could have written: an import that took
+    totp.digits = 99 or sessions.id = 2^63-1 (after which no session can be made) would leave
+    a store that fails later, far from the cause.  Refused with the line and the column,
+    and nothing is imported."""
+    a, *_ = _site(make_server)
+    out = tmp_path / "site.jsonl"
+    a.admin("export", str(out))
+    b = _empty_target(make_server, a)
+    wrong = []
+    for column, change in OUT_OF_RANGE.items():
+        table = column.split(".")[0]
+        bad, line = _changed(out, tmp_path, table, change, column)
+        r = b.admin("import", str(bad), check=False)
+        if not (r.returncode == 2 and f"line {line}: {column} " in r.stderr):
+            wrong.append((column, line, r.returncode, r.stderr.strip()))
+        assert b.admin("user", "list").stdout == "", column
+    assert wrong == []
+    # The values at the ends of the ranges go in.
+    ok, _ = _changed(out, tmp_path, "sessions", _set(id=2**53), "top-session")
+    b.admin("import", str(ok))
+
+
+def test_import_refuses_an_account_of_a_service_not_in_the_file(make_server, tmp_path):
+    """An account's service_id names a service of the file (or 0): otherwise the next service
+    made on the target would get that id, and with it the account (its key would pass
+    POST /v1/check for it)."""
+    a, svc, u, _ = _site(make_server)
+    out = tmp_path / "site.jsonl"
+    a.admin("export", str(out))
+    b = _empty_target(make_server, a)
+    for sid in (2, -1):
+        bad, line = _changed(out, tmp_path, "accounts", _set(service_id=sid), f"svc{sid}")
+        r = b.admin("import", str(bad), check=False)
+        assert r.returncode == 2 and f"line {line}: accounts.service_id " in r.stderr, \
+            (sid, r.returncode, r.stderr)
+        assert b.admin("user", "list").stdout == ""
+    # Services come before the accounts that name them.
+    lines = out.read_text().splitlines(keepends=True)
+    first_account = next(i for i, x in enumerate(lines) if '"table":"accounts"' in x)
+    late = tmp_path / "late-service.jsonl"
+    late.write_text("".join(lines[:1] + lines[first_account:first_account + 1] + lines[1:2] +
+                            lines[first_account + 1:]))
+    r = b.admin("import", str(late), check=False)
+    assert r.returncode == 2 and "line 2" in r.stderr, r.stderr
+    b.admin("import", str(out))
+
+
 def test_a_line_too_long_is_refused_without_reading_it_whole(make_server, tmp_path):
     """A line longer than the limit (1 MiB) is refused once the limit is passed, not after
     reading all of it into memory."""
