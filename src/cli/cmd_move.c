@@ -14,9 +14,9 @@
  * sealed secrets, codehash.key to check backup codes and temporary passwords), and an import
  * checks that the target's key files are those: code_key_check is a keyed hash of a fixed
  * text under codehash.key, and every sealed secret must open under master.key.  The store's
- * key checks are not exported (store_tables leaves them out): the target records those of its
- * own key files when it opens the store, and an import into a store without accounts may
- * replace what an earlier start recorded there (server/app.c, cfg.import_keys).  An import
+ * key checks are not exported (store_tables leaves them out): the import's transaction makes
+ * those of the target's key files the store's, replacing what an earlier start recorded there
+ * (app_keys_adopt), so that an import refused changes none.  An import
  * goes into an empty store in one transaction, so it lands whole or not at all; the "end"
  * line's counts catch a truncated file.  Both commands write an audit event.
  *
@@ -611,6 +611,30 @@ static enum pa_err import_row(struct store_tx *tx, struct importer *im, unsigned
 	return e;
 }
 
+static bool count_one(void *arg, const struct store_value *row)
+{
+	(void)row;
+	*(bool *)arg = true;
+	return false;
+}
+
+/* The first table of the store that has a row, in *full (NULL: none). */
+static enum pa_err store_full_table(struct store_tx *tx, const struct store_table **full)
+{
+	*full = NULL;
+	for (unsigned i = 0; i < store_tables_count; i++) {
+		bool any = false;
+		enum pa_err e = store_dump(tx, &store_tables[i], count_one, &any);
+		if (e != PA_OK)
+			return e;
+		if (any) {
+			*full = &store_tables[i];
+			return PA_OK;
+		}
+	}
+	return PA_OK;
+}
+
 static enum pa_err import_tx(struct store_tx *tx, void *arg)
 {
 	struct importer *im = arg;
@@ -625,9 +649,23 @@ static enum pa_err import_tx(struct store_tx *tx, void *arg)
 	im->nservices = 0;
 	im->services_sorted = true;
 	im->why[0] = '\0';
+	/* Only into an empty store, read again here where nothing can come between; and only then
+	 * are this data directory's keys made the store's, with the rows (app.c). */
+	const struct store_table *full = NULL;
+	enum pa_err e = store_full_table(tx, &full);
+	if (e == PA_OK && full) {
+		snprintf(im->why, sizeof(im->why),
+		         "the target store is not empty (it has %s rows): import only into a new "
+		         "store",
+		         full->name);
+		return PA_ERR_CONFLICT;
+	}
+	if (e == PA_OK)
+		e = app_keys_adopt(im->app, tx);
+	if (e != PA_OK)
+		return e;
 	char *buf = NULL;
 	size_t cap = 0;
-	enum pa_err e = PA_OK;
 	bool ended = false, eof = false;
 	static uint8_t bufs[STORE_COLUMNS_MAX][BLOB_MAX];
 	for (;;) {
@@ -699,35 +737,24 @@ static enum pa_err import_tx(struct store_tx *tx, void *arg)
 	return e;
 }
 
-static bool count_one(void *arg, const struct store_value *row)
-{
-	(void)row;
-	*(bool *)arg = true;
-	return false;
-}
-
 int admin_import(struct app *a, const char *prog, const char *path)
 {
 	if (store_tables_count > TABLES_MAX)
 		return CLI_EXIT_FAILURE; /* a table too many for struct importer */
 	/* Only into an empty store: an import never mixes two sites' rows. */
 	struct store_tx *rd = store_reader(a->store);
-	if (!rd)
+	const struct store_table *full = NULL;
+	enum pa_err fe = rd ? store_full_table(rd, &full) : PA_ERR_STORE;
+	if (fe != PA_OK) {
+		cli_error(prog, "the store failed: %s", pa_err_message(fe));
 		return CLI_EXIT_FAILURE;
-	for (unsigned i = 0; i < store_tables_count; i++) {
-		bool any = false;
-		enum pa_err e = store_dump(rd, &store_tables[i], count_one, &any);
-		if (e != PA_OK) {
-			cli_error(prog, "the store failed: %s", pa_err_message(e));
-			return CLI_EXIT_FAILURE;
-		}
-		if (any) {
-			cli_error(prog,
-			          "the target store is not empty (it has %s rows): import "
-			          "only into a new store",
-			          store_tables[i].name);
-			return CLI_EXIT_USAGE;
-		}
+	}
+	if (full) {
+		cli_error(prog,
+		          "the target store is not empty (it has %s rows): import only into a new "
+		          "store",
+		          full->name);
+		return CLI_EXIT_USAGE;
 	}
 	FILE *in = strcmp(path, "-") == 0 ? NULL : fopen(path, "r");
 	if (!in) {

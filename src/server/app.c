@@ -275,9 +275,12 @@ static bool first_check(void *arg, const struct store_key_check *k)
  * records existed: trust on first use); a key whose value differs, or a sealing key the store
  * has a value for and this node lacks, makes it refuse to start, and the transaction changes
  * nothing.  Without this, such a node would start and then fail to open sealed secrets, or find
- * no code.  One exception: `pahara admin import` (cfg.import_keys) into a store that holds no
- * account yet, so nothing sealed or hashed under any key, makes the store's values this
- * node's: the import brings data made under exactly these keys, and checks that it is.
+ * no code.  One exception: `pahara admin import` (cfg.import_keys).  It opens the store without
+ * writing to it (a refused import changes nothing): over a store that holds no account yet,
+ * so nothing sealed or hashed under any key, it takes the store's values as they are, whatever
+ * they are, and only the import's own transaction makes them this node's (app_keys_adopt), with
+ * the rows, which it checks were made under exactly these keys.  Over a store with accounts it
+ * is checked as any node is, but records nothing (the import is refused there anyway).
  */
 
 #define APP_CODE_CHECK_TEXT "pahara codehash key check v1"
@@ -290,7 +293,7 @@ _Static_assert(SEAL_CHECK_BYTES <= STORE_KEY_CHECK_MAX, "a check value fits the 
 /* What keys_verify_tx works with; the outputs are set again on every run (store.h). */
 struct key_verify {
 	struct app *a;                              /* the node */
-	bool import;                                /* cfg.import_keys */
+	bool import;                                /* cfg.import_keys: the store is not written */
 	bool audit;                                 /* the store holds accounts: audit a record */
 	struct store_key_check mine[APP_KEY_NAMES]; /* this node's keys' check values */
 	unsigned n;                                 /* how many */
@@ -328,6 +331,8 @@ static enum pa_err key_verify_one(struct store_tx *tx, struct key_verify *v,
 {
 	struct store_key_check got;
 	enum pa_err e = store_key_check_get(tx, mine->name, &got);
+	if (e == PA_ERR_NOT_FOUND && v->import && !adopt)
+		return PA_OK; /* an import's open records nothing */
 	if (e == PA_ERR_NOT_FOUND) {
 		e = store_key_check_add(tx, mine);
 		if (e == PA_OK)
@@ -410,28 +415,27 @@ static enum pa_err keys_verify_tx(struct store_tx *tx, void *arg)
 {
 	struct key_verify *v = arg;
 	v->why[0] = '\0';
-	bool adopt = false;
 	if (v->import) {
-		/* Read here, in the transaction: no account may come between. */
+		/* Nothing made under any key yet: the import's transaction adopts this node's keys
+		 * (app_keys_adopt), and until then the store's stay as they are. */
 		bool any = false;
 		enum pa_err e = store_account_list(tx, first_account, &any);
-		if (e != PA_OK)
+		if (e != PA_OK || !any)
 			return e;
-		adopt = !any;
 	}
 	for (unsigned i = 0; i < v->n; i++) {
-		enum pa_err e = key_verify_one(tx, v, &v->mine[i], adopt);
+		enum pa_err e = key_verify_one(tx, v, &v->mine[i], false);
 		if (e != PA_OK)
 			return e;
 	}
-	return key_verify_strays(tx, v, adopt);
+	return key_verify_strays(tx, v, false);
 }
 
-/* Check a's keys against the store's values, and record what it lacks; any: the store holds
- * accounts. */
-static enum pa_err keys_verify(struct app *a, bool any, char *why, size_t why_size)
+/* A new key_verify in *out (the caller frees it) with a's keys' check values. */
+static enum pa_err key_verify_new(struct app *a, bool any, struct key_verify **out)
 {
 	struct key_verify *v = calloc(1, sizeof(*v));
+	*out = NULL;
 	if (!v)
 		return PA_ERR_NOMEM;
 	*v = (struct key_verify){.a = a, .import = a->cfg.import_keys, .audit = any};
@@ -451,6 +455,19 @@ static enum pa_err keys_verify(struct app *a, bool any, char *why, size_t why_si
 	seal_key_check(a->code_key, SECRETCODE_KEY_BYTES, APP_CODE_CHECK_TEXT, k->value);
 	k->len = SEAL_CHECK_BYTES;
 	k->created_at = app_now(a);
+	if (e != PA_OK)
+		free(v);
+	else
+		*out = v;
+	return e;
+}
+
+/* Check a's keys against the store's values, and record what it lacks; any: the store holds
+ * accounts. */
+static enum pa_err keys_verify(struct app *a, bool any, char *why, size_t why_size)
+{
+	struct key_verify *v;
+	enum pa_err e = key_verify_new(a, any, &v);
 	if (e == PA_OK)
 		e = store_write(a->store, keys_verify_tx, v);
 	if (e == PA_ERR_KEY_FILE)
@@ -458,6 +475,19 @@ static enum pa_err keys_verify(struct app *a, bool any, char *why, size_t why_si
 	else if (e != PA_OK)
 		snprintf(why, why_size, "cannot check the key files against the store: %s",
 		         pa_err_message(e));
+	free(v);
+	return e;
+}
+
+enum pa_err app_keys_adopt(struct app *a, struct store_tx *tx)
+{
+	/* No account, and so no audit record: an empty store has no history to keep. */
+	struct key_verify *v;
+	enum pa_err e = key_verify_new(a, false, &v);
+	for (unsigned i = 0; e == PA_OK && i < v->n; i++)
+		e = key_verify_one(tx, v, &v->mine[i], true);
+	if (e == PA_OK)
+		e = key_verify_strays(tx, v, true);
 	free(v);
 	return e;
 }

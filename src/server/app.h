@@ -44,8 +44,8 @@ struct app_config {
 	char first_party[APP_CLIENTS_MAX]
 	                [STORE_CLIENT_MAX + 1]; /* clients that may use backup codes */
 	bool test_clock;                        /* POST /v1/test/clock; test builds only */
-	bool import_keys;                       /* admin import: on a store without accounts,
-	                                         * this node's keys replace those recorded */
+	bool import_keys;                       /* admin import: the store is not written at
+	                                         * open (app_keys_adopt) */
 	unsigned argon_ops;                     /* Argon2id passes (t) */
 	unsigned argon_mem_kib;                 /* Argon2id memory (m) */
 	unsigned ip_attempts;                   /* password attempts per address per window */
@@ -88,6 +88,10 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why,
  * keys differ from those the store's data was made with, or that lacks a sealing key the store
  * uses, fails with PA_ERR_KEY_FILE and changes nothing.  *why names a failure. */
 enum pa_err app_open(struct app *a, char *why, size_t why_size) PA_MUST_CHECK;
+/* For `pahara admin import` (cfg.import_keys, whose app_open writes nothing to a store without
+ * accounts): in tx, the import's transaction over a store it found empty, make a's keys the
+ * ones the store records, replacing those recorded before. */
+enum pa_err app_keys_adopt(struct app *a, struct store_tx *tx) PA_MUST_CHECK;
 void app_close(struct app *a);
 
 /* ---- what handlers share ---- */

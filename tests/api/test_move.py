@@ -33,13 +33,31 @@ def _site(make_server):
     return a, svc, u, used
 
 
+def _own_keys(b):
+    """A copy of b's key files, those its store recorded at its first start."""
+    b.own_keys = b.workdir / "own-keys"
+    b.own_keys.mkdir(mode=0o700)
+    for k in KEYS:
+        shutil.copy(b.data_dir / k, b.own_keys / k)
+
+
 def _empty_target(make_server, source):
     """A stopped server whose data directory has the source's key files and no rows."""
     b = make_server()
     b.stop()
+    _own_keys(b)
     for k in KEYS:
         shutil.copy(source.data_dir / k, b.data_dir / k)
     return b
+
+
+def _nothing_imported(b):
+    """No account in b's store, whose key fingerprints are still those of its own key files:
+    an import that was refused changed nothing."""
+    r = subprocess.run([BIN, "admin", "--data", str(b.own_keys), "--store",
+                        b.store_url or str(b.data_dir), "--config", str(b.config_path),
+                        "user", "list"], capture_output=True, text=True, env=_env(), timeout=60)
+    return r.returncode == 0 and r.stdout == ""
 
 
 def _rows(path):
@@ -118,7 +136,7 @@ def test_import_of_a_truncated_or_altered_file_changes_nothing(make_server, tmp_
         r = b.admin("import", str(bad), check=False)
         assert r.returncode == 2, (what, r.stdout, r.stderr)
         assert "pahara admin import" in r.stderr, (what, r.stderr)
-        assert b.admin("user", "list").stdout == "", what
+        assert _nothing_imported(b), what
     # The intact file still goes in afterwards.
     b.admin("import", str(out))
 
@@ -142,7 +160,7 @@ def test_import_of_many_rows_and_a_late_duplicate(make_server, tmp_path):
     r = b.admin("import", str(bad), check=False)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "pahara admin import" in r.stderr, r.stderr
-    assert b.admin("user", "list").stdout == ""
+    assert _nothing_imported(b)
     b.admin("import", str(out))
     assert b.admin("user", "list").stdout == a.admin("user", "list").stdout
     assert b.admin("audit").stdout.splitlines()[:-1] == a.admin("audit").stdout.splitlines()
@@ -154,13 +172,14 @@ def test_import_refuses_other_key_files(make_server, tmp_path):
     a.admin("export", str(out))
     b = make_server()   # its own keys
     b.stop()
+    _own_keys(b)
     r = b.admin("import", str(out), check=False)
     assert r.returncode == 2 and "codehash.key" in r.stderr
     # The right code key but another master key: the sealed secrets do not open.
     shutil.copy(a.data_dir / "codehash.key", b.data_dir / "codehash.key")
     r = b.admin("import", str(out), check=False)
     assert r.returncode == 2 and "master.key" in r.stderr
-    assert b.admin("user", "list").stdout == ""
+    assert _nothing_imported(b)
 
 
 def test_export_never_overwrites_a_file(make_server, tmp_path):
@@ -355,7 +374,7 @@ def test_import_refuses_a_value_out_of_its_range(make_server, tmp_path):
         r = b.admin("import", str(bad), check=False)
         if not (r.returncode == 2 and f"line {line}: {column} " in r.stderr):
             wrong.append((column, line, r.returncode, r.stderr.strip()))
-        assert b.admin("user", "list").stdout == "", column
+        assert _nothing_imported(b), column
     assert wrong == []
     # The values at the ends of the ranges go in.
     ok, _ = _changed(out, tmp_path, "sessions", _set(id=2**53), "top-session")
@@ -375,7 +394,7 @@ def test_import_refuses_an_account_of_a_service_not_in_the_file(make_server, tmp
         r = b.admin("import", str(bad), check=False)
         assert r.returncode == 2 and f"line {line}: accounts.service_id " in r.stderr, \
             (sid, r.returncode, r.stderr)
-        assert b.admin("user", "list").stdout == ""
+        assert _nothing_imported(b)
     # Services come before the accounts that name them.
     lines = out.read_text().splitlines(keepends=True)
     first_account = next(i for i, x in enumerate(lines) if '"table":"accounts"' in x)
@@ -385,6 +404,65 @@ def test_import_refuses_an_account_of_a_service_not_in_the_file(make_server, tmp
     r = b.admin("import", str(late), check=False)
     assert r.returncode == 2 and "line 2" in r.stderr, r.stderr
     b.admin("import", str(out))
+
+
+def _start_alone(s):
+    """`pahara admin user list` on s's own data directory: refused if the store's key
+    fingerprints are not those of its key files."""
+    return subprocess.run([BIN, "admin", "--data", str(s.data_dir), *s.store_args,
+                           "--config", str(s.config_path), "user", "list"],
+                          capture_output=True, text=True, env=_env(), timeout=60)
+
+
+def _import_with_keys_of(src, target, path):
+    """`pahara admin import` into target's store from a data directory with src's keys."""
+    other = src.workdir / "importer"
+    if not other.exists():
+        other.mkdir(mode=0o700)
+        for k in KEYS:
+            shutil.copy(src.data_dir / k, other / k)
+    store = target.store_url or str(target.data_dir)
+    return subprocess.run([BIN, "admin", "--data", str(other), "--store", store,
+                           "--config", str(target.config_path), "import", str(path)],
+                          capture_output=True, text=True, env=_env(), timeout=60)
+
+
+def test_an_import_refused_as_not_empty_changes_no_key_fingerprint(make_server, tmp_path):
+    """An import refused because the store is not empty (a site with a service and no
+    account yet) leaves the store's record of its key files as it was: the site's own node
+    still starts."""
+    src = make_server(name="src")
+    src.new_user(src.service_key())
+    out = tmp_path / "site.jsonl"
+    src.admin("export", str(out))
+    site = make_server(name="site")
+    site.service_key()
+    r = _import_with_keys_of(src, site, out)
+    assert r.returncode == 2 and "not empty" in r.stderr, r.stderr
+    site.stop()
+    r = _start_alone(site)
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_failed_import_changes_no_key_fingerprint(make_server, tmp_path):
+    """An import that fails into an empty store leaves the fingerprints that an earlier start
+    recorded there; only the import that goes in makes the importer's keys the store's."""
+    src = make_server(name="src")
+    src.new_user(src.service_key())
+    out = tmp_path / "site.jsonl"
+    src.admin("export", str(out))
+    empty = make_server(name="empty")       # its own keys recorded, no row
+    empty.stop()
+    bad = tmp_path / "truncated.jsonl"
+    bad.write_text("".join(out.read_text().splitlines(keepends=True)[:-1]))
+    r = _import_with_keys_of(src, empty, bad)
+    assert r.returncode == 2 and "truncated" in r.stderr, r.stderr
+    r = _start_alone(empty)
+    assert r.returncode == 0, r.stderr
+    r = _import_with_keys_of(src, empty, out)
+    assert r.returncode == 0, r.stderr
+    r = _start_alone(empty)
+    assert r.returncode == 1 and "differs" in r.stderr, r.stderr
 
 
 def test_a_line_too_long_is_refused_without_reading_it_whole(make_server, tmp_path):
@@ -413,4 +491,4 @@ def test_a_line_too_long_is_refused_without_reading_it_whole(make_server, tmp_pa
         (p.returncode, err.read_text())
     # ru_maxrss is in KiB: far below the line's 300 MiB (a sanitizer build needs some more).
     assert usage.ru_maxrss < 160 * 1024, usage.ru_maxrss
-    assert b.admin("user", "list").stdout == ""
+    assert _nothing_imported(b)
