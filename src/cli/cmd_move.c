@@ -150,6 +150,28 @@ static bool export_row(void *arg, const struct store_value *row)
 	return true;
 }
 
+/* The export's audit event, written once its outcome is known: ok (failed NULL), or failed and
+ * why.  false: it could not be written (said on stderr). */
+static bool export_audit(struct app *a, const char *prog, const char *shown, const char *failed)
+{
+	struct store_audit au;
+	char detail[STORE_DETAIL_MAX + 1];
+	snprintf(detail, sizeof(detail), "%s%s%s", shown, failed ? ": " : "", failed ? failed : "");
+	admin_audit(&au, a, "store.export", detail);
+	if (failed)
+		snprintf(au.outcome, sizeof(au.outcome), "failed");
+	enum pa_err e = store_write(a->store, audit_tx, &au);
+	if (e == PA_OK)
+		return true;
+	if (failed)
+		cli_error(prog, "the failed export's audit event cannot be written: %s",
+		          pa_err_message(e));
+	else
+		cli_error(prog, "%s was written, but its audit event cannot be: %s", shown,
+		          pa_err_message(e));
+	return false;
+}
+
 int admin_export(struct app *a, const char *prog, const char *path)
 {
 	/* The file is new and the owner's alone: it holds hashes and sealed secrets. */
@@ -168,16 +190,14 @@ int admin_export(struct app *a, const char *prog, const char *path)
 			return CLI_EXIT_FAILURE;
 		}
 	}
-	struct store_audit au;
-	admin_audit(&au, a, "store.export", strcmp(path, "-") ? path : "(standard output)");
-	enum pa_err e = store_write(a->store, audit_tx, &au);
+	const char *shown = strcmp(path, "-") ? path : "(standard output)";
 	struct store_tx *rd = store_reader(a->store);
-	if (e == PA_OK)
-		e = rd ? store_read_begin(rd) : PA_ERR_STORE;
+	enum pa_err e = rd ? store_read_begin(rd) : PA_ERR_STORE;
 	if (e != PA_OK) {
 		if (out != stdout)
 			fclose(out);
 		cli_error(prog, "the store failed: %s", pa_err_message(e));
+		export_audit(a, prog, shown, "the store failed");
 		return CLI_EXIT_FAILURE;
 	}
 	char check[64];
@@ -206,14 +226,19 @@ int admin_export(struct app *a, const char *prog, const char *path)
 	}
 	if (e != PA_OK) {
 		cli_error(prog, "the store failed: %s", pa_err_message(e));
+		export_audit(a, prog, shown, "the store failed");
 		return CLI_EXIT_FAILURE;
 	}
 	if (x.failed) {
-		cli_error(prog, "%s: cannot write the export (%s)", path,
-		          x.write_errno ? strerror(x.write_errno)
-		                        : "a value could not be encoded: out of memory");
+		const char *why = x.write_errno ? strerror(x.write_errno)
+		                                : "a value could not be encoded: out of memory";
+		cli_error(prog, "%s: cannot write the export (%s)", path, why);
+		export_audit(a, prog, shown, why);
 		return CLI_EXIT_FAILURE;
 	}
+	/* Audited once the file is whole: an export that failed is never recorded as one made. */
+	if (!export_audit(a, prog, shown, NULL))
+		return CLI_EXIT_FAILURE;
 	if (x.repaired > 0)
 		cli_error(
 		    prog,

@@ -85,7 +85,9 @@ def test_export_then_import_keeps_every_row_and_the_same_factors_work(make_serve
     assert b.admin("user", "list").stdout == a.admin("user", "list").stdout
     audit_a = a.admin("audit").stdout.splitlines()
     audit_b = b.admin("audit").stdout.splitlines()
-    assert audit_b[:-1] == audit_a and "store.import" in audit_b[-1]
+    # The export's own event comes after the file is written, so it is not in it.
+    assert "\tstore.export\tok\t" in audit_a[-1]
+    assert audit_b[:-1] == audit_a[:-1] and "store.import" in audit_b[-1]
     # Exporting the copy gives the same rows again.
     again = tmp_path / "again.jsonl"
     b.admin("export", str(again))
@@ -163,7 +165,8 @@ def test_import_of_many_rows_and_a_late_duplicate(make_server, tmp_path):
     assert _nothing_imported(b)
     b.admin("import", str(out))
     assert b.admin("user", "list").stdout == a.admin("user", "list").stdout
-    assert b.admin("audit").stdout.splitlines()[:-1] == a.admin("audit").stdout.splitlines()
+    assert b.admin("audit").stdout.splitlines()[:-1] == \
+        a.admin("audit").stdout.splitlines()[:-1]
 
 
 def test_import_refuses_other_key_files(make_server, tmp_path):
@@ -281,7 +284,8 @@ def test_sqlite_to_postgresql_and_back_keeps_everything(make_server, store, tmp_
     assert b.store_url
     b.admin("import", str(out))
     assert b.admin("user", "list").stdout == a.admin("user", "list").stdout
-    assert b.admin("audit").stdout.splitlines()[:-1] == a.admin("audit").stdout.splitlines()
+    assert b.admin("audit").stdout.splitlines()[:-1] == \
+        a.admin("audit").stdout.splitlines()[:-1]
     b.start()
     u.s = b
     b.advance(a.offset - b.offset)
@@ -297,7 +301,8 @@ def test_sqlite_to_postgresql_and_back_keeps_everything(make_server, store, tmp_
     # c made its own (empty) SQLite file when it started: the import goes into that.
     c.admin("import", str(back))
     assert c.admin("user", "list").stdout == b.admin("user", "list").stdout
-    assert c.admin("audit").stdout.splitlines()[:-1] == b.admin("audit").stdout.splitlines()
+    assert c.admin("audit").stdout.splitlines()[:-1] == \
+        b.admin("audit").stdout.splitlines()[:-1]
     c.start()
     u.s = c
     c.advance(b.offset - c.offset)
@@ -492,3 +497,24 @@ def test_a_line_too_long_is_refused_without_reading_it_whole(make_server, tmp_pa
     # ru_maxrss is in KiB: far below the line's 300 MiB (a sanitizer build needs some more).
     assert usage.ru_maxrss < 160 * 1024, usage.ru_maxrss
     assert _nothing_imported(b)
+
+
+def test_a_failed_export_is_audited_as_failed(make_server, tmp_path):
+    """The export's event says how it ended: written after the file is closed, `ok`, or
+    `failed` with why; never `ok` for a file that could not be written."""
+    a = make_server()
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run([BIN, "admin", "--data", str(a.data_dir), *a.store_args,
+                            "--config", str(a.config_path), "export", "-"],
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
+                           env=_env())
+    assert r.returncode == 1
+    events = [x.split("\t") for x in a.admin("audit").stdout.splitlines()
+              if "\tstore.export\t" in x]
+    assert [(e[2], e[6]) for e in events] == \
+        [("failed", "(standard output): No space left on device")], events
+    out = tmp_path / "e.jsonl"
+    a.admin("export", str(out))
+    events = [x.split("\t") for x in a.admin("audit").stdout.splitlines()
+              if "\tstore.export\t" in x]
+    assert [(e[2], e[6]) for e in events[1:]] == [("ok", str(out))], events
