@@ -265,18 +265,10 @@ struct column_rule {
 	enum rule_kind kind;        /* see enum */
 	int64_t min, max;           /* RULE_RANGE: values; RULE_LEN: bytes */
 };
-#define RANGE(t, c, lo, hi)                                                                        \
-	{                                                                                          \
-		t, c, RULE_RANGE, lo, hi                                                           \
-	}
-#define LEN(t, c, lo, hi)                                                                          \
-	{                                                                                          \
-		t, c, RULE_LEN, lo, hi                                                             \
-	}
-#define NAME(t, c)                                                                                 \
-	{                                                                                          \
-		t, c, RULE_NAME, 0, 0                                                              \
-	}
+/* clang-format off */
+#define RANGE(t, c, lo, hi) {t, c, RULE_RANGE, lo, hi}
+#define LEN(t, c, lo, hi) {t, c, RULE_LEN, lo, hi}
+#define NAME(t, c) {t, c, RULE_NAME, 0, 0}
 #define BOOL(t, c) RANGE(t, c, 0, 1)
 #define ID(t, c) RANGE(t, c, 1, ID_MAX)
 #define HASH(t, c) LEN(t, c, STORE_HASH_LEN, STORE_HASH_LEN)
@@ -337,21 +329,22 @@ static const struct column_rule column_rules[] = {
 #undef BOOL
 #undef ID
 #undef HASH
+/* clang-format on */
 
 #define TABLES_MAX 16
 
 struct importer {
-	struct app *app; /* the target */
-	FILE *in;        /* the file, after the header */
-	long data_at;    /* where the rows start */
-	const struct column_rule *rules[TABLES_MAX][STORE_COLUMNS_MAX]; /* NULL: none */
-	unsigned long line;                                             /* for messages */
+	struct app *app;                       /* the target */
+	FILE *in;                              /* the file, after the header */
+	long data_at;                          /* where the rows start (a rerun seeks back) */
+	unsigned long line;                    /* for messages */
 	unsigned long long counts[TABLES_MAX]; /* rows per table, as read */
 	unsigned table;                        /* the last row's table */
 	int64_t *services;                     /* the services' ids, as read */
 	size_t nservices, services_cap;        /* in services, room there */
 	bool services_sorted;                  /* ascending (bsearch) */
 	char why[320];                         /* out: what is wrong */
+	const struct column_rule *rules[TABLES_MAX][STORE_COLUMNS_MAX]; /* NULL: none */
 };
 
 /* Each column's rule, looked up once. */
