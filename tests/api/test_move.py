@@ -251,7 +251,9 @@ def test_export_of_an_old_store_with_text_that_is_not_utf8_repairs_it(make_serve
     assert b.admin("export", str(again)).stderr == ""
 
 
-def test_export_says_why_it_could_not_write(make_server):
+def test_export_says_why_it_could_not_write_and_audits_it_as_failed(make_server, tmp_path):
+    """The export's event says how it ended: written after the file is closed, `ok`, or
+    `failed` with why; never `ok` for a file that could not be written."""
     a = make_server()
     with open("/dev/full", "wb") as full:
         r = subprocess.run([BIN, "admin", "--data", str(a.data_dir), *a.store_args,
@@ -260,6 +262,15 @@ def test_export_says_why_it_could_not_write(make_server):
                            env=_env())
     assert r.returncode == 1
     assert "-: cannot write the export (No space left on device)" in r.stderr, r.stderr
+    events = [x.split("\t") for x in a.admin("audit").stdout.splitlines()
+              if "\tstore.export\t" in x]
+    assert [(e[2], e[6]) for e in events] == \
+        [("failed", "(standard output): No space left on device")], events
+    out = tmp_path / "e.jsonl"
+    a.admin("export", str(out))
+    events = [x.split("\t") for x in a.admin("audit").stdout.splitlines()
+              if "\tstore.export\t" in x]
+    assert [(e[2], e[6]) for e in events[1:]] == [("ok", str(out))], events
 
 
 def test_migrate_reports_the_schema_version(make_server):
@@ -497,24 +508,3 @@ def test_a_line_too_long_is_refused_without_reading_it_whole(make_server, tmp_pa
     # ru_maxrss is in KiB: far below the line's 300 MiB (a sanitizer build needs some more).
     assert usage.ru_maxrss < 160 * 1024, usage.ru_maxrss
     assert _nothing_imported(b)
-
-
-def test_a_failed_export_is_audited_as_failed(make_server, tmp_path):
-    """The export's event says how it ended: written after the file is closed, `ok`, or
-    `failed` with why; never `ok` for a file that could not be written."""
-    a = make_server()
-    with open("/dev/full", "wb") as full:
-        r = subprocess.run([BIN, "admin", "--data", str(a.data_dir), *a.store_args,
-                            "--config", str(a.config_path), "export", "-"],
-                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
-                           env=_env())
-    assert r.returncode == 1
-    events = [x.split("\t") for x in a.admin("audit").stdout.splitlines()
-              if "\tstore.export\t" in x]
-    assert [(e[2], e[6]) for e in events] == \
-        [("failed", "(standard output): No space left on device")], events
-    out = tmp_path / "e.jsonl"
-    a.admin("export", str(out))
-    events = [x.split("\t") for x in a.admin("audit").stdout.splitlines()
-              if "\tstore.export\t" in x]
-    assert [(e[2], e[6]) for e in events[1:]] == [("ok", str(out))], events
