@@ -100,7 +100,8 @@ struct admin_run {
 	"                     files (default ./pahara-data); it must exist already\n"              \
 	"  --config FILE      read settings from FILE ('key = value' lines), as\n"                 \
 	"                     'pahara serve --config FILE' does\n"                                 \
-	"  --store URL        the store, when it is not the SQLite file in DIR\n"
+	"  --store DIR|URL    the store, when it is not the SQLite file of --data: the\n"          \
+	"                     SQLite file in DIR, or a postgresql:// URL\n"
 
 #define HELP_OPTION "  -h, --help         show this help\n"
 
@@ -150,10 +151,11 @@ static const struct admin_cmd admin_commands[] = {
      "Secrets, password hashes and code hashes are never printed.\n",
      "", run_user_show},
     {"user", "disable", "NAME", 0, "user disable NAME",
-     "refuse the account at sign-in; end all its sessions",
-     "Disable account NAME: sign-in is refused from now on and every session of the\n"
-     "account ends at once.  On an account that is disabled already, it ends any\n"
-     "session left.  Audited as account.disable.\n",
+     "refuse the account at sign-in; end all its sessions\n"
+     "                     and pending sign-ins",
+     "Disable account NAME: sign-in is refused from now on, and every session and\n"
+     "pending sign-in of the account ends at once.  On an account that is disabled\n"
+     "already, it ends any left.  Audited as account.disable.\n",
      "", run_user_disable},
     {"service", "add", "NAME", 0, "service add NAME",
      "register a relying site; its key is printed once,\n"

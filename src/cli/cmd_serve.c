@@ -42,6 +42,7 @@ static const struct cli_option serve_options[] = {
 void cli_serve_help(FILE *out)
 {
 	fputs("usage: pahara serve [--config FILE] [--listen ADDR:PORT] [--data DIR]\n"
+	      "                    [--store DIR|URL]\n"
 	      "\n"
 	      "Run the Pahara JSON API (see docs/api.md) until SIGTERM or SIGINT.\n"
 	      "\n"
@@ -52,8 +53,9 @@ void cli_serve_help(FILE *out)
 	      "                      free port and prints it)\n"
 	      "  --data DIR          the data directory: SQLite file, key files (default\n"
 	      "                      ./pahara-data; created 0700 on first run)\n"
-	      "  --store URL         the store, when it is not the SQLite file in DIR: a\n"
-	      "                      postgresql:// URL (the key files stay in DIR)\n"
+	      "  --store DIR|URL     the store, when it is not the SQLite file of --data: the\n"
+	      "                      SQLite file in DIR, or a postgresql:// URL (the key\n"
+	      "                      files stay in the --data directory)\n"
 	      "  -h, --help          show this help\n"
 	      "\n"
 	      "On start it prints one line 'pahara: listening on http://ADDR:PORT'.\n",
