@@ -230,12 +230,18 @@ void h_check(struct http_req *req)
 		                 "field 'method' must be one of totp, backup");
 		return;
 	}
+	const char *client = http_body_str(req, "client");
+	if (client && !client[0]) {
+		/* As at sign-in: an empty name is no client (and would pass as third-party). */
+		http_reply_error(req, 400, PA_ERR_FIELD_INVALID, 0,
+		                 "field 'client' must not be empty");
+		return;
+	}
 	struct check *c = calloc(1, sizeof(*c));
 	if (!c) {
 		app_fail(req, PA_ERR_NOMEM);
 		return;
 	}
-	const char *client = http_body_str(req, "client");
 	c->app = a;
 	c->req = req;
 	snprintf(c->username, sizeof(c->username), "%s", http_body_str(req, "username"));

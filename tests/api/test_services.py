@@ -361,3 +361,28 @@ def test_names_with_at_and_plus_reach_their_account_in_paths(server, svc, encode
                  "not_found")
     assert assert_ok(server.post(f"/v1/service/accounts/{in_path}/disable", token=svc)) \
         == {"status": "disabled"}
+
+
+def test_check_with_an_empty_client_refused_and_changes_nothing(server, svc):
+    """Bad input: an empty client is no client, as at sign-in (400, nothing consumed); it was
+    taken as a third-party name."""
+    u = _service_user_with_totp(server, svc)
+    before = _codes_state(server, u.name)
+    code = u.next_totp()
+    assert_error(server.post("/v1/check", {"username": u.name, "method": "totp", "code": code,
+                                           "client": ""}, token=svc), 400, "invalid_field")
+    assert _codes_state(server, u.name) == before
+    assert_ok(server.post("/v1/check", {"username": u.name, "method": "totp", "code": code},
+                          token=svc))
+
+
+def test_service_confirm_with_nothing_pending_points_to_the_service_endpoint(server, svc):
+    """A relying site told to start over is told its own endpoint, not the session one."""
+    u = _service_user_with_totp(server, svc)
+    err = assert_error(server.post(f"/v1/service/accounts/{u.name}/totp/confirm",
+                                   {"code": "123456"}, token=svc), 409, "invalid_state")
+    assert "/v1/service/accounts/{name}/totp" in err["message"], err
+    t = server.new_user(svc).session()
+    err = assert_error(server.post("/v1/factors/totp/confirm", {"code": "123456"}, token=t),
+                       409, "invalid_state")
+    assert "POST /v1/factors/totp" in err["message"], err
