@@ -633,9 +633,10 @@ void factors_reply_totp_confirm(struct http_req *req, const struct store_session
 	                              .now = app_now(a)};
 	enum pa_err e = store_write(a->store, totp_confirm_tx, &tc);
 	if (e == PA_OK && tc.fc.verdict == PA_ERR_METHOD_UNAVAILABLE) {
-		http_reply_error(req, 409, PA_ERR_STATE, 0,
-		                 "no code generator is waiting for confirmation; "
-		                 "start with POST /v1/factors/totp");
+		http_reply_error(
+		    req, 409, PA_ERR_STATE, 0,
+		    "no code generator is waiting for confirmation; start with POST %s",
+		    service ? "/v1/service/accounts/{name}/totp" : "/v1/factors/totp");
 		return;
 	}
 	if (e == PA_OK && tc.fc.verdict == PA_ERR_RATE_LIMITED) {
