@@ -1048,10 +1048,10 @@ static enum q_status stmt_run(struct pg_conn *c, enum stmt_id id, const char *sq
 	return st;
 }
 
-/* Make an idle pooled connection ready: read the answer to the COMMIT its last user sent
- * ahead (pg_read_end), and read whatever the server sent since (after a restart, its goodbye
- * and the end of the stream).  A connection found broken or not idle is closed, and its user
- * finds it so (Q_LOST). */
+/* Make an idle connection ready (a pooled one, or a writer's before its batch): read the
+ * answer to the COMMIT its last user sent ahead (pg_read_end), and read whatever the server
+ * sent since (after a restart, its goodbye and the end of the stream).  A connection found
+ * broken or not idle is closed, and its user finds it so (Q_LOST) or opens a new one. */
 static void conn_settle(struct pg_conn *c)
 {
 	if (!c->pg)
@@ -1060,8 +1060,16 @@ static void conn_settle(struct pg_conn *c)
 		conn_close(c);
 		return;
 	}
-	if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK ||
-	    PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+	/* libpq reads once per call: the server's goodbye, then (on the next call) the end of
+	 * the stream, which alone marks the connection bad.  So read while there is something. */
+	bool ok = PQconsumeInput(c->pg);
+	for (int i = 0; ok && i < 4; i++) {
+		struct pollfd p = {.fd = PQsocket(c->pg), .events = POLLIN};
+		if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+			break;
+		ok = PQconsumeInput(c->pg);
+	}
+	if (!ok || PQstatus(c->pg) != CONNECTION_OK || PQtransactionStatus(c->pg) != PQTRANS_IDLE)
 		conn_close(c);
 }
 
@@ -1530,6 +1538,10 @@ static enum q_status batch_run(struct pg_writer *w, struct op *batch, bool caref
 	w->reads = NULL;
 	for (struct op *o = batch; o; o = o->next)
 		o->read_row = -1;
+	/* A connection the server dropped while it was idle (a restart) is found so now: a
+	 * batch whose statements all go ahead with its COMMIT would otherwise first hear of it
+	 * at COMMIT, whose outcome is then unknown, and fail. */
+	conn_settle(c);
 	if (!c->pg && !conn_open(w->s, c, true))
 		return Q_LOST;
 	tx->failed = tx->retry = tx->lost = tx->deferred = false;

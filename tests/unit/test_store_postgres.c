@@ -667,6 +667,38 @@ static void test_dropped_connections_are_made_again(void **state)
 	store_close(s);
 }
 
+/* A batch whose statements are all sent ahead (here an audit row) reaches the server first
+ * with its COMMIT.  A writer connection the server dropped while it was idle is found so
+ * before the batch, and the batch runs on a new one: it is not failed as if its COMMIT had
+ * been lost. */
+static void test_a_batch_sent_whole_after_the_connection_dropped_commits(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options opt = {.location = f->url, .writers = 1};
+	struct store *s = NULL;
+	const char *why = NULL;
+	assert_int_equal(store_open(&opt, &s, &why), PA_OK);
+	struct store_audit a = {.at = 1700000000, .account = 9};
+	snprintf(a.event, sizeof(a.event), "test.event");
+	snprintf(a.outcome, sizeof(a.outcome), "ok");
+	struct audit_in in = {.a = &a};
+	assert_int_equal(store_write(s, audit_tx, &in), PA_OK);
+	for (int round = 0; round < 2; round++) {
+		sql_on(f->url,
+		       "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+		       "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+		       PGRES_TUPLES_OK);
+		/* Let the writer's socket see the server's goodbye. */
+		struct timespec ts = {.tv_nsec = 100000000};
+		nanosleep(&ts, NULL);
+		assert_int_equal(store_write(s, audit_tx, &in), PA_OK);
+	}
+	struct audit_out out = {0};
+	assert_int_equal(store_audit_list(store_reader(s), 9, 0, audit_one, &out), PA_OK);
+	assert_int_equal(out.n, 3);
+	store_close(s);
+}
+
 int main(void)
 {
 	if (pa_core_init() != PA_OK)
@@ -689,6 +721,8 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_check_recorded_by_another_node_meanwhile,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_a_batch_sent_whole_after_the_connection_dropped_commits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dropped_connections_are_made_again, setup,
 	                                    teardown),
 	};
