@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/otpauth.h"
 #include "core/password.h"
 #include "core/token.h"
 #include "core/utf8.h"
@@ -78,6 +79,24 @@ static bool parse_bool(const char *v, bool *out)
 	else
 		return false;
 	return true;
+}
+
+/*
+ * Whether issuer can stand in an enrolment's otpauth:// URI.  The URI's builder refuses a ':'
+ * (it would split the label "ISSUER:ACCOUNT" elsewhere), a control character and bytes that
+ * are not UTF-8; a server started with such an issuer failed every enrolment instead.  The
+ * builder itself decides, so that the two rules cannot drift apart.
+ */
+static bool issuer_ok(const char *issuer)
+{
+	struct otpauth u;
+	char uri[OTPAUTH_URI_MAX + 1];
+	otpauth_init(&u);
+	if (!*issuer || !set_str(u.issuer, sizeof(u.issuer), issuer))
+		return false;
+	snprintf(u.account, sizeof(u.account), "a");
+	u.secret_len = OTP_SECRET_DEFAULT; /* zeros: nothing secret here */
+	return otpauth_build(&u, uri, sizeof(uri)) == PA_OK;
 }
 
 /* "ADDR, ADDR": IP addresses, kept in the form inet_ntop gives (what the server compares). */
@@ -227,7 +246,7 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 		else if (!strcmp(k, "store"))
 			ok = set_str(c->store, sizeof(c->store), v);
 		else if (!strcmp(k, "issuer"))
-			ok = *v && set_str(c->issuer, sizeof(c->issuer), v);
+			ok = issuer_ok(v) && set_str(c->issuer, sizeof(c->issuer), v);
 		else if (!strcmp(k, "self_registration"))
 			ok = parse_bool(v, &c->self_registration);
 		else if (!strcmp(k, "first_party_clients"))
@@ -236,6 +255,14 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 			ok = parse_proxies(c, v);
 		else {
 			snprintf(why, why_size, "%s:%u: unknown setting '%.60s'", path, lineno, k);
+			e = PA_ERR_INVALID_ARGUMENT;
+			break;
+		}
+		if (!ok && !strcmp(k, "issuer")) {
+			snprintf(why, why_size,
+			         "%s:%u: bad value for 'issuer': expected 1 to %zu bytes of UTF-8 "
+			         "without ':' or control characters",
+			         path, lineno, sizeof(c->issuer) - 1);
 			e = PA_ERR_INVALID_ARGUMENT;
 			break;
 		}

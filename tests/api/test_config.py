@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import struct
 import subprocess
+import urllib.parse
 
 import pytest
 import requests
@@ -220,6 +221,43 @@ def test_store_writers_out_of_range_refuses_to_start(tmp_path):
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     assert r.stderr.splitlines()[0] == (f"pahara serve: {conf}:1: bad value for "
                                         "'store_writers': expected a whole number from 0 to 8")
+
+
+
+def _serve_with(tmp_path, content):
+    """`pahara serve` on a config file of content (bytes); it must refuse to start."""
+    conf = tmp_path / "pahara.conf"
+    conf.write_bytes(content)
+    data = tmp_path / "data"
+    r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data", str(data),
+                        "--config", str(conf)],
+                       capture_output=True, timeout=30, env=_env())
+    stderr = r.stderr.decode(errors="replace")
+    assert r.returncode == 2, (r.returncode, r.stdout, stderr)
+    assert r.stdout == b""
+    assert not data.exists()  # refused before anything was made
+    return conf, stderr.splitlines()[0]
+
+
+@pytest.mark.parametrize("issuer", [b"Example: Corp", b"Ex\x1b[2Jample", b"Caf\xe9",
+                                    b"Tab\there"])
+def test_issuer_that_no_enrolment_uri_can_carry_refuses_to_start(tmp_path, issuer):
+    """The issuer goes into every otpauth:// URI (issuer in the label and issuer=), whose
+    builder refuses a ':' (it would split the label), a control character and bytes that are
+    not UTF-8: a server started with one answered every enrolment 400 invalid_argument."""
+    conf, first = _serve_with(tmp_path, b"issuer = " + issuer + b"\n")
+    assert first == (f"pahara serve: {conf}:1: bad value for 'issuer': expected 1 to 63 bytes "
+                     "of UTF-8 without ':' or control characters"), first
+
+
+def test_issuer_with_spaces_symbols_and_non_ascii_is_in_the_enrolment_uri(make_server):
+    issuer = "पहारा & Co #1 100% ?"
+    s = make_server(config={"issuer": issuer})
+    u = s.new_user(s.service_key())
+    body = assert_ok(s.post("/v1/factors/totp", token=u.session()))
+    label, query = body["uri"][len("otpauth://totp/"):].split("?")
+    assert urllib.parse.unquote(label) == f"{issuer}:{u.name}", body["uri"]
+    assert urllib.parse.parse_qs(query)["issuer"] == [issuer], body["uri"]
 
 
 # ---- the stored counters ---------------------------------------------------------------
