@@ -272,6 +272,12 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 			break;
 		}
 	}
+	/* fgets says the same (NULL) at the end and on an error: a directory opens, and then
+	 * every read fails with EISDIR; it is not an empty file */
+	if (e == PA_OK && ferror(f)) {
+		snprintf(why, why_size, "%s: %s", path, strerror(errno));
+		e = PA_ERR_INVALID_ARGUMENT;
+	}
 	fclose(f);
 	if (e == PA_OK && !config_consistent(c, path, why, why_size))
 		e = PA_ERR_INVALID_ARGUMENT;

@@ -260,6 +260,28 @@ def test_issuer_with_spaces_symbols_and_non_ascii_is_in_the_enrolment_uri(make_s
     assert urllib.parse.parse_qs(query)["issuer"] == [issuer], body["uri"]
 
 
+
+def test_config_that_cannot_be_read_refuses_to_start(tmp_path):
+    """A directory opens, and then every read fails: it was taken as an empty file, and the
+    server started on the defaults (as did `pahara admin`)."""
+    conf = tmp_path / "conf.d"
+    conf.mkdir()
+    data = tmp_path / "data"
+    r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data", str(data),
+                        "--config", str(conf)],
+                       capture_output=True, text=True, timeout=30, env=_env())
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout == ""
+    assert r.stderr.splitlines()[0] == f"pahara serve: {conf}: Is a directory", r.stderr
+    assert not data.exists()
+    data.mkdir()
+    r = subprocess.run([BIN, "admin", "--data", str(data), "--config", str(conf), "user",
+                        "list"], capture_output=True, text=True, timeout=30, env=_env())
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert r.stderr.splitlines()[0] == f"pahara admin user list: {conf}: Is a directory"
+    assert list(data.iterdir()) == []
+
+
 # ---- the stored counters ---------------------------------------------------------------
 
 
