@@ -127,6 +127,36 @@ static bool parse_clients(struct app_config *c, char *v)
 	return true;
 }
 
+/* What config_line found. */
+enum config_line {
+	CONFIG_LINE_OK,   /* a line, in buf */
+	CONFIG_LINE_END,  /* no more lines: the end of the file, or a read error (ferror) */
+	CONFIG_LINE_LONG, /* longer than the buffer holds */
+	CONFIG_LINE_NUL,  /* holds a NUL byte */
+};
+
+/*
+ * The next line of f into buf (size bytes), without its '\n'.  Byte by byte, as
+ * cli_read_line does: with fgets a NUL byte silently ends the line's text, and the rest of
+ * a value is dropped unseen.
+ */
+static enum config_line config_line(FILE *f, char *buf, size_t size)
+{
+	size_t n = 0;
+	int ch;
+	while ((ch = getc(f)) != EOF && ch != '\n') {
+		if (ch == '\0')
+			return CONFIG_LINE_NUL;
+		if (n + 1 >= size)
+			return CONFIG_LINE_LONG;
+		buf[n++] = (char)ch;
+	}
+	if (ch == EOF && (n == 0 || ferror(f)))
+		return CONFIG_LINE_END;
+	buf[n] = '\0';
+	return CONFIG_LINE_OK;
+}
+
 /* A numeric setting: its key, its bounds, and the one field it sets (u, u32 or i64). */
 struct num_setting {
 	const char *key;   /* as in the file */
@@ -193,13 +223,16 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 		snprintf(why, why_size, "%s: %s", path, strerror(errno));
 		return PA_ERR_INVALID_ARGUMENT;
 	}
-	char line[1024];
+	char line[1024]; /* docs/operations.md §4: at most 1023 characters */
 	unsigned lineno = 0;
 	enum pa_err e = PA_OK;
-	while (fgets(line, sizeof(line), f)) {
+	enum config_line got;
+	while ((got = config_line(f, line, sizeof(line))) != CONFIG_LINE_END) {
 		lineno++;
-		if (!strchr(line, '\n') && !feof(f)) {
-			snprintf(why, why_size, "%s:%u: line too long", path, lineno);
+		if (got != CONFIG_LINE_OK) {
+			snprintf(why, why_size, "%s:%u: %s", path, lineno,
+			         got == CONFIG_LINE_NUL ? "the line holds a NUL byte"
+			                                : "line too long");
 			e = PA_ERR_INVALID_ARGUMENT;
 			break;
 		}
@@ -272,8 +305,8 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 			break;
 		}
 	}
-	/* fgets says the same (NULL) at the end and on an error: a directory opens, and then
-	 * every read fails with EISDIR; it is not an empty file */
+	/* The end of the lines may be a read error: a directory opens, and then every read
+	 * fails with EISDIR; it is not an empty file */
 	if (e == PA_OK && ferror(f)) {
 		snprintf(why, why_size, "%s: %s", path, strerror(errno));
 		e = PA_ERR_INVALID_ARGUMENT;

@@ -282,6 +282,25 @@ def test_config_that_cannot_be_read_refuses_to_start(tmp_path):
     assert list(data.iterdir()) == []
 
 
+
+@pytest.mark.parametrize("content", [b"threads = 4\0junk\n", b"argon2_passes = 1\nissuer = Ex\0ample",
+                                     b"\0\n"], ids=["mid-file", "last line", "alone"])
+def test_nul_byte_in_a_line_refuses_to_start(tmp_path, content):
+    """A NUL ended the line for the parser: on the last line the rest of the value was
+    dropped unseen (issuer 'Ex'), elsewhere the line was said to be too long."""
+    conf, first = _serve_with(tmp_path, content)
+    line = content.count(b"\n", 0, content.index(b"\0")) + 1
+    assert first == f"pahara serve: {conf}:{line}: the line holds a NUL byte", first
+
+
+def test_line_of_1023_characters_is_taken(tmp_path):
+    """docs/operations.md §4: a line may be at most 1023 characters (its newline aside)."""
+    conf, first = _serve_with(tmp_path, b"# " + b"x" * 1021 + b"\nthreads = 300\n")
+    assert first.startswith(f"pahara serve: {conf}:2: bad value for 'threads'"), first
+    conf, first = _serve_with(tmp_path, b"# " + b"x" * 1022 + b"\n")
+    assert first == f"pahara serve: {conf}:1: line too long", first
+
+
 # ---- the stored counters ---------------------------------------------------------------
 
 
