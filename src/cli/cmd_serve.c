@@ -81,7 +81,7 @@ int cli_serve_main(int argc, char **argv)
 		switch (id) {
 		case OPT_HELP:
 			cli_serve_help(stdout);
-			return CLI_EXIT_OK;
+			return cli_flush_stdout(PROG);
 		case OPT_CONFIG:
 			config = v;
 			break;

@@ -86,3 +86,14 @@ def test_write_error_is_reported(pahara_rel):
                            stderr=subprocess.PIPE, text=True)
     assert r.returncode == 1
     assert "pahara code: cannot write the output" in r.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["code", "--help"], ["qr", "--help"],
+                                  ["serve", "--help"], ["admin", "--help"], ["help", "serve"]])
+def test_help_write_error_is_reported(pahara_rel, args):
+    """Help goes to stdout like any output: one that cannot be written is a failure (1);
+    `pahara serve --help` said 0."""
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([pahara_rel, *args], stdout=full, stderr=subprocess.PIPE, text=True)
+    assert r.returncode == 1, (args, r.stderr)
+    assert "cannot write the output" in r.stderr
