@@ -71,6 +71,18 @@ static int set(char *dst, size_t size, const char *v, const char *what)
 	return 0;
 }
 
+/* Take an option's value; each at most once, as `pahara admin` and `pahara code` have it: a
+ * second --config would silently drop the first file's settings. */
+static bool once(const char **dst, const char *v, const char *name)
+{
+	if (*dst) {
+		cli_usage_error(PROG, "%s is given twice", name);
+		return false;
+	}
+	*dst = v;
+	return true;
+}
+
 int cli_serve_main(int argc, char **argv)
 {
 	struct cli_parser p = CLI_PARSER_INIT(PROG, argc, argv);
@@ -83,16 +95,20 @@ int cli_serve_main(int argc, char **argv)
 			cli_serve_help(stdout);
 			return cli_flush_stdout(PROG);
 		case OPT_CONFIG:
-			config = v;
+			if (!once(&config, v, "--config"))
+				return CLI_EXIT_USAGE;
 			break;
 		case OPT_LISTEN:
-			listen = v;
+			if (!once(&listen, v, "--listen"))
+				return CLI_EXIT_USAGE;
 			break;
 		case OPT_DATA:
-			data = v;
+			if (!once(&data, v, "--data"))
+				return CLI_EXIT_USAGE;
 			break;
 		case OPT_STORE:
-			store = v;
+			if (!once(&store, v, "--store"))
+				return CLI_EXIT_USAGE;
 			break;
 		case OPT_TEST_CLOCK:
 			test_clock = true;

@@ -1,5 +1,6 @@
 """`pahara` itself: help, version, and what happens with a command it does not know."""
 
+import pathlib
 import re
 import subprocess
 
@@ -97,3 +98,25 @@ def test_help_write_error_is_reported(pahara_rel, args):
         r = subprocess.run([pahara_rel, *args], stdout=full, stderr=subprocess.PIPE, text=True)
     assert r.returncode == 1, (args, r.stderr)
     assert "cannot write the output" in r.stderr
+
+
+@pytest.mark.parametrize("option", ["--config", "--listen", "--data", "--store"])
+def test_serve_refuses_an_option_given_twice(pahara, tmp_path, option):
+    """As `pahara code` and `pahara admin` do: the second --config silently replaced the
+    first file (and --data the first directory), so a setting the operator gave was lost."""
+    values = {"--config": [str(tmp_path / "a.conf"), str(tmp_path / "b.conf")],
+              "--listen": ["127.0.0.1:0", "127.0.0.1:0"],
+              "--data": [str(tmp_path / "a"), str(tmp_path / "b")],
+              "--store": [str(tmp_path / "a"), str(tmp_path / "b")]}[option]
+    for v in values:
+        if v.endswith(".conf"):
+            pathlib.Path(v).write_text("threads = 1\n")
+    data = [] if option == "--data" else ["--data", str(tmp_path / "data")]
+    # an address that cannot be bound: were the option taken, serve would stop there (1)
+    listen = [] if option == "--listen" else ["--listen", "256.0.0.1:0"]
+    r = run(pahara, "serve", *data, *listen, option, values[0], f"{option}={values[1]}")
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stdout == ""
+    assert f"pahara serve: {option} is given twice" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        pathlib.Path(v).name for v in values if v.endswith(".conf"))  # nothing made
