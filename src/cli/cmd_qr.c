@@ -15,8 +15,10 @@
 #include "core/qr.h"
 
 #define PROG "pahara qr"
-/* byte-mode capacity of the largest QR code at level M (2330 when the URI has raw UTF-8) */
+/* byte-mode capacity of the largest QR code at level M; the UTF-8 designator (ECI) that raw
+ * UTF-8 needs (core/qr.c) takes the room of one byte */
 #define QR_LEVEL_M_BYTES_MAX 2331
+#define QR_LEVEL_M_UTF8_BYTES_MAX 2330
 
 enum qr_opt_id {
 	OPT_HELP = 1,
@@ -64,6 +66,23 @@ void cli_qr_help(FILE *out)
 	      out);
 }
 
+/* Say that uri is too long for a QR code, and how long it may be. */
+static void too_long(const char *uri)
+{
+	bool utf8 = false;
+
+	for (const char *c = uri; *c; c++)
+		utf8 |= (unsigned char)*c >= 0x80;
+	if (utf8)
+		cli_error(PROG,
+		          "URI: %zu bytes is too long for a QR code (at most %d when it has "
+		          "UTF-8 that is not percent-encoded)",
+		          strlen(uri), QR_LEVEL_M_UTF8_BYTES_MAX);
+	else
+		cli_error(PROG, "URI: %zu bytes is too long for a QR code (at most %d)",
+		          strlen(uri), QR_LEVEL_M_BYTES_MAX);
+}
+
 /* Check that uri is an otpauth URI worth drawing; false when a message has been printed. */
 static bool check_uri(const char *uri)
 {
@@ -77,8 +96,7 @@ static bool check_uri(const char *uri)
 		return false;
 	}
 	if (strlen(uri) > QR_LEVEL_M_BYTES_MAX) {
-		cli_error(PROG, "URI: %zu bytes is too long for a QR code (at most %d)",
-		          strlen(uri), QR_LEVEL_M_BYTES_MAX);
+		too_long(uri);
 		return false;
 	}
 	return true;
@@ -94,9 +112,9 @@ static int draw(const char *uri, bool svg, bool invert)
 		return CLI_EXIT_USAGE;
 	err = svg ? qr_svg_new(uri, &out) : qr_utf8_new(uri, invert, &out);
 	if (err == PA_ERR_INVALID_ARGUMENT) {
-		/* the URI parsed, so it is not empty: it is longer than a QR code holds */
-		cli_error(PROG, "URI: %zu bytes is too long for a QR code (at most %d)",
-		          strlen(uri), QR_LEVEL_M_BYTES_MAX);
+		/* the URI parsed, so it is not empty: it is longer than a QR code holds (2331
+		 * bytes of raw UTF-8 get here) */
+		too_long(uri);
 		return CLI_EXIT_USAGE;
 	}
 	if (err) {

@@ -28,6 +28,13 @@ def near_capacity(total):
     return head + "https://example.com/" + "x" * (total - len(head) - len("https://example.com/"))
 
 
+def near_capacity_raw_utf8(total):
+    """The same with raw (not percent-encoded) UTF-8 in the label: total counts bytes."""
+    head = f"otpauth://totp/Ünïcödé:{'a' * 200}?secret={LONG_SECRET}&issuer=Ünïcödé&image="
+    pad = total - len(head.encode()) - len("https://example.com/")
+    return head + "https://example.com/" + "x" * pad
+
+
 URIS = {
     "short": f"otpauth://totp/a?secret={SECRET}",
     "typical": otpauth("Example:alice@example.com", secret=SECRET, issuer="Example",
@@ -44,6 +51,7 @@ URIS = {
                           secret=LONG_SECRET, issuer="Ünïcödé Bank of Everything"),
     "1000 bytes": near_capacity(1000),
     "largest": near_capacity(2331),
+    "largest with raw UTF-8": near_capacity_raw_utf8(2330),
 }
 
 
@@ -160,6 +168,10 @@ ERRORS = [
     ([f"otpauth://totp/a?secret={SECRET}x"], "URI: "),
     ([near_capacity(2332)], "URI: 2332 bytes is too long for a QR code (at most 2331)"),
     (["--svg", near_capacity(2400)], "URI: 2400 bytes is too long for a QR code"),
+    # the UTF-8 designator takes room: 2330 bytes at most, and the message says so
+    ([near_capacity_raw_utf8(2331)], "URI: 2331 bytes is too long for a QR code (at most 2330 "
+                                     "when it has UTF-8 that is not percent-encoded)"),
+    (["--svg", near_capacity_raw_utf8(2331)], "(at most 2330 when it has UTF-8"),
     (["--svg", "--invert", URIS["short"]], "--invert is for the terminal drawing, not --svg"),
     ([], "missing the otpauth:// URI"),
     (["--invert"], "missing the otpauth:// URI"),
