@@ -225,6 +225,13 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 	}
 	char line[1024]; /* docs/operations.md §4: at most 1023 characters */
 	unsigned lineno = 0;
+	/* The keys set so far, and where: a key given twice is refused, since a later line that
+	 * quietly undoes an earlier one (a limit raised again further down) is a mistake. */
+	struct {
+		char key[32];  /* every known key fits */
+		unsigned line; /* where it was set */
+	} seen[40];
+	size_t nseen = 0;
 	enum pa_err e = PA_OK;
 	enum config_line got;
 	while ((got = config_line(f, line, sizeof(line))) != CONFIG_LINE_END) {
@@ -247,6 +254,20 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 		}
 		*eq = '\0';
 		char *k = trim(s), *v = trim(eq + 1);
+		unsigned first = 0;
+		for (size_t i = 0; i < nseen && !first; i++)
+			if (!strcmp(seen[i].key, k))
+				first = seen[i].line;
+		if (first) {
+			snprintf(why, why_size, "%s:%u: '%s' is set twice (first on line %u)", path,
+			         lineno, k, first);
+			e = PA_ERR_INVALID_ARGUMENT;
+			break;
+		}
+		if (strlen(k) < sizeof(seen[0].key) && nseen < sizeof(seen) / sizeof(seen[0])) {
+			snprintf(seen[nseen].key, sizeof(seen[nseen].key), "%s", k);
+			seen[nseen++].line = lineno;
+		}
 		const struct num_setting *num = NULL;
 		for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
 			if (!strcmp(k, nums[i].key))
@@ -273,11 +294,11 @@ enum pa_err app_config_load(struct app_config *c, const char *path, char *why, s
 			continue;
 		}
 		if (!strcmp(k, "listen"))
-			ok = set_str(c->listen, sizeof(c->listen), v);
+			ok = *v && set_str(c->listen, sizeof(c->listen), v);
 		else if (!strcmp(k, "data"))
-			ok = set_str(c->data_dir, sizeof(c->data_dir), v);
+			ok = *v && set_str(c->data_dir, sizeof(c->data_dir), v);
 		else if (!strcmp(k, "store"))
-			ok = set_str(c->store, sizeof(c->store), v);
+			ok = *v && set_str(c->store, sizeof(c->store), v);
 		else if (!strcmp(k, "issuer"))
 			ok = issuer_ok(v) && set_str(c->issuer, sizeof(c->issuer), v);
 		else if (!strcmp(k, "self_registration"))

@@ -301,6 +301,27 @@ def test_line_of_1023_characters_is_taken(tmp_path):
     assert first == f"pahara serve: {conf}:1: line too long", first
 
 
+@pytest.mark.parametrize("content,line,first", [
+    (b"code_failures_per_account = 3\nthreads = 2\ncode_failures_per_account = 50\n", 3, 1),
+    (b"issuer = A\n\n# again\n  issuer=B\n", 4, 1),
+    (b"trusted_proxies = 10.0.0.1\ntrusted_proxies = 10.0.0.2\n", 2, 1),
+], ids=["a limit undone", "spaces around", "a list"])
+def test_setting_given_twice_refuses_to_start(tmp_path, content, line, first):
+    """A key set twice: the later line won unseen, so a limit tightened at the top of the file
+    could be undone further down. It is refused, naming both lines."""
+    conf, msg = _serve_with(tmp_path, content)
+    key = content.split(b"\n")[line - 1].split(b"=")[0].strip().decode()
+    assert msg == f"pahara serve: {conf}:{line}: '{key}' is set twice (first on line {first})", msg
+
+
+@pytest.mark.parametrize("key", ["listen", "data", "store"])
+def test_empty_place_refuses_to_start(tmp_path, key):
+    """`data =` with nothing after it started and then failed with exit 1 and
+    'store : cannot create the data directory'; an empty value is a bad value (exit 2)."""
+    conf, msg = _serve_with(tmp_path, f"{key} =\n".encode())
+    assert msg == f"pahara serve: {conf}:1: bad value for '{key}'", msg
+
+
 # ---- the stored counters ---------------------------------------------------------------
 
 
