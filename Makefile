@@ -92,8 +92,8 @@ check-now: $(BUILD)/rel/pahara $(BUILD)/san/pahara $(BUILD)/tst/pahara
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 	@echo "make check: all passed"
 
-cli-tests: $(BUILD)/rel/pahara $(BUILD)/san/pahara
-	PAHARA=$(BUILD)/rel/pahara PAHARA_SAN=$(BUILD)/san/pahara \
+cli-tests: $(BUILD)/rel/pahara $(BUILD)/san/pahara $(BUILD)/bench/loadgen
+	PAHARA=$(BUILD)/rel/pahara PAHARA_SAN=$(BUILD)/san/pahara LOADGEN=$(BUILD)/bench/loadgen \
 		$(PY) -m pytest -q -p no:cacheprovider tests/cli
 
 # The store tests on PostgreSQL, each run in a fresh database: the conformance test (unit-rel

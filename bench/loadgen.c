@@ -418,10 +418,23 @@ struct figures {
 	double rate, p50, p99; /* ok checks/s, latencies in ms */
 };
 
+/*
+ * The p-th percentile (nearest rank) of the n sorted latencies: the smallest one that at least
+ * p% of them do not exceed, the ceil(p n / 100)-th.  (n * p / 100 as an index is one past it:
+ * for 100 latencies it gave the largest as the 99th percentile.)
+ */
+static double percentile(const double *sorted, size_t n, unsigned p)
+{
+	if (n == 0)
+		return 0;
+	size_t rank = (n * p + 99) / 100;
+	return sorted[rank > 0 ? rank - 1 : 0];
+}
+
 static struct figures report(const char *what, double secs)
 {
 	qsort(g.lat, g.nlat, sizeof(double), cmp_double);
-	double p50 = g.nlat ? g.lat[g.nlat / 2] : 0, p99 = g.nlat ? g.lat[g.nlat * 99 / 100] : 0;
+	double p50 = percentile(g.lat, g.nlat, 50), p99 = percentile(g.lat, g.nlat, 99);
 	printf("%s: %.0f req/s ok, p50 %.2f ms, p99 %.2f ms (%lu ok, %lu not 200, %lu waits "
 	       "for a fresh step)",
 	       what, g.ok / secs, p50 * 1e3, p99 * 1e3, g.ok, g.bad, g.exhausted);

@@ -1,0 +1,97 @@
+"""bench/loadgen against a scripted HTTP server: the figures it prints must be honest.
+
+The server here answers as many requests as a test allows and then holds the next one
+unanswered, so that a run of the load generator ends with a known number of answers and
+known latencies.  `make cli-tests` builds the load generator (LOADGEN, default
+build/bench/loadgen).
+"""
+
+import base64
+import http.server
+import os
+import re
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import _binary, run
+
+
+@pytest.fixture(scope="session")
+def loadgen():
+    return _binary("LOADGEN", "build/bench/loadgen")
+
+
+class Script:
+    """What the server does: per connection (in the order they come), how many requests it
+    answers 200 before it holds one unanswered, and the delay before each answer."""
+
+    def __init__(self, budgets, delays=None):
+        self.budgets = list(budgets)
+        self.delays = delays or {}  # (connection, request) -> seconds
+        self.lock = threading.Lock()
+        self.connections = 0
+
+
+def serve(script):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the load generator expects
+
+        def setup(self):
+            super().setup()
+            # headers and body go out as two writes: without this, Nagle holds the body
+            # for the client's delayed ACK (40 ms a request)
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with script.lock:
+                self.conn_no = script.connections
+                script.connections += 1
+            self.req_no = 0
+
+        def answer(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            if n:
+                self.rfile.read(n)
+            budget = script.budgets[min(self.conn_no, len(script.budgets) - 1)]
+            if self.req_no >= budget:
+                time.sleep(60)  # hold it: the run ends without this answer
+            time.sleep(script.delays.get((self.conn_no, self.req_no), 0))
+            self.req_no += 1
+            body = b'{"status":"ok"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = answer
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    srv.handle_error = lambda *args: None  # a held answer's client has gone: expected
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def figures(line):
+    m = re.search(r"([\d.]+) req/s ok, p50 ([\d.]+) ms, p99 ([\d.]+) ms \((\d+) ok", line)
+    assert m, line
+    return float(m[1]), float(m[2]), float(m[3]), int(m[4])
+
+
+def test_p99_is_the_nearest_rank_not_one_past_it(loadgen):
+    # 100 answers, one of them slow: the 99th percentile of 100 latencies is the 99th
+    # smallest, a fast one.  Only the maximum is slow.
+    srv = serve(Script([100], delays={(0, 0): 0.3}))
+    try:
+        r = run(loadgen, "get", f"http://127.0.0.1:{srv.server_port}/", "1", "1")
+    finally:
+        srv.shutdown()
+    assert r.returncode == 0, r.stderr
+    rate, p50, p99, ok = figures(r.stdout)
+    assert ok == 100
+    assert p50 < 100 and p99 < 100, r.stdout
