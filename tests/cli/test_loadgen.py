@@ -11,6 +11,7 @@ import http.server
 import os
 import re
 import socket
+import subprocess
 import threading
 import time
 
@@ -95,3 +96,29 @@ def test_p99_is_the_nearest_rank_not_one_past_it(loadgen):
     rate, p50, p99, ok = figures(r.stdout)
     assert ok == 100
     assert p50 < 100 and p99 < 100, r.stdout
+
+
+def secrets_file(tmp_path, accounts):
+    path = tmp_path / "secrets"
+    path.write_text("".join(f"b{i:07d} {base64.b32encode(os.urandom(20)).decode()}\n"
+                            for i in range(accounts)))
+    return str(path)
+
+
+def test_median_of_an_even_number_of_runs_is_not_the_faster_middle_one(loadgen, tmp_path):
+    # Two runs of one connection each (the second on a fresh step, so a fresh connection):
+    # the first gets 40 answers in its second, the second 10.  Their median must not be
+    # reported as the faster run; the slower middle one is the figure that cannot flatter.
+    srv = serve(Script([40, 10]))
+    try:
+        r = subprocess.run([loadgen, "verify", f"http://127.0.0.1:{srv.server_port}", "key",
+                            secrets_file(tmp_path, 50), "1", "1"],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, RUNS="2"))
+    finally:
+        srv.shutdown()
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert [figures(line)[3] for line in lines[:2]] == [40, 10], r.stdout
+    assert lines[2].startswith("verify, median run of 2"), r.stdout
+    assert float(re.search(r": ([\d.]+) req/s", lines[2])[1]) <= 10.5, r.stdout
