@@ -27,11 +27,12 @@ def loadgen():
 
 class Script:
     """What the server does: per connection (in the order they come), how many requests it
-    answers 200 before it holds one unanswered, and the delay before each answer."""
+    answers 200 before it holds one unanswered, and delay(connection, request), the seconds
+    it waits before each answer."""
 
-    def __init__(self, budgets, delays=None):
+    def __init__(self, budgets, delay=lambda conn, req: 0):
         self.budgets = list(budgets)
-        self.delays = delays or {}  # (connection, request) -> seconds
+        self.delay = delay
         self.lock = threading.Lock()
         self.connections = 0
 
@@ -42,8 +43,6 @@ def serve(script):
 
         def setup(self):
             super().setup()
-            # headers and body go out as two writes: without this, Nagle holds the body
-            # for the client's delayed ACK (40 ms a request)
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with script.lock:
                 self.conn_no = script.connections
@@ -57,14 +56,12 @@ def serve(script):
             budget = script.budgets[min(self.conn_no, len(script.budgets) - 1)]
             if self.req_no >= budget:
                 time.sleep(60)  # hold it: the run ends without this answer
-            time.sleep(script.delays.get((self.conn_no, self.req_no), 0))
+            time.sleep(script.delay(self.conn_no, self.req_no))
             self.req_no += 1
+            # one write, so that an answer never arrives in two parts at different times
             body = b'{"status":"ok"}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
 
         do_GET = do_POST = answer
 
@@ -87,7 +84,7 @@ def figures(line):
 def test_p99_is_the_nearest_rank_not_one_past_it(loadgen):
     # 100 answers, one of them slow: the 99th percentile of 100 latencies is the 99th
     # smallest, a fast one.  Only the maximum is slow.
-    srv = serve(Script([100], delays={(0, 0): 0.3}))
+    srv = serve(Script([100], delay=lambda conn, req: 0.3 if req == 0 else 0))
     try:
         r = run(loadgen, "get", f"http://127.0.0.1:{srv.server_port}/", "1", "1")
     finally:
@@ -96,6 +93,30 @@ def test_p99_is_the_nearest_rank_not_one_past_it(loadgen):
     rate, p50, p99, ok = figures(r.stdout)
     assert ok == 100
     assert p50 < 100 and p99 < 100, r.stdout
+
+
+def test_rate_is_over_the_measured_time_not_the_nominal_one(loadgen):
+    # One connection, one second: 298 quick answers, the 299th 40 ms before the second is up
+    # and the 300th 10 ms after it, read while the generator waits for it (it waits up to
+    # 100 ms).  It counts the 300th, so the time it divides by must be the 1.01 s or more it
+    # measured, not 1 s.
+    start = []
+
+    def delay(conn, req):
+        if req == 0:
+            start.append(time.monotonic())
+        until = {298: 0.96, 299: 1.01}.get(req)
+        return max(0, start[0] + until - time.monotonic()) if until else 0
+
+    srv = serve(Script([300], delay))
+    try:
+        r = run(loadgen, "get", f"http://127.0.0.1:{srv.server_port}/", "1", "1")
+    finally:
+        srv.shutdown()
+    assert r.returncode == 0, r.stderr
+    rate, p50, p99, ok = figures(r.stdout)
+    assert ok == 300, r.stdout
+    assert rate < 298, r.stdout
 
 
 def secrets_file(tmp_path, accounts):
