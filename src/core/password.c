@@ -95,7 +95,12 @@ enum pa_err password_verify(const char *hash, const char *password, size_t len)
 
 bool password_needs_rehash(const char *hash, const struct password_params *p)
 {
+	static const char id_prefix[] = crypto_pwhash_argon2id_STRPREFIX;
+
 	if (strnlen(hash, PASSWORD_HASH_SIZE) >= PASSWORD_HASH_SIZE)
+		return true;
+	/* libsodium compares only the parameters: an Argon2i hash with ours would be kept */
+	if (strncmp(hash, id_prefix, sizeof id_prefix - 1) != 0)
 		return true;
 	return crypto_pwhash_str_needs_rehash(hash, p->opslimit, p->memlimit) != 0;
 }

@@ -118,6 +118,21 @@ static void test_rehash_when_parameters_change(void **state)
 	assert_true(password_needs_rehash("garbage", &small));
 }
 
+/* DESIGN §3 wants Argon2id: an Argon2i hash is replaced at the next sign-in even when its
+ * parameters are the current ones (an import from a system that used Argon2i with t = 3). */
+static void test_argon2i_hash_with_the_current_parameters_is_rehashed(void **state)
+{
+	const struct password_params same = {.opslimit = 3, .memlimit = small.memlimit};
+	char h_i[PASSWORD_HASH_SIZE];
+
+	(void)state;
+	assert_int_equal(crypto_pwhash_str_alg(h_i, "password1", 9, same.opslimit, same.memlimit,
+	                                       crypto_pwhash_ALG_ARGON2I13),
+	                 0);
+	assert_int_equal(verify_str(h_i, "password1"), PA_OK);
+	assert_true(password_needs_rehash(h_i, &same));
+}
+
 static void test_unreadable_hash_told_apart(void **state)
 {
 	char h[PASSWORD_HASH_SIZE], bad[PASSWORD_HASH_SIZE + 8];
@@ -223,6 +238,7 @@ int main(void)
 	    cmocka_unit_test(test_password_policy_8_to_1024_bytes),
 	    cmocka_unit_test(test_short_old_password_still_verifies),
 	    cmocka_unit_test(test_rehash_when_parameters_change),
+	    cmocka_unit_test(test_argon2i_hash_with_the_current_parameters_is_rehashed),
 	    cmocka_unit_test(test_unreadable_hash_told_apart),
 	    cmocka_unit_test(test_params_checked),
 	    cmocka_unit_test(test_unknown_user_costs_the_same_with_default_parameters),
