@@ -12,9 +12,9 @@
  *
  * /v1/check is the hot path: it runs on the HTTP thread and never waits there.  It checks the
  * request's form and hands the rest to store_submit_check: the read of service, account and
- * code generator (on this thread with SQLite, on the writer with PostgreSQL), check_prepare
- * (the code checked against the read), check_tx in the store's group commit, and the answer
- * sent from the commit's callback.
+ * code generator and check_prepare (the code checked against the read), both on the store's
+ * writer, then check_tx in the store's group commit, and the answer sent from the commit's
+ * callback.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -35,7 +35,7 @@ struct check {
 	char code[65];
 	char client[STORE_CLIENT_MAX + 1];
 	char service[STORE_NAME_MAX + 1]; /* for audit */
-	bool pre_checked;                 /* totp: checked on the HTTP thread into pre */
+	bool pre_checked;                 /* totp: checked by check_prepare into pre */
 	enum pa_err pre_verdict;          /* and its verdict (fc.verdict is an output) */
 	struct totp_pre pre;              /* what to consume */
 	unsigned retry_after;             /* out: for PA_ERR_RATE_LIMITED */
@@ -190,7 +190,7 @@ static enum pa_err check_prepare(void *arg, enum pa_err read, const struct store
 	                              .client = c->client,
 	                              .now = app_now(c->app)};
 	if (strcmp(c->method, "totp") == 0 && !c->acct.disabled) {
-		/* The hot path: unseal and verify here, off the writer's transaction, which only
+		/* The hot path: unseal and verify here, before check_tx, which then only
 		 * consumes the step (if the row is unchanged and the account unthrottled and not
 		 * disabled) and writes the audit; or re-checks the account and lockout first. */
 		enum pa_err e = factors_totp_check_read(cr->has_totp ? &cr->totp : NULL, &c->fc,

@@ -87,7 +87,7 @@ struct store_ops {
 	                              struct store_service *out);
 	enum pa_err (*check_read)(struct store_tx *tx, const uint8_t hash[STORE_HASH_LEN],
 	                          const char *name, struct store_check_read *out);
-	/* NULL: store.c reads on the calling thread, then submits (store_submit_check). */
+	/* store_submit_check: each store reads on its writer (see store.h). */
 	void (*submit_check)(struct store *s, const uint8_t hash[STORE_HASH_LEN], const char *name,
 	                     store_check_prepare_fn prepare, store_tx_fn fn, void *arg,
 	                     store_done_fn done);

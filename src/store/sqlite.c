@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -881,6 +882,72 @@ static void sq_submit(struct store *base, store_tx_fn fn, void *arg, store_done_
 	s->tail = o;
 	pthread_cond_signal(&s->wake);
 	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * store_submit_check: the read, prepare and fn all run on the writer, inside the batch's
+ * transaction.  Read there, the check needs no reader connection: a reader's read transaction
+ * costs two lock calls on the WAL index, and, since the writer commits between any two reads,
+ * SQLite drops the reader's whole page cache at its start, so the rows come back by pread()
+ * each time; the writer's own cache stays warm.  (Measured with bench/loadgen: see
+ * docs/operations.md §11.)  It also reads what the batch's earlier fns wrote.
+ */
+struct sq_check {
+	store_check_prepare_fn prepare; /* the caller's */
+	store_tx_fn fn;                 /* the caller's */
+	void *arg;                      /* theirs */
+	store_done_fn done;             /* theirs */
+	enum pa_err refused;            /* prepare's answer, when not PA_OK */
+	uint8_t hash[STORE_HASH_LEN];   /* the service key's hash */
+	char name[];                    /* the account's name */
+};
+
+static enum pa_err sq_check_read(struct store_tx *base, const uint8_t hash[STORE_HASH_LEN],
+                                 const char *name, struct store_check_read *out);
+
+/* The op's fn.  A refusal by prepare wrote nothing and is no failure of the batch: the op
+ * succeeds, and its done hands the refusal on. */
+static enum pa_err sq_check_fn(struct store_tx *tx, void *arg)
+{
+	struct sq_check *c = arg;
+	struct store_check_read cr;
+	enum pa_err e = sq_check_read(tx, c->hash, c->name, &cr);
+	if (e != PA_OK && e != PA_ERR_NOT_FOUND)
+		return e;
+	c->refused = c->prepare(c->arg, e, &cr);
+	sodium_memzero(&cr, sizeof(cr));
+	return c->refused == PA_OK ? c->fn(tx, c->arg) : PA_OK;
+}
+
+static void sq_check_done(void *arg, enum pa_err result)
+{
+	struct sq_check *c = arg;
+	if (result == PA_OK && c->refused != PA_OK)
+		result = c->refused;
+	if (c->done)
+		c->done(c->arg, result);
+	free(c);
+}
+
+static void sq_submit_check(struct store *base, const uint8_t hash[STORE_HASH_LEN],
+                            const char *name, store_check_prepare_fn prepare, store_tx_fn fn,
+                            void *arg, store_done_fn done)
+{
+	size_t n = strlen(name);
+	struct sq_check *c = malloc(sizeof(*c) + n + 1);
+	if (!c) {
+		if (done)
+			done(arg, PA_ERR_NOMEM);
+		return;
+	}
+	c->prepare = prepare;
+	c->fn = fn;
+	c->arg = arg;
+	c->done = done;
+	c->refused = PA_OK;
+	memcpy(c->hash, hash, STORE_HASH_LEN);
+	memcpy(c->name, name, n + 1);
+	sq_submit(base, sq_check_fn, c, sq_check_done);
 }
 
 /* ---- small helpers for the record functions -------------------------------------------- */
@@ -1869,6 +1936,7 @@ static const struct store_ops sqlite_ops = {
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,
     .submit = sq_submit,
+    .submit_check = sq_submit_check,
     .write = store_write_by_submit,
     .account_create = sq_account_create,
     .account_by_name = sq_account_by_name,

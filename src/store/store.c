@@ -3,7 +3,6 @@
  * (backend.h).  The location decides the backend: a postgresql:// URL or a directory.
  */
 #include <pthread.h>
-#include <sodium.h>
 #include <string.h>
 
 #include "store/backend.h"
@@ -193,22 +192,7 @@ void store_submit_check(struct store *s, const uint8_t hash[STORE_HASH_LEN], con
                         store_check_prepare_fn prepare, store_tx_fn fn, void *arg,
                         store_done_fn done)
 {
-	if (s->ops->submit_check) {
-		s->ops->submit_check(s, hash, name, prepare, fn, arg, done);
-		return;
-	}
-	struct store_tx *rd = store_reader(s);
-	struct store_check_read cr;
-	memset(&cr, 0, sizeof(cr));
-	enum pa_err e = rd ? store_check_read(rd, hash, name, &cr) : PA_ERR_STORE;
-	e = prepare(arg, e, &cr);
-	sodium_memzero(&cr, sizeof(cr));
-	if (e != PA_OK) {
-		if (done)
-			done(arg, e);
-		return;
-	}
-	store_submit(s, fn, arg, done);
+	s->ops->submit_check(s, hash, name, prepare, fn, arg, done);
 }
 
 enum pa_err store_totp_delete(struct store_tx *tx, int64_t account)

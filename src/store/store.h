@@ -394,10 +394,10 @@ typedef enum pa_err (*store_check_prepare_fn)(void *arg, enum pa_err read,
 /* store_check_read(hash, name), then prepare with its result, then (if prepare returned PA_OK)
  * fn in a write transaction as store_submit runs it; done(arg, result) gets fn's result, or
  * prepare's when that was not PA_OK, or PA_ERR_STORE.  Where the read is made is the store's
- * choice: SQLite reads on the calling thread, and calls prepare there (and done too, when
- * prepare refuses); PostgreSQL reads on its writer inside fn's transaction, the reads of a
- * whole batch in one statement (and then fn may end with a store_totp_consume_unthrottled
- * whose answer also comes with the batch's: see there). */
+ * choice: both stores read on their writer, inside fn's transaction, and call prepare there
+ * (so done comes from the writer, after the batch's commit, even when prepare refuses);
+ * PostgreSQL makes the reads of a whole batch in one statement (and then fn may end with a
+ * store_totp_consume_unthrottled whose answer also comes with the batch's: see there). */
 void store_submit_check(struct store *s, const uint8_t hash[STORE_HASH_LEN], const char *name,
                         store_check_prepare_fn prepare, store_tx_fn fn, void *arg,
                         store_done_fn done);
