@@ -42,6 +42,7 @@
 
 #include "cli/cli.h"
 #include "core/otp.h"
+#include "core/password.h"
 #include "core/seal.h"
 #include "core/utf8.h"
 #include "server/handlers.h"
@@ -255,10 +256,11 @@ int admin_export(struct app *a, const char *prog, const char *path)
  * no id for the next row, digits = 99 no code).  Columns without a rule (times) take any value
  * of their type. */
 enum rule_kind {
-	RULE_ANY,   /* no rule */
-	RULE_RANGE, /* INT: min .. max */
-	RULE_LEN,   /* TEXT, BLOB: min .. max bytes */
-	RULE_NAME,  /* TEXT: an account or service name (app_username_ok) */
+	RULE_ANY,    /* no rule */
+	RULE_RANGE,  /* INT: min .. max */
+	RULE_LEN,    /* TEXT, BLOB: min .. max bytes */
+	RULE_NAME,   /* TEXT: an account or service name (app_username_ok) */
+	RULE_PWHASH, /* TEXT: "" (no Pahara password) or a hash password_verify takes */
 };
 struct column_rule {
 	const char *table, *column; /* as in store_tables */
@@ -279,7 +281,7 @@ static const struct column_rule column_rules[] = {
     BOOL("services", "disabled"),
     ID("accounts", "id"),
     NAME("accounts", "name"),
-    LEN("accounts", "pwhash", 0, STORE_PWHASH_MAX),
+    {"accounts", "pwhash", RULE_PWHASH, 0, STORE_PWHASH_MAX},
     BOOL("accounts", "disabled"),
     BOOL("accounts", "twofactor"),
     RANGE("accounts", "service_id", 0, ID_MAX), /* and a service of the file (import_row) */
@@ -381,6 +383,16 @@ static bool rule_kept(const struct column_rule *r, const struct store_value *v, 
 		else
 			snprintf(bad, bad_size, "has %zu bytes, not %lld .. %lld", v->len,
 			         (long long)r->min, (long long)r->max);
+		return false;
+	case RULE_PWHASH:
+		if (v->len <= (size_t)r->max &&
+		    (!v->len || (!memchr(v->p, 0, v->len) && password_hash_usable(v->p))))
+			return true;
+		snprintf(bad, bad_size,
+		         "is not an Argon2 hash a sign-in can check (Argon2id or Argon2i, at most "
+		         "t=%llu and m=%llu KiB)",
+		         (unsigned long long)PASSWORD_OPSLIMIT_MAX,
+		         (unsigned long long)(PASSWORD_MEMLIMIT_MAX / 1024));
 		return false;
 	case RULE_NAME:
 		if (app_username_ok(v->p))

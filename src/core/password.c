@@ -1,4 +1,5 @@
 /* password.c — see password.h. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -70,19 +71,40 @@ enum pa_err password_hash(const struct password_params *p, const char *password,
 	return hash_any(p, password, len, out);
 }
 
-/* Whether hash is a NUL-terminated string that libsodium reads as an Argon2 hash. */
-static bool hash_readable(const char *hash)
+/* The m= (KiB) and t= of an Argon2 hash string, "$argon2id$v=19$m=19456,t=2,p=1$...", as
+ * libsodium writes them; false when they are not there. */
+static bool hash_costs(const char *hash, unsigned long long *m_kib, unsigned long long *t)
+{
+	const char *p = strstr(hash, "$m=");
+	if (!p)
+		return false;
+	char *end;
+	*m_kib = strtoull(p + 3, &end, 10);
+	if (end == p + 3 || strncmp(end, ",t=", 3) != 0)
+		return false;
+	p = end + 3;
+	*t = strtoull(p, &end, 10);
+	return end != p && *end == ',';
+}
+
+bool password_hash_usable(const char *hash)
 {
 	if (strnlen(hash, PASSWORD_HASH_SIZE) >= PASSWORD_HASH_SIZE)
 		return false;
 	/* needs_rehash decodes the whole string, answering -1 when it cannot (any params do) */
-	return crypto_pwhash_str_needs_rehash(hash, PASSWORD_OPSLIMIT_DEFAULT,
-	                                      PASSWORD_MEMLIMIT_DEFAULT) >= 0;
+	if (crypto_pwhash_str_needs_rehash(hash, PASSWORD_OPSLIMIT_DEFAULT,
+	                                   PASSWORD_MEMLIMIT_DEFAULT) < 0)
+		return false;
+	/* libsodium would verify against any costs the string names: one written elsewhere (an
+	 * import) with t=4294967295 would hold a thread for hours at each sign-in. */
+	unsigned long long m_kib, t;
+	return hash_costs(hash, &m_kib, &t) && t <= PASSWORD_OPSLIMIT_MAX &&
+	       m_kib <= PASSWORD_MEMLIMIT_MAX / 1024;
 }
 
 enum pa_err password_verify(const char *hash, const char *password, size_t len)
 {
-	if (!hash_readable(hash))
+	if (!password_hash_usable(hash))
 		return PA_ERR_PASSWORD_HASH;
 	/* No password this long was ever accepted by the policy; spare the hashing of megabytes. */
 	if (len > PASSWORD_MAX_BYTES)

@@ -77,9 +77,13 @@ enum pa_err password_hash(const struct password_params *p, const char *password,
 /*
  * Verify password (len bytes) against a stored hash string (NUL-terminated).
  * Errors: PA_ERR_PASSWORD_MISMATCH (wrong password, or longer than PASSWORD_MAX_BYTES),
- * PA_ERR_PASSWORD_HASH (hash is not a readable Argon2 hash string — log it: the store is bad).
+ * PA_ERR_PASSWORD_HASH (hash is not password_hash_usable — log it: the store is bad).
  */
 enum pa_err password_verify(const char *hash, const char *password, size_t len) PA_MUST_CHECK;
+/* Whether hash is one password_verify verifies against: an Argon2 hash string (argon2id or
+ * argon2i) that libsodium reads, whose costs are within PASSWORD_OPSLIMIT_MAX and
+ * PASSWORD_MEMLIMIT_MAX (a hash made elsewhere may name any). */
+bool password_hash_usable(const char *hash);
 #ifdef PAHARA_TESTING
 /* Test builds: how many Argon2id runs password_hash and password_verify have made in this
  * process (a test tells "no Argon2id work" by it, not by the clock). */

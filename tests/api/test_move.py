@@ -368,6 +368,10 @@ OUT_OF_RANGE = {
     "services.name": _set(name="a b"),
     "sessions.client": _set(client="c" * 65),
     "audit.detail": _set(detail="d" * 257),
+    # a password hash a sign-in would check: libsodium takes any costs the string names, and
+    # t = 2^32-1 would hold a thread for hours at each sign-in of the account
+    "accounts.pwhash": _set(pwhash="$argon2id$v=19$m=8,t=4294967295,p=1$c29tZXNhbHRzb21lc2FsdA$"
+                                   "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
     # blobs of their size
     "backup_codes.hash": _set(hash="AAAA"),
     "sessions.token_hash": _set(token_hash=""),

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -152,6 +153,39 @@ static void test_unreadable_hash_told_apart(void **state)
 	assert_int_equal(verify_str(bad, "password1"), PA_ERR_PASSWORD_HASH);
 }
 
+/* A hash made elsewhere (an import) may name any costs, and libsodium verifies against them:
+ * one beyond what a configuration may set (t 1..64, m up to 1 GiB) would hold a thread for
+ * hours at each sign-in.  It is not verified; the limits themselves are. */
+static void test_hash_costs_beyond_the_limits_not_verified(void **state)
+{
+	char h[PASSWORD_HASH_SIZE], edited[PASSWORD_HASH_SIZE];
+
+	(void)state;
+	assert_int_equal(crypto_pwhash_str_alg(h, "password1", 9, PASSWORD_OPSLIMIT_MAX,
+	                                       PASSWORD_MEMLIMIT_MIN, crypto_pwhash_ALG_ARGON2ID13),
+	                 0);
+	assert_true(password_hash_usable(h));
+	assert_int_equal(verify_str(h, "password1"), PA_OK);
+	assert_int_equal(crypto_pwhash_str_alg(h, "password1", 9, PASSWORD_OPSLIMIT_MAX + 1,
+	                                       PASSWORD_MEMLIMIT_MIN, crypto_pwhash_ALG_ARGON2ID13),
+	                 0);
+	assert_false(password_hash_usable(h));
+	assert_int_equal(verify_str(h, "password1"), PA_ERR_PASSWORD_HASH);
+
+	/* m: edited into a real hash (libsodium reads the string without checking m against the
+	 * hash, so the edit is read), 1 GiB is the last allowed */
+	assert_int_equal(hash_str(&small, "password1", h), PA_OK);
+	const char *m = strstr(h, "$m=8,");
+	assert_non_null(m);
+	snprintf(edited, sizeof edited, "%.*s$m=1048576,%s", (int)(m - h), h, m + 5);
+	assert_true(password_hash_usable(edited));
+	snprintf(edited, sizeof edited, "%.*s$m=1048577,%s", (int)(m - h), h, m + 5);
+	assert_false(password_hash_usable(edited));
+	assert_int_equal(verify_str(edited, "password1"), PA_ERR_PASSWORD_HASH);
+	snprintf(edited, sizeof edited, "%.*s$m=18446744073709551617,%s", (int)(m - h), h, m + 5);
+	assert_false(password_hash_usable(edited));
+}
+
 static void test_params_checked(void **state)
 {
 	struct password_params p = PASSWORD_PARAMS_DEFAULT;
@@ -240,6 +274,7 @@ int main(void)
 	    cmocka_unit_test(test_rehash_when_parameters_change),
 	    cmocka_unit_test(test_argon2i_hash_with_the_current_parameters_is_rehashed),
 	    cmocka_unit_test(test_unreadable_hash_told_apart),
+	    cmocka_unit_test(test_hash_costs_beyond_the_limits_not_verified),
 	    cmocka_unit_test(test_params_checked),
 	    cmocka_unit_test(test_unknown_user_costs_the_same_with_default_parameters),
 	    cmocka_unit_test(test_dummy_never_matches),
