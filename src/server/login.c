@@ -30,6 +30,7 @@ struct login_start {
 	struct store_account acct;         /* found account, if found */
 	bool found;                        /* acct is valid */
 	bool password_ok;                  /* the account password matched */
+	bool limited;                      /* refused by the address's limit before Argon2id */
 	const char *password;              /* as given (for temporary passwords) */
 	size_t password_len;               /* its length */
 	char new_hash[PASSWORD_HASH_SIZE]; /* rehash to store, "" = none */
@@ -59,7 +60,7 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 	snprintf(au.client, sizeof(au.client), "%s", ls->client);
 
 	enum pa_err e = PA_OK;
-	if (ls->found) {
+	if (ls->found && !ls->limited) {
 		/* The password was checked against a read made before Argon2id.  What counts is
 		 * the account as it is now: a password changed since then must not be undone by a
 		 * rehash nor answered with a session, and two-factor turned on or the account
@@ -74,9 +75,12 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 		}
 		ls->acct = cur;
 	}
+	/* Refused by the peek, the attempt is made all the same (it rewrites a counter that did
+	 * not decode: limits.c), and the refusal stands even if the window has moved on since:
+	 * no password was checked.  The row names the account asked for, as any other does. */
 	e = limits_ip_attempt(tx, a, http_req_ip(ls->req), ls->now, &ls->retry_after);
-	if (e == PA_ERR_RATE_LIMITED) {
-		ls->verdict = e;
+	if (e == PA_ERR_RATE_LIMITED || (e == PA_OK && ls->limited)) {
+		ls->verdict = PA_ERR_RATE_LIMITED;
 		snprintf(au.outcome, sizeof(au.outcome), "rate_limited");
 		return store_audit_add(tx, &au);
 	}
@@ -177,13 +181,14 @@ static enum pa_err login_attempt(struct http_req *req, struct login_start *ls)
 	if (e != PA_OK && e != PA_ERR_NOT_FOUND)
 		return e;
 	ls->found = e == PA_OK;
+	ls->limited = false;
 	ls->password_ok = false;
 	ls->new_hash[0] = '\0';
 	ls->now = app_now(a);
 	/* An address over its limit gets no Argon2id work at all (the attempt is audited). */
 	if (limits_ip_peek(rd, a, http_req_ip(req), ls->now, &ls->retry_after) ==
 	    PA_ERR_RATE_LIMITED) {
-		ls->found = false;
+		ls->limited = true;
 		e = store_write(a->store, login_start_tx, ls);
 		if (e != PA_OK && e != PA_ERR_RATE_LIMITED)
 			return e;

@@ -76,6 +76,27 @@ def test_password_throttled_per_ip(make_server):
     assert assert_ok(attempt(u.name, u.password))["status"] == "signed_in"
 
 
+def test_address_limit_at_sign_in_is_audited_against_the_account(make_server):
+    """DESIGN §3: the audit log says who.  A sign-in refused by the address's limit, before any
+    Argon2id work, names the account it was for, so that `admin audit --user NAME` shows the
+    attempts on it; an unknown name stays no account, as before, and the answers are alike."""
+    s = make_server(config={"password_attempts_per_ip": 1, "password_attempts_window": 300})
+    u = s.new_user(s.service_key())
+    assert_error(u.login(password="pw-wrong-123", through_throttle=False), 401,
+                 "invalid_credentials")
+    known = assert_error(u.login(through_throttle=False), 429, "rate_limited")
+    unknown = assert_error(s.post("/v1/login", {"username": "nobody-" + u.name,
+                                                "password": u.password, "client": "web"}),
+                           429, "rate_limited")
+    assert known == unknown
+    rows = [ln.split("\t") for ln in s.admin("audit", "--user", u.name).stdout.splitlines()]
+    assert [(r[1], r[2]) for r in rows if r[1] == "login.password"] == \
+        [("login.password", "invalid_password"), ("login.password", "rate_limited")], rows
+    rows = [ln.split("\t") for ln in s.admin("audit").stdout.splitlines()]
+    assert [(r[2], r[3]) for r in rows if r[1] == "login.password"][-1] == \
+        ("rate_limited", "nobody-" + u.name), rows
+
+
 def test_disabled_account_cannot_sign_in(server, svc):
     u = server.new_user(svc)
     token = u.session()
