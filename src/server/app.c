@@ -778,6 +778,11 @@ void app_audit_init(struct store_audit *au, struct app *a, struct http_req *req,
 	}
 }
 
+void app_audit_client(struct store_audit *au, const char *client)
+{
+	utf8_repair(au->client, sizeof(au->client), client, strlen(client), UTF8_NO_CONTROLS);
+}
+
 /* "Bearer TOKEN" -> TOKEN, or NULL. */
 static const char *bearer(struct http_req *req)
 {

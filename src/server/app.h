@@ -117,6 +117,9 @@ void app_fail(struct http_req *req, enum pa_err e);
  * character and for each control character, cut between two characters to fit. */
 void app_audit_init(struct store_audit *au, struct app *a, struct http_req *req, const char *event,
                     int64_t account, const char *account_name);
+/* Set an audit record's client to the name a sign-in gave (its `client` field): the client's
+ * text too, so stored as the User-Agent is. */
+void app_audit_client(struct store_audit *au, const char *client);
 
 /* The caller's session (Authorization: Bearer TOKEN).  On failure answers 401 and returns
  * false. */

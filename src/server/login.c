@@ -57,7 +57,7 @@ static enum pa_err login_start_tx(struct store_tx *tx, void *arg)
 	struct store_audit au;
 	app_audit_init(&au, a, ls->req, "login.password", ls->found ? ls->acct.id : 0,
 	               ls->username);
-	snprintf(au.client, sizeof(au.client), "%s", ls->client);
+	app_audit_client(&au, ls->client);
 
 	enum pa_err e = PA_OK;
 	if (ls->found && !ls->limited) {
@@ -304,7 +304,7 @@ static enum pa_err login_verify_tx(struct store_tx *tx, void *arg)
 		return e;
 	struct store_audit au;
 	app_audit_init(&au, a, lv->req, "login.verify", acct.id, acct.name);
-	snprintf(au.client, sizeof(au.client), "%s", l.client);
+	app_audit_client(&au, l.client);
 	snprintf(au.detail, sizeof(au.detail), "method=%s", lv->method);
 
 	if (l.state != STORE_LOGIN_PENDING || lv->now >= l.expires_at || acct.disabled) {

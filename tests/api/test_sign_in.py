@@ -97,6 +97,26 @@ def test_address_limit_at_sign_in_is_audited_against_the_account(make_server):
         ("rate_limited", "nobody-" + u.name), rows
 
 
+def test_client_name_is_audited_without_control_characters(make_server):
+    """The `client` a sign-in names is the client's text, like its User-Agent and the name it
+    asked for (operations.md §7): the audit log keeps it as UTF-8 with '?' for each control
+    character, in the rows of the password step and of the second step."""
+    s = make_server()
+    u = s.new_user(s.service_key())
+    u.with_totp()
+    client = "mail\t2026-01-01T00:00:00Z\tlogin.password\tok\n\x1b[2J\u0085\u00e9"
+    audited = "mail?2026-01-01T00:00:00Z?login.password?ok??[2J?\u00e9"
+    lid = assert_ok(u.login(client=client))["login_id"]
+    assert_error(u.verify(lid, "totp", "000000"), 401, "invalid_code")
+    rows = [ln.split("\t") for ln in s.admin("audit", "--user", u.name).stdout.splitlines()]
+    assert [(r[1], r[5]) for r in rows if r[1] in ("login.password", "login.verify")][-2:] == \
+        [("login.password", audited), ("login.verify", audited)], rows
+    # The session list still shows it as given (JSON holds any text).
+    sess = u.sign_in_totp(client=client)
+    listed = assert_ok(s.get("/v1/sessions", token=sess))["sessions"]
+    assert [x["client"] for x in listed if x["current"]] == [client]
+
+
 def test_disabled_account_cannot_sign_in(server, svc):
     u = server.new_user(svc)
     token = u.session()
