@@ -83,6 +83,7 @@ struct http_req {
 	size_t body_len;                /* bytes in body */
 	size_t discarded;               /* body bytes over the cap that were dropped */
 	bool too_large;                 /* the body went over HTTP_BODY_MAX */
+	bool framing_conflict;          /* its head disagrees on where the body ends */
 	json_t *json;                   /* parsed body (owned) */
 	const struct http_route *route; /* matched route */
 	unsigned nparams;               /* placeholders matched */
@@ -345,7 +346,9 @@ static enum MHD_Result queue_reply(struct http_req *req)
 		MHD_add_response_header(r, "Allow", req->allow);
 	for (unsigned i = 0; i < req->ncookies; i++)
 		MHD_add_response_header(r, "Set-Cookie", req->cookies[i]);
-	if (srv_stopping(req->srv)) /* no more requests on this connection */
+	/* No more requests on this connection: the server is stopping, or what follows a request
+	 * whose end was in doubt cannot be trusted to be the start of the next one. */
+	if (srv_stopping(req->srv) || req->framing_conflict)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result ret = MHD_queue_response(req->conn, req->status, r);
 	MHD_destroy_response(r);
@@ -579,6 +582,13 @@ static void req_dispatch(struct http_req *req)
 		                 "the server is stopping; send the request again");
 		return;
 	}
+	if (req->framing_conflict) {
+		/* Not a request this server can tell the end of: nothing of it is acted on. */
+		http_reply_error(req, 400, PA_ERR_INVALID_ARGUMENT, 0,
+		                 "the body's length is given twice (Content-Length and "
+		                 "Transfer-Encoding, or two different Content-Length)");
+		return;
+	}
 	bool path_known = false;
 	const struct http_route *r;
 	char *allow = req->allow;
@@ -724,6 +734,45 @@ static void client_behind_proxy(const struct http_server *srv, struct MHD_Connec
 	}
 }
 
+/* What a request's head says about where its body ends. */
+struct framing {
+	const char *length; /* the first Content-Length */
+	bool conflict;      /* another, different one, or a Transfer-Encoding as well */
+	bool chunked;       /* a Transfer-Encoding came */
+};
+
+static enum MHD_Result framing_line(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+	(void)kind;
+	struct framing *f = cls;
+	value = value ? value : "";
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		if (f->length && strcmp(f->length, value) != 0)
+			f->conflict = true;
+		f->length = f->length ? f->length : value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		f->chunked = true;
+	}
+	if (f->length && f->chunked)
+		f->conflict = true;
+	return MHD_YES;
+}
+
+/*
+ * RFC 9112 §6.3: a request with two different Content-Length, or with both Content-Length and
+ * Transfer-Encoding, does not say for sure where it ends.  libmicrohttpd takes the first
+ * Content-Length, or the chunked coding, and goes on to read the next request after it; a
+ * proxy in front that reads the other one would see a different next request (request
+ * smuggling).  Such a request is refused, and its connection closed after the answer.
+ */
+static bool framing_conflict(struct MHD_Connection *conn)
+{
+	struct framing f = {NULL, false, false};
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_line, &f);
+	return f.conflict;
+}
+
 static struct http_req *req_new(struct http_server *srv, struct MHD_Connection *conn,
                                 const char *url, const char *method)
 {
@@ -780,6 +829,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 		if (!req)
 			return MHD_NO;
 		*con_cls = req;
+		req->framing_conflict = framing_conflict(conn);
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX)

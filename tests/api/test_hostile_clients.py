@@ -830,3 +830,52 @@ def test_hostile_clients_keep_the_server_serving(make_server):
     print(f"seed {SEED}: {fuzz.sent} requests, {fuzz.mhd} answered by libmicrohttpd, "
           f"{fuzz.closed_unanswered} closed unanswered")
 
+
+# ---- regressions found by the run above ------------------------------------------------------
+
+def read_until_closed(c):
+    data = b""
+    while chunk := c.sock.recv(65536):  # READ_TIMEOUT: a connection left open fails here
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize("framing", ["two-lengths", "length-and-chunked"])
+def test_request_of_doubtful_length_refused_and_connection_closed(server, svc, framing):
+    """RFC 9112 §6.3: a request whose head gives two different Content-Length, or both
+    Content-Length and Transfer-Encoding, has no sure end.  Acting on it, and reading on
+    after it, lets a proxy that reads the other length smuggle a request past itself: it is
+    refused with 400 invalid_argument, nothing is done, and the connection is closed."""
+    name = "smuggle-" + str(random.Random(framing).randrange(10**9))
+    body = json.dumps({"username": name}).encode()
+    smuggled = b"GET /v1/health HTTP/1.1\r\nHost: pahara.test\r\n\r\n"
+    if framing == "two-lengths":
+        framed = [("Content-Length", str(len(body))),
+                  ("Content-Length", str(len(body) + len(smuggled)))]
+        rest = body + smuggled
+    else:
+        framed = [("Transfer-Encoding", "chunked"), ("Content-Length", str(len(body)))]
+        rest = b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n" + smuggled
+    c = Conn(server.port)
+    c.send(request_bytes("POST", "/v1/service/accounts", [
+        ("Content-Type", "application/json"), ("Authorization", "Bearer " + svc)] + framed,
+        rest, length=False))
+    answers = parse_answers(read_until_closed(c))
+    c.close()
+    assert len(answers) == 1, answers
+    assert check_pahara(answers[0]) == "invalid_argument", answers
+    assert answers[0].status == 400 and answers[0].header("connection") == "close", answers
+    # Nothing was made: the name is still free.
+    r = server.post("/v1/service/accounts", {"username": name}, token=svc)
+    assert r.status_code == 201, r.text
+
+
+def test_same_content_length_twice_is_one_length(server, svc):
+    """RFC 9112 §6.3 lets a recipient take a length repeated with the same value."""
+    name = "twice-" + str(random.Random(7).randrange(10**9))
+    body = json.dumps({"username": name}).encode()
+    answers = exchange(server.port, request_bytes("POST", "/v1/service/accounts", [
+        ("Content-Type", "application/json"), ("Authorization", "Bearer " + svc),
+        ("Content-Length", str(len(body))), ("Content-Length", str(len(body))),
+        ("Connection", "close")], body, length=False), half_close=False)
+    assert [a.status for a in answers] == [201], answers
