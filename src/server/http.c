@@ -890,8 +890,14 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (req) {
 		/* A request that a handler still owns cannot complete: it is suspended until
 		 * answered, and libmicrohttpd does not end suspended connections.  A resumed one
-		 * can end here without access_handler() seeing it again (the client left). */
+		 * can end here without access_handler() seeing it again (the client left, or
+		 * half-closed its side, while it waited), and at once: req_answer() resumes the
+		 * connection while it holds req->lock, so its thread may not have let go of the
+		 * lock yet.  Freed under it, req would be written after it is freed (the unlock),
+		 * which corrupted the heap when a hostile client closed right after its request. */
 		struct http_server *srv = req->srv;
+		pthread_mutex_lock(&req->lock);
+		pthread_mutex_unlock(&req->lock);
 		if (req->parked)
 			srv_count(srv, &srv->parked, -1);
 		req_free(req);
