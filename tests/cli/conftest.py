@@ -21,6 +21,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 _seed = os.environ.get("PAHARA_INTEROP_SEED", "6238")
 INTEROP_SEED = random.SystemRandom().randrange(2**32) if _seed == "random" else int(_seed)
 
+# What ASan, LeakSanitizer and UBSan print on finding something (the sanitizer build).
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error", "ERROR: LeakSanitizer")
+
 
 def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(f"interop seed: {INTEROP_SEED} "
@@ -60,7 +63,7 @@ def run(binary, *args, stdin=None, timeout=60):
     # A sanitizer report must fail loudly, never pass unnoticed in stderr.
     env.setdefault("ASAN_OPTIONS", "abort_on_error=0:exitcode=86:detect_leaks=1")
     env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:exitcode=87:print_stacktrace=1")
-    return subprocess.run(
+    r = subprocess.run(
         [binary, *args],
         input=stdin if stdin is not None else "",
         capture_output=True,
@@ -69,6 +72,11 @@ def run(binary, *args, stdin=None, timeout=60):
         timeout=timeout,
         env=env,
     )
+    # The exit status alone is not enough: many tests look only at stdout (help text, a QR
+    # code), and a report there went unread while the test passed.
+    for mark in SANITIZER_MARKS:
+        assert mark not in r.stderr, f"sanitizer report from {binary} {args}:\n{r.stderr[-8000:]}"
+    return r
 
 
 def need_tool(name):
