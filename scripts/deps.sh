@@ -11,7 +11,8 @@ libmicrohttpd-dev libsqlite3-dev libpq-dev libqrencode-dev libcurl4-openssl-dev"
 CHECK_PKGS="$RUN_PKGS clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest
 python3-pyotp python3-requests oathtool zbar-tools librsvg2-bin valgrind sqlite3 postgresql
 nginx-light openssl"
-BENCH_PKGS="$RUN_PKGS liboath-dev wrk nginx-light postgresql"
+# python3: bench/verify.sh and scripts/pg.sh pick free ports and print the results with it.
+BENCH_PKGS="$RUN_PKGS liboath-dev wrk nginx-light postgresql python3"
 
 case "${1:-run}" in
 run) want=$RUN_PKGS ;;
