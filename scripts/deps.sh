@@ -37,6 +37,23 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q >/dev/null || apt-get update
+# A fresh machine is often running apt itself (apt-daily, unattended-upgrades after the first
+# boot): wait up to LOCK_WAIT seconds for its locks instead of failing at once.  apt-get
+# install waits by itself with DPkg::Lock::Timeout; apt-get update ignores that option, so it
+# is tried again while what stops it is a lock.
+LOCK_WAIT=${LOCK_WAIT:-600}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+waited=0
+until apt-get update -q >"$log" 2>&1; do
+	if ! grep -q 'Could not get lock' "$log" || [ "$waited" -ge "$LOCK_WAIT" ]; then
+		cat "$log" >&2
+		echo "deps: apt-get update failed" >&2
+		exit 1
+	fi
+	[ "$waited" = 0 ] && echo "deps: waiting for another apt or dpkg to finish" >&2
+	sleep 5
+	waited=$((waited + 5))
+done
 # shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing
+apt-get install -y -q -o DPkg::Lock::Timeout="$LOCK_WAIT" --no-install-recommends $missing
