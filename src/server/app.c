@@ -678,10 +678,14 @@ int64_t app_now(struct app *a)
 void app_test_pause(struct app *a)
 {
 	unsigned ms = atomic_exchange(&a->test_pause_ms, 0); /* the next request only */
-	if (ms > 0)
+	if (ms > 0) {
+		/* Counted before the wait: a test waits for this rather than for some time to pass
+		 * (GET /v1/test/counters). */
+		atomic_fetch_add(&a->test_paused, 1);
 		nanosleep(
 		    &(struct timespec){.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000},
 		    NULL);
+	}
 }
 #endif
 

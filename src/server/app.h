@@ -66,6 +66,7 @@ struct app {
 	char dummy_hash[STORE_PWHASH_MAX + 1];  /* verified for unknown users (equal cost) */
 	_Atomic int64_t clock_offset;           /* test clock: seconds added to now */
 	_Atomic unsigned test_pause_ms;         /* test builds: POST /v1/test/pause */
+	_Atomic unsigned test_paused;           /* test builds: pauses begun so far */
 };
 
 /* ---- configuration ---- */

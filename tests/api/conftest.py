@@ -636,11 +636,22 @@ class Paused:
         self.result = None
 
     def __enter__(self):
+        paused = self._paused()
         assert_ok(self.s.post("/v1/test/pause", {"ms": self.ms}))
         self.thread = threading.Thread(target=self._run)
         self.thread.start()
-        time.sleep(0.3)  # past its reads, and held
+        # Past its reads, and held: the server says so (a fixed sleep here was a guess, too
+        # short for a slow request, and then the change came before the reads).
+        deadline = time.monotonic() + 60
+        while self._paused() == paused:
+            assert time.monotonic() < deadline, "the request never reached its pause"
+            if not self.thread.is_alive() and self._paused() == paused:
+                pytest.fail(f"answered without a pause: {self.result}")
+            time.sleep(0.01)
         return self
+
+    def _paused(self):
+        return assert_ok(self.s.get("/v1/test/counters"))["paused"]
 
     def _run(self):
         self.result = self.send()
