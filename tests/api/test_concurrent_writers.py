@@ -48,8 +48,24 @@ class SlowInsert:
              "EXECUTE FUNCTION test_slow_insert();")
         self.thread = threading.Thread(target=self._run)
         self.thread.start()
-        time.sleep(0.5)  # past its reads, asleep in its INSERT
+        # Past its reads, asleep in its INSERT: PostgreSQL says so.  (A fixed sleep here was a
+        # guess; a request slower than that met the change before its reads, and every test
+        # here passes that way too, without the race it is about.)
+        deadline = time.monotonic() + 60
+        while not self._asleep():
+            assert time.monotonic() < deadline, "the request never reached its INSERT"
+            if not self.thread.is_alive() and not self._asleep():
+                pytest.fail(f"answered without reaching the INSERT: {self.result}")
+            time.sleep(0.02)
         return self
+
+    def _asleep(self):
+        """Whether a connection to the server's database is in the trigger's pg_sleep."""
+        r = subprocess.run(["psql", self.s.store_url, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+                            "-c", "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                            "current_database() AND wait_event = 'PgSleep'"],
+                           check=True, capture_output=True, text=True, timeout=30)
+        return int(r.stdout) > 0
 
     def _run(self):
         self.result = self.send()
