@@ -39,7 +39,7 @@ import pytest
 from conftest import SANITIZER_MARKS, assert_ok
 
 SEED = int(os.environ.get("PAHARA_HOSTILE_SEED", "20261127"))
-BUDGET = float(os.environ.get("PAHARA_HOSTILE_SECONDS", "20"))  # fuzzing, per store and build
+BUDGET = float(os.environ.get("PAHARA_HOSTILE_SECONDS", "10"))  # fuzzing, per store and build
 CHECK_EVERY = 300       # requests between two canary sign-ins and stderr checks
 READ_TIMEOUT = 20       # seconds for an answer that must come (a hang, not a timing check)
 BODY_MAX = 64 * 1024
