@@ -12,7 +12,7 @@ PY := /usr/bin/python3
 # Runs a command with PAHARA_TEST_PG set: a private PostgreSQL for the command's lifetime,
 # unless PAHARA_TEST_PG names one already.
 WITH_PG := scripts/pg.sh run
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 20
 CC := gcc
 FUZZ_CC := clang
 
