@@ -759,6 +759,12 @@ void app_fail(struct http_req *req, enum pa_err e)
 	http_reply_error(req, app_status(e), e, e == PA_ERR_STORE ? 1 : 0, NULL);
 }
 
+void app_audit_verdict(struct store_audit *au, enum pa_err verdict)
+{
+	snprintf(au->outcome, sizeof(au->outcome), "%s",
+	         verdict == PA_ERR_REPLAYED_CODE ? "replayed_code" : pa_err_code(verdict));
+}
+
 void app_audit_init(struct store_audit *au, struct app *a, struct http_req *req, const char *event,
                     int64_t account, const char *account_name)
 {

@@ -121,6 +121,10 @@ void app_audit_init(struct store_audit *au, struct app *a, struct http_req *req,
 /* Set an audit record's client to the name a sign-in gave (its `client` field): the client's
  * text too, so stored as the User-Agent is. */
 void app_audit_client(struct store_audit *au, const char *client);
+/* Set an audit record's outcome to a second factor's verdict: its error code, except that a
+ * TOTP code already used is "replayed_code" (the caller is told "invalid_code", as for a wrong
+ * code; the operator is told a right code came again, perhaps a phished one). */
+void app_audit_verdict(struct store_audit *au, enum pa_err verdict);
 
 /* The caller's session (Authorization: Bearer TOKEN).  On failure answers 401 and returns
  * false. */

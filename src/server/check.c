@@ -74,7 +74,7 @@ static enum pa_err check_tx(struct store_tx *tx, void *arg)
 		return e;
 	if (cur.disabled) {
 		c->fc.verdict = PA_ERR_ACCOUNT_DISABLED; /* not a wrong code: not counted */
-		snprintf(au.outcome, sizeof(au.outcome), "%s", pa_err_code(c->fc.verdict));
+		app_audit_verdict(&au, c->fc.verdict);
 		return store_audit_add(tx, &au);
 	}
 	bool clean = false;
@@ -93,7 +93,7 @@ static enum pa_err check_tx(struct store_tx *tx, void *arg)
 		if (!clean)
 			e = limits_account_success(tx, c->app, c->acct.id);
 	} else {
-		snprintf(au.outcome, sizeof(au.outcome), "%s", pa_err_code(c->fc.verdict));
+		app_audit_verdict(&au, c->fc.verdict);
 		if (c->fc.verdict != PA_ERR_METHOD_UNAVAILABLE &&
 		    c->fc.verdict != PA_ERR_THIRD_PARTY_BACKUP)
 			e = limits_account_fail(tx, c->app, c->acct.id, c->fc.now);

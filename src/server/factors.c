@@ -590,7 +590,7 @@ static enum pa_err totp_confirm_tx(struct store_tx *tx, void *arg)
 	if (e != PA_OK)
 		return e;
 	if (fc->verdict != PA_OK) {
-		snprintf(au.outcome, sizeof(au.outcome), "%s", pa_err_code(fc->verdict));
+		app_audit_verdict(&au, fc->verdict);
 		if (fc->verdict != PA_ERR_METHOD_UNAVAILABLE)
 			e = limits_account_fail(tx, fc->app, fc->account, fc->now);
 		return e == PA_OK ? store_audit_add(tx, &au) : e;

@@ -353,7 +353,7 @@ static enum pa_err login_verify_tx(struct store_tx *tx, void *arg)
 			return e == PA_ERR_CONFLICT ? PA_ERR_STATE : e;
 		return store_audit_add(tx, &au);
 	}
-	snprintf(au.outcome, sizeof(au.outcome), "%s", pa_err_code(fc.verdict));
+	app_audit_verdict(&au, fc.verdict);
 	if (fc.verdict == PA_ERR_METHOD_UNAVAILABLE || fc.verdict == PA_ERR_THIRD_PARTY_BACKUP)
 		return store_audit_add(tx, &au);
 	/* A wrong code: count it for this sign-in and for the account (DESIGN §3). */

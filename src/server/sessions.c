@@ -209,7 +209,7 @@ static enum pa_err settings_tx(struct store_tx *tx, void *arg)
 		if (e != PA_OK)
 			return e;
 		if (st->fc.verdict != PA_OK) {
-			snprintf(au.outcome, sizeof(au.outcome), "%s", pa_err_code(st->fc.verdict));
+			app_audit_verdict(&au, st->fc.verdict);
 			if (st->fc.verdict != PA_ERR_METHOD_UNAVAILABLE &&
 			    st->fc.verdict != PA_ERR_THIRD_PARTY_BACKUP)
 				e = limits_account_fail(tx, st->app, st->acct->id, now);

@@ -42,6 +42,33 @@ def test_totp_replay_refused(server, svc):
     assert assert_ok(u.verify(second, "totp", u.next_totp()))["status"] == "signed_in"
 
 
+def test_totp_replay_audited_apart_from_a_wrong_code(server, svc):
+    """A replay is answered as a wrong code, but the audit tells the operator it was a right
+    code sent again (perhaps phished): outcome replayed_code, not invalid_code."""
+    def outcomes(name, event):
+        rows = [ln.split("\t") for ln in server.admin("audit", "--user", name).stdout.splitlines()]
+        return [f[2] for f in rows if len(f) > 2 and f[1] == event]
+
+    # Through sign-in.
+    u = server.new_user(svc)
+    u.with_totp()
+    code = u.next_totp()
+    assert assert_ok(u.verify(u.start(), "totp", code))["status"] == "signed_in"
+    lid = u.start()
+    assert_error(u.verify(lid, "totp", code), 401, "invalid_code")
+    assert_error(u.verify(lid, "totp", f"{(int(code) + 1) % 1000000:06d}"), 401, "invalid_code")
+    assert outcomes(u.name, "login.verify") == ["ok", "replayed_code", "invalid_code"]
+
+    # Through /v1/check.
+    v = server.new_user(svc)
+    v.with_totp()
+    code = v.next_totp()
+    assert assert_ok(v.check("totp", code)) == {"status": "ok"}
+    assert_error(v.check("totp", code), 401, "invalid_code")
+    assert_error(v.check("totp", f"{(int(code) + 1) % 1000000:06d}"), 401, "invalid_code")
+    assert outcomes(v.name, "check") == ["ok", "replayed_code", "invalid_code"]
+
+
 def test_totp_used_once_under_concurrent_requests(server, svc):
     """Twelve requests with one code at the same instant: exactly one is accepted."""
     u = server.new_user(svc)
