@@ -76,19 +76,21 @@ void h_test_pause(struct http_req *req)
 	http_reply_error(req, 404, PA_ERR_ROUTE, 0, "no endpoint POST /v1/test/pause");
 }
 
-/* GET /v1/test/counters: {"argon2id": N, "paused": M}, the Argon2id runs of this process so
- * far, so that a test can tell that a refusal cost none, and the requests that have begun a
- * POST /v1/test/pause wait, so that a test knows one is held.  Test builds only, like the
- * clock. */
+/* GET /v1/test/counters: {"argon2id": N, "paused": M, "submitted": S}, the Argon2id runs of
+ * this process so far, so that a test can tell that a refusal cost none; the requests that have
+ * begun a POST /v1/test/pause wait, so that a test knows one is held; and the writes queued for
+ * the store (store_test_submitted), so that a test knows a request's write is queued.  Test
+ * builds only, like the clock. */
 void h_test_counters(struct http_req *req)
 {
 #ifdef PAHARA_TESTING
 	struct app *a = http_req_app(req);
 	if (a->cfg.test_clock) {
 		http_reply_json(req, 200,
-		                json_pack("{s:I, s:I}", "argon2id",
+		                json_pack("{s:I, s:I, s:I}", "argon2id",
 		                          (json_int_t)password_argon2id_runs(), "paused",
-		                          (json_int_t)a->test_paused));
+		                          (json_int_t)a->test_paused, "submitted",
+		                          (json_int_t)store_test_submitted()));
 		return;
 	}
 #endif

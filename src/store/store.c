@@ -7,6 +7,21 @@
 
 #include "store/backend.h"
 
+#ifdef PAHARA_TESTING
+#include <stdatomic.h>
+
+static atomic_ulong submitted; /* store_test_submitted */
+
+unsigned long store_test_submitted(void)
+{
+	return atomic_load(&submitted);
+}
+
+#define SUBMITTED() atomic_fetch_add(&submitted, 1)
+#else
+#define SUBMITTED() ((void)0)
+#endif
+
 size_t store_utf8_char_len(const unsigned char *s, size_t left)
 {
 	if (left == 0)
@@ -73,6 +88,7 @@ enum pa_err store_write_by_submit(struct store *s, store_tx_fn fn, void *arg)
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
 	s->ops->submit(s, sync_fn, &w, sync_done);
+	SUBMITTED();
 	pthread_mutex_lock(&w.lock);
 	while (!w.done)
 		pthread_cond_wait(&w.cond, &w.lock);
@@ -110,6 +126,7 @@ void store_read_end(struct store_tx *rd)
 void store_submit(struct store *s, store_tx_fn fn, void *arg, store_done_fn done)
 {
 	s->ops->submit(s, fn, arg, done);
+	SUBMITTED();
 }
 
 enum pa_err store_write(struct store *s, store_tx_fn fn, void *arg)
@@ -193,6 +210,7 @@ void store_submit_check(struct store *s, const uint8_t hash[STORE_HASH_LEN], con
                         store_done_fn done)
 {
 	s->ops->submit_check(s, hash, name, prepare, fn, arg, done);
+	SUBMITTED();
 }
 
 enum pa_err store_totp_delete(struct store_tx *tx, int64_t account)

@@ -92,6 +92,13 @@ void store_read_end(struct store_tx *rd);
 /* Run fn in a write transaction; done(arg, result) runs on the writer thread after the
  * commit is durable, with fn's result (or PA_ERR_STORE if the commit failed). */
 void store_submit(struct store *s, store_tx_fn fn, void *arg, store_done_fn done);
+#ifdef PAHARA_TESTING
+/* Test builds: how many store_submit, store_submit_check and (where the store's writes go
+ * through its submit, as SQLite's do) store_write calls of this process have queued their
+ * work so far, counted once it is queued: a test waits for this to know that a request's
+ * write is in the queue, behind the ones before it (GET /v1/test/counters). */
+unsigned long store_test_submitted(void);
+#endif
 /* Run fn in a write transaction and wait until it is durable.  Returns fn's result. */
 enum pa_err store_write(struct store *s, store_tx_fn fn, void *arg) PA_MUST_CHECK;
 

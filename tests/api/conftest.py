@@ -621,6 +621,23 @@ def in_background(send):
     return result
 
 
+def queued_in_background(server, send):
+    """in_background(send), returning once the request's write is queued for the store's
+    writer (the server's count of queued writes has grown: GET /v1/test/counters), so that a
+    request sent next is queued behind it.  Within WriterHeld, the writes then wait there."""
+    before = _submitted(server)
+    result = in_background(send)
+    deadline = time.monotonic() + 60
+    while _submitted(server) == before:
+        assert time.monotonic() < deadline, "the request never queued its write"
+        time.sleep(0.01)
+    return result
+
+
+def _submitted(server):
+    return assert_ok(server.get("/v1/test/counters"))["submitted"]
+
+
 class Paused:
     """send() run on a thread while the server holds it between its reads and its write
     (POST /v1/test/pause, test builds: the next such request only), so that the test can

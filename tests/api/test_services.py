@@ -2,11 +2,10 @@
 accounts it made."""
 
 import sqlite3
-import time
 
 import pytest
 
-from conftest import WriterHeld, assert_error, assert_ok, in_background
+from conftest import WriterHeld, assert_error, assert_ok, queued_in_background
 
 
 def _audit(s, name=None):
@@ -204,20 +203,19 @@ def test_check_of_a_disabled_account_refused_and_audited(server, svc, method):
 @pytest.mark.sqlite_only
 @pytest.mark.parametrize("method", ["backup", "totp"])
 def test_check_refused_when_a_disable_commits_before_it(make_server, method):
-    """A disable committed between a check's read (the account still enabled) and its write
-    refuses the check: the code is not used up, and the refusal is audited, not counted."""
+    """A disable queued ahead of a check refuses the check: the code is not used up, and the
+    refusal is audited, not counted.  (Both stores read a check's rows on their writer, inside
+    the check's transaction, so the check's read comes after the disable's commit.)"""
     s = make_server()
     svc = s.service_key()
     u = _service_user_with_totp(s, svc)
     code = u.backup[1] if method == "backup" else u.next_totp()
     before = _codes_state(s, u.name)
     with WriterHeld(s):
-        disable = in_background(
-            lambda: s.post(f"/v1/service/accounts/{u.name}/disable", token=svc))
-        time.sleep(0.5)  # read, its write queued
-        check = in_background(lambda: s.post(
+        disable = queued_in_background(
+            s, lambda: s.post(f"/v1/service/accounts/{u.name}/disable", token=svc))
+        check = queued_in_background(s, lambda: s.post(
             "/v1/check", {"username": u.name, "method": method, "code": code}, token=svc))
-        time.sleep(0.5)  # read with the account enabled, its write queued after the disable
     assert_ok(disable())
     assert_error(check(), 403, "account_disabled")
     assert _codes_state(s, u.name) == before
@@ -275,12 +273,10 @@ def test_service_factor_change_refused_when_a_disable_commits_before_it(make_ser
         body = {"code": u.next_totp()}
     before = _codes_state(s, u.name)
     with WriterHeld(s):
-        disable = in_background(
-            lambda: s.post(f"/v1/service/accounts/{u.name}/disable", token=svc))
-        time.sleep(0.5)  # read, its write queued
-        change = in_background(
-            lambda: s.post(f"/v1/service/accounts/{u.name}/{what}", body, token=svc))
-        time.sleep(0.5)  # read with the account enabled, its write queued after the disable
+        disable = queued_in_background(
+            s, lambda: s.post(f"/v1/service/accounts/{u.name}/disable", token=svc))
+        change = queued_in_background(
+            s, lambda: s.post(f"/v1/service/accounts/{u.name}/{what}", body, token=svc))
     assert_ok(disable())
     assert_error(change(), 403, "account_disabled")
     assert _codes_state(s, u.name) == before
