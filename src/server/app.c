@@ -802,6 +802,81 @@ static const char *bearer(struct http_req *req)
 	return h + 7;
 }
 
+/*
+ * A revoked session's token used again: its holder did not end it (the account's owner ended
+ * it elsewhere, or changed the password), so perhaps the token was stolen.  Audited
+ * (session.revoked_use) the first time only: a throttling counter "revuse:ID" marks it done,
+ * kept as long as the session itself, so that whoever holds the token cannot grow the log.
+ * The caller's answer is the same 401 as for any ended session, and the audit is queued
+ * without a wait: it holds up no thread.
+ */
+struct revoked_use {
+	char key[STORE_LIMIT_KEY_MAX];
+	int64_t keep_until;
+	struct store_audit au;
+};
+
+static void revoked_use_key(int64_t session, char key[STORE_LIMIT_KEY_MAX])
+{
+	snprintf(key, STORE_LIMIT_KEY_MAX, "revuse:%lld", (long long)session);
+}
+
+/* Whether the use is audited already (a marker of any size counts); false on a store error. */
+static bool revoked_use_audited(struct store_tx *tx, const char *key, enum pa_err *e)
+{
+	uint8_t mark;
+	size_t len = 0;
+	*e = store_limit_get(tx, key, &mark, sizeof(mark), &len);
+	return *e == PA_OK && len != 0;
+}
+
+static enum pa_err revoked_use_tx(struct store_tx *tx, void *arg)
+{
+	struct revoked_use *r = arg;
+	enum pa_err e;
+	if (revoked_use_audited(tx, r->key, &e) || e != PA_OK)
+		return e; /* another request got here first */
+	const uint8_t mark = 1;
+	e = store_limit_put(tx, r->key, &mark, sizeof(mark), r->keep_until);
+	return e == PA_OK ? store_audit_add(tx, &r->au) : e;
+}
+
+static void revoked_use_done(void *arg, enum pa_err result)
+{
+	struct revoked_use *r = arg;
+	if (result != PA_OK)
+		fprintf(stderr,
+		        "pahara: audit: the use of revoked session %s was not recorded: %s\n",
+		        r->key + strlen("revuse:"), pa_err_code(result));
+	free(r);
+}
+
+static void revoked_use(struct http_req *req, struct store_tx *rd, const struct store_session *s)
+{
+	struct app *a = http_req_app(req);
+	char key[STORE_LIMIT_KEY_MAX];
+	revoked_use_key(s->id, key);
+	enum pa_err e;
+	if (revoked_use_audited(rd, key, &e) || e != PA_OK)
+		return; /* a store error here leaves the audit to the next use */
+	struct store_account acct;
+	if (store_account_by_id(rd, s->account, &acct) != PA_OK)
+		return;
+	struct revoked_use *r = malloc(sizeof(*r));
+	if (!r)
+		return;
+	memcpy(r->key, key, sizeof(key));
+	app_audit_init(&r->au, a, req, "session.revoked_use", acct.id, acct.name);
+	snprintf(r->au.outcome, sizeof(r->au.outcome), "refused");
+	snprintf(r->au.detail, sizeof(r->au.detail), "session=%lld revoked_at=%lld",
+	         (long long)s->id, (long long)s->revoked_at);
+	/* Past the session's own purge, and never in the past (a clock set back). */
+	r->keep_until = s->revoked_at + APP_KEEP_REVOKED_SESSIONS + 86400;
+	if (r->keep_until < r->au.at + 86400)
+		r->keep_until = r->au.at + 86400;
+	store_submit(a->store, revoked_use_tx, r, revoked_use_done);
+}
+
 bool app_auth_session(struct http_req *req, struct store_session *out, struct store_account *acct)
 {
 	struct app *a = http_req_app(req);
@@ -815,8 +890,10 @@ bool app_auth_session(struct http_req *req, struct store_session *out, struct st
 	token_hash(tok, h);
 	struct store_tx *rd = store_reader(a->store);
 	enum pa_err e = rd ? store_session_by_token(rd, h, out) : PA_ERR_STORE;
-	if (e == PA_OK && out->revoked_at != 0)
+	if (e == PA_OK && out->revoked_at != 0) {
+		revoked_use(req, rd, out);
 		e = PA_ERR_NOT_FOUND;
+	}
 	if (e == PA_OK)
 		e = store_account_by_id(rd, out->account, acct);
 	if (e == PA_OK && acct->disabled)

@@ -126,8 +126,11 @@ void app_audit_client(struct store_audit *au, const char *client);
  * code; the operator is told a right code came again, perhaps a phished one). */
 void app_audit_verdict(struct store_audit *au, enum pa_err verdict);
 
+/* A revoked session stays in the store this long after its revocation (housekeeping). */
+#define APP_KEEP_REVOKED_SESSIONS (30 * 86400)
+
 /* The caller's session (Authorization: Bearer TOKEN).  On failure answers 401 and returns
- * false. */
+ * false.  The first use of a revoked session's token is audited (session.revoked_use). */
 bool app_auth_session(struct http_req *req, struct store_session *out,
                       struct store_account *acct) PA_MUST_CHECK;
 /* Inside the write that acts for session s (as app_auth_session read it): is it still live, and

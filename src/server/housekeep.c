@@ -6,8 +6,7 @@
  */
 #include "server/handlers.h"
 
-#define KEEP_ENDED_LOGINS (24 * 3600)      /* a sign-in's status stays readable a day */
-#define KEEP_REVOKED_SESSIONS (30 * 86400) /* a revoked session stays listed in the store */
+#define KEEP_ENDED_LOGINS (24 * 3600) /* a sign-in's status stays readable a day */
 
 struct housekeep {
 	int64_t now; /* app_now */
@@ -17,8 +16,8 @@ struct housekeep {
 static enum pa_err housekeep_tx(struct store_tx *tx, void *arg)
 {
 	struct housekeep *h = arg;
-	return store_purge(tx, h->now, h->now - KEEP_ENDED_LOGINS, h->now - KEEP_REVOKED_SESSIONS,
-	                   &h->n);
+	return store_purge(tx, h->now, h->now - KEEP_ENDED_LOGINS,
+	                   h->now - APP_KEEP_REVOKED_SESSIONS, &h->n);
 }
 
 enum pa_err app_housekeep(struct app *a, unsigned *n)

@@ -317,3 +317,45 @@ def test_a_password_checked_against_a_replaced_one_is_refused(make_server):
                          token=token))
     assert_error(p.result, 409, "conflict")
     assert assert_ok(u.login(password=second))["status"] == "signed_in"
+
+
+def test_revoked_token_use_audited_once(make_server):
+    """DESIGN §3 "every security event in the audit log": a revoked session's token used again
+    (perhaps stolen) is audited against its account, the first time only, so that its holder
+    cannot grow the log; the answer stays the plain 401.  A token that never was a session is
+    not audited at all (anyone could send those)."""
+    s = make_server()
+    svc = s.service_key()
+    u = s.new_user(svc)
+    a = u.session()
+    b = u.session(client="app")
+    sid = [x["id"] for x in _sessions(s, a) if not x["current"]][0]
+    assert_ok(s.delete(f"/v1/sessions/{sid}", token=a))
+
+    def rows():
+        out = s.admin("audit").stdout.splitlines()
+        return [ln.split("\t") for ln in out]
+
+    def flushed():
+        # A write queued after the audits above: once it is answered, they are committed.
+        assert_ok(s.post("/v1/sessions/revoke-others", token=a))
+        return [f for f in rows() if f[1] == "session.revoked_use"]
+
+    for _ in range(3):
+        _dead(s, b)
+    used = flushed()
+    assert len(used) == 1, used
+    assert used[0][2:4] == ["refused", u.name], used
+    assert used[0][6].startswith(f"session={sid} revoked_at="), used
+    # Later uses, a week on: still the one row.
+    s.advance(7 * 86400)
+    _dead(s, b)
+    assert len(flushed()) == 1
+
+    # A token that never was a session (one character of a real one changed): no row.
+    before = len(rows())
+    i = len(a) // 2
+    forged = a[:i] + ("A" if a[i] != "A" else "B") + a[i + 1:]
+    assert_error(s.get("/v1/sessions", token=forged), 401, "unauthenticated")
+    assert len(flushed()) == 1
+    assert [f[1] for f in rows()[before:]] == ["session.revoke_others"]
