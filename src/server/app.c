@@ -805,8 +805,10 @@ static const char *bearer(struct http_req *req)
 /*
  * A revoked session's token used again: its holder did not end it (the account's owner ended
  * it elsewhere, or changed the password), so perhaps the token was stolen.  Audited
- * (session.revoked_use) the first time only: a throttling counter "revuse:ID" marks it done,
- * kept as long as the session itself, so that whoever holds the token cannot grow the log.
+ * (session.revoked_use) the first time only: a throttling counter "revuse:HASH" (the first 16
+ * bytes of the token's hash, in hex: a session id may be given again once its row is purged)
+ * marks it done, kept as long as the session itself, so that whoever holds the token cannot
+ * grow the log.
  * The caller's answer is the same 401 as for any ended session, and the audit is queued
  * without a wait: it holds up no thread.
  */
@@ -816,9 +818,12 @@ struct revoked_use {
 	struct store_audit au;
 };
 
-static void revoked_use_key(int64_t session, char key[STORE_LIMIT_KEY_MAX])
+static void revoked_use_key(const uint8_t token_hash[STORE_HASH_LEN], char key[STORE_LIMIT_KEY_MAX])
 {
-	snprintf(key, STORE_LIMIT_KEY_MAX, "revuse:%lld", (long long)session);
+	static const char prefix[] = "revuse:";
+	_Static_assert(sizeof(prefix) - 1 + 2 * 16 + 1 <= STORE_LIMIT_KEY_MAX, "key fits");
+	memcpy(key, prefix, sizeof(prefix) - 1);
+	sodium_bin2hex(key + sizeof(prefix) - 1, 2 * 16 + 1, token_hash, 16);
 }
 
 /* Whether the use is audited already (a marker of any size counts); false on a store error. */
@@ -846,8 +851,8 @@ static void revoked_use_done(void *arg, enum pa_err result)
 	struct revoked_use *r = arg;
 	if (result != PA_OK)
 		fprintf(stderr,
-		        "pahara: audit: the use of revoked session %s was not recorded: %s\n",
-		        r->key + strlen("revuse:"), pa_err_code(result));
+		        "pahara: audit: the use of a revoked session was not recorded (%s): %s\n",
+		        r->au.detail, pa_err_code(result));
 	free(r);
 }
 
@@ -855,7 +860,7 @@ static void revoked_use(struct http_req *req, struct store_tx *rd, const struct 
 {
 	struct app *a = http_req_app(req);
 	char key[STORE_LIMIT_KEY_MAX];
-	revoked_use_key(s->id, key);
+	revoked_use_key(s->token_hash, key);
 	enum pa_err e;
 	if (revoked_use_audited(rd, key, &e) || e != PA_OK)
 		return; /* a store error here leaves the audit to the next use */

@@ -316,7 +316,8 @@ enum pa_err store_login_end_all(struct store_tx *tx, int64_t account, enum store
 /* ---- throttling counters ---- */
 
 /* An opaque blob per key that the rate-limit rules (core/ratelimit.h) interpret.
- * Keys: "acct:ID" for accounts, "ip:ADDR" for addresses ("ip:PREFIX/64" for IPv6).
+ * Keys: "acct:ID" for accounts, "ip:ADDR" for addresses ("ip:PREFIX/64" for IPv6), and
+ * "revuse:HASH" marking a revoked session's use as audited (server/app.c).
  * store_limit_get: *len is the size of the key's stored blob, whatever size the caller
  * expects, so that a blob of another size is told from none (it must never read as "no
  * counter"): 0 only when there is no row (an empty or NULL blob, which store_limit_put never
