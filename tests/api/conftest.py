@@ -53,6 +53,13 @@ TOTP_PERIOD = 30
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error", "ERROR: LeakSanitizer")
 
 
+def assert_no_sanitizer_report(text, source):
+    """A sanitizer report in text (a process's whole stderr) fails the test, whatever else
+    passed."""
+    for mark in SANITIZER_MARKS:
+        assert mark not in text, f"sanitizer report from {source}:\n{text[-8000:]}"
+
+
 def _binary():
     path = pathlib.Path(os.environ.get("PAHARA_BIN", "build/tst/pahara"))
     if not path.is_absolute():
@@ -184,9 +191,11 @@ class Server:
             self.http = None
         self._stderr.close()
         self.proc.stdout.close()
-        text = self.stderr_path.read_text(errors="replace")
-        for mark in SANITIZER_MARKS:
-            assert mark not in text, f"sanitizer report from the server:\n{text[-8000:]}"
+        self.assert_sanitizer_clean()
+
+    def assert_sanitizer_clean(self):
+        """No sanitizer report in the server's stderr so far (all of it, not stderr()'s tail)."""
+        assert_no_sanitizer_report(self.stderr_path.read_text(errors="replace"), "the server")
 
     def stop(self):
         """SIGTERM; the server must answer what it has, exit 0 within 10 s, and be clean."""
@@ -241,6 +250,10 @@ class Server:
         """The server's Argon2id runs so far (GET /v1/test/counters, test builds)."""
         return assert_ok(self.get("/v1/test/counters"))["argon2id"]
 
+    def queued_writes(self):
+        """The writes the server has queued for its store so far (GET /v1/test/counters)."""
+        return assert_ok(self.get("/v1/test/counters"))["submitted"]
+
     def advance(self, seconds):
         """Move the server's clock forward; returns the server's time after the move."""
         r = self.post("/v1/test/clock", {"advance": int(seconds)})
@@ -261,11 +274,17 @@ class Server:
         r = subprocess.run([BIN, "admin", "--data", str(self.data_dir), *self.store_args,
                             "--config", str(self.config_path), *args],
                            capture_output=True, text=True, timeout=60, env=_env())
-        for mark in SANITIZER_MARKS:
-            assert mark not in r.stderr, r.stderr
+        assert_no_sanitizer_report(r.stderr, f"pahara admin {' '.join(args)}")
         if check:
             assert r.returncode == 0, f"pahara admin {' '.join(args)}: {r.returncode}: {r.stderr}"
         return r
+
+    def audit(self, user=None):
+        """The audit log (`pahara admin audit`, of account user only if given), oldest first,
+        as lists of its tab-separated fields: time, event, outcome, account, IP, client,
+        detail."""
+        args = ("--user", user) if user else ()
+        return [ln.split("\t") for ln in self.admin("audit", *args).stdout.splitlines()]
 
     def service_key(self, name=None):
         """A new service and its key, from `pahara admin service add NAME` (the key alone on
@@ -625,17 +644,13 @@ def queued_in_background(server, send):
     """in_background(send), returning once the request's write is queued for the store's
     writer (the server's count of queued writes has grown: GET /v1/test/counters), so that a
     request sent next is queued behind it.  Within WriterHeld, the writes then wait there."""
-    before = _submitted(server)
+    before = server.queued_writes()
     result = in_background(send)
     deadline = time.monotonic() + 60
-    while _submitted(server) == before:
+    while server.queued_writes() == before:
         assert time.monotonic() < deadline, "the request never queued its write"
         time.sleep(0.01)
     return result
-
-
-def _submitted(server):
-    return assert_ok(server.get("/v1/test/counters"))["submitted"]
 
 
 class Paused:

@@ -160,9 +160,7 @@ def test_checks_sent_together_each_get_their_own_verdict(make_server):
     assert answers[-1][0] == 404 and answers[-1][1]["error"]["code"] == "not_found"
     # The audit has what happened, once each: (event, outcome) after the time.
     for u in users:
-        checks = [f[1:3] for f in (ln.split("\t") for ln in
-                                   s.admin("audit", "--user", u.name).stdout.splitlines())
-                  if f[1] == "check"]
+        checks = [f[1:3] for f in s.audit(u.name) if f[1] == "check"]
         want = {wrong: [["check", "invalid_code"]],
                 twice: [["check", "ok"], ["check", "replayed_code"]],
                 throttled: [["check", "invalid_code"], ["check", "ok"]]}.get(u, [["check", "ok"]])

@@ -23,10 +23,6 @@ def _wrong(u):
     return next(c for c in ("000000", "111111", "222222", "333333") if c not in near)
 
 
-def _audit(s, name):
-    return [ln.split("\t") for ln in s.admin("audit", "--user", name).stdout.splitlines()]
-
-
 # ---- the rules follow the configuration ------------------------------------------------
 
 
@@ -46,7 +42,7 @@ def test_lowered_lockout_threshold_applies(make_server):
                        "rate_limited")
     assert 590 <= err["retry_after"] <= 600, err
     assert_error(u.check("totp", right, through_backoff=False), 429, "rate_limited")
-    lockouts = [f for f in _audit(s, u.name) if len(f) > 6 and f[1] == "account.lockout"]
+    lockouts = [f for f in s.audit(u.name) if len(f) > 6 and f[1] == "account.lockout"]
     assert len(lockouts) == 1 and "3 wrong codes within 300 s" in lockouts[0][6], lockouts
 
     s.advance(err["retry_after"])  # (the sign-in has expired meanwhile: a new one)
@@ -372,7 +368,7 @@ def test_malformed_account_state_locks_instead_of_unlocking(make_server):
     right = u.next_totp()
     err = assert_error(u.check("totp", right, through_backoff=False), 429, "rate_limited")
     assert 890 <= err["retry_after"] <= 900, err  # one lockout of the default 15 minutes
-    lockouts = [f for f in _audit(s, u.name) if len(f) > 6 and f[1] == "account.lockout"]
+    lockouts = [f for f in s.audit(u.name) if len(f) > 6 and f[1] == "account.lockout"]
     assert len(lockouts) == 1 and "malformed rate-limit state" in lockouts[0][6], lockouts
     assert "malformed rate-limit state" in s.stderr()
     # The strict reading replaced the bad blob: one lockout, not a lock forever.
@@ -381,7 +377,7 @@ def test_malformed_account_state_locks_instead_of_unlocking(make_server):
 
     s.advance(err["retry_after"])
     assert assert_ok(u.check("totp", u.next_totp(), through_backoff=False)) == {"status": "ok"}
-    assert len([f for f in _audit(s, u.name) if f[1] == "account.lockout"]) == 1
+    assert len([f for f in s.audit(u.name) if f[1] == "account.lockout"]) == 1
 
 
 @pytest.mark.sqlite_only

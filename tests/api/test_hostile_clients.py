@@ -36,7 +36,7 @@ import time
 
 import pytest
 
-from conftest import SANITIZER_MARKS, assert_ok
+from conftest import assert_ok
 
 SEED = int(os.environ.get("PAHARA_HOSTILE_SEED", "20261127"))
 BUDGET = float(os.environ.get("PAHARA_HOSTILE_SECONDS", "10"))  # fuzzing, per store and build
@@ -763,12 +763,6 @@ def canary_sign_in(s, canary):
     assert_ok(s.get("/v1/factors", token=tok))
 
 
-def sanitizer_clean(s):
-    text = s.stderr_path.read_text(errors="replace")
-    for mark in SANITIZER_MARKS:
-        assert mark not in text, f"sanitizer report:\n{text[-8000:]}"
-
-
 def test_hostile_clients_keep_the_server_serving(make_server):
     s = make_server()
     svc = s.service_key()
@@ -804,7 +798,7 @@ def test_hostile_clients_keep_the_server_serving(make_server):
             i += 1
             if i % CHECK_EVERY == 0:
                 canary_sign_in(s, canary)
-                sanitizer_clean(s)
+                s.assert_sanitizer_clean()
                 assert s.proc.poll() is None, s.stderr()
     finally:
         stop.set()
@@ -817,7 +811,7 @@ def test_hostile_clients_keep_the_server_serving(make_server):
             check_pahara(t.answers[0])
 
     canary_sign_in(s, canary)
-    sanitizer_clean(s)
+    s.assert_sanitizer_clean()
     assert s.healthy()
     assert fuzz.sent > 500, fuzz.sent
     # Nothing the hostile requests carried a real token for has changed, and the audit log
@@ -915,4 +909,4 @@ def test_client_leaving_while_its_answer_is_made_elsewhere(server, how):
     for t in threads:
         t.join()
     assert_ok(server.get("/v1/health"))
-    assert not [m for m in SANITIZER_MARKS if m in server.stderr()]
+    server.assert_sanitizer_clean()

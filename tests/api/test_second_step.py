@@ -46,8 +46,7 @@ def test_totp_replay_audited_apart_from_a_wrong_code(server, svc):
     """A replay is answered as a wrong code, but the audit tells the operator it was a right
     code sent again (perhaps phished): outcome replayed_code, not invalid_code."""
     def outcomes(name, event):
-        rows = [ln.split("\t") for ln in server.admin("audit", "--user", name).stdout.splitlines()]
-        return [f[2] for f in rows if len(f) > 2 and f[1] == event]
+        return [f[2] for f in server.audit(name) if f[1] == event]
 
     # Through sign-in.
     u = server.new_user(svc)
@@ -400,7 +399,7 @@ def test_confirming_wrong_codes_count_and_a_right_one_ends_the_backoff(make_serv
 
 def _verify_rows(s, name):
     """The account's login.verify audit rows: (outcome, detail)."""
-    rows = [ln.split("\t") for ln in s.admin("audit", "--user", name).stdout.splitlines()]
+    rows = s.audit(name)
     return [(f[2], f[6]) for f in rows if f[1] == "login.verify"]
 
 

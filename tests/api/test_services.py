@@ -8,13 +8,6 @@ import pytest
 from conftest import WriterHeld, assert_error, assert_ok, queued_in_background
 
 
-def _audit(s, name=None):
-    """The audit log (of account name only, if given), as lists of its tab-separated fields:
-    time, event, outcome, account, IP, client, detail."""
-    args = ("--user", name) if name else ()
-    return [ln.split("\t") for ln in s.admin("audit", *args).stdout.splitlines()]
-
-
 def _service_user_with_totp(s, svc):
     """An account of svc with two-factor on, made through the service API."""
     u = s.new_user(svc)
@@ -149,7 +142,7 @@ def test_self_registration_of_a_taken_name_counts_against_the_address(make_serve
     assert_error(s.post("/v1/accounts", {"username": "free-name", "password": "pw-fine-12345"}),
                  429, "rate_limited")
     # Each refusal is audited, with the name asked and no account.
-    rows = [f for f in _audit(s) if f[1] == "account.register"]
+    rows = [f for f in s.audit() if f[1] == "account.register"]
     assert [(f[2], f[3]) for f in rows] == [("conflict", taken.name)] * 5 + [
         ("rate_limited", taken.name), ("rate_limited", "free-name")], rows
     s.advance(err["retry_after"])
@@ -178,7 +171,7 @@ def test_self_registration_over_the_address_limit_costs_no_argon2id(make_server)
         assert_error(s.post("/v1/accounts", {"username": f"late-{i}",
                                              "password": "pw-fine-12345"}), 429, "rate_limited")
     assert s.argon2id_runs() == before
-    rows = [(f[2], f[3]) for f in _audit(s) if f[1] == "account.register"]
+    rows = [(f[2], f[3]) for f in s.audit() if f[1] == "account.register"]
     assert rows == [("ok", "self-0"), ("ok", "self-1")] + [
         ("rate_limited", f"late-{i}") for i in range(3)], rows
     # The fields still come first: a bad password is told as such.
@@ -196,7 +189,7 @@ def test_check_of_a_disabled_account_refused_and_audited(server, svc, method):
     before = _codes_state(server, u.name)
     assert_error(u.check(method, code, through_backoff=False), 403, "account_disabled")
     assert _codes_state(server, u.name) == before
-    rows = [f[1:3] + f[6:] for f in _audit(server, u.name)]
+    rows = [f[1:3] + f[6:] for f in server.audit(u.name)]
     assert rows[-1] == ["check", "account_disabled", f"method={method}"], rows
 
 
@@ -219,7 +212,7 @@ def test_check_refused_when_a_disable_commits_before_it(make_server, method):
     assert_ok(disable())
     assert_error(check(), 403, "account_disabled")
     assert _codes_state(s, u.name) == before
-    rows = [f[1:3] for f in _audit(s, u.name)]
+    rows = [f[1:3] for f in s.audit(u.name)]
     assert rows[-2:] == [["account.disable", "ok"], ["check", "account_disabled"]], rows
     db = sqlite3.connect(str(s.data_dir / "pahara.db"))
     try:
@@ -301,7 +294,7 @@ def test_service_factor_changes_audited_as_the_service(make_server):
                      headers=hdr))
     assert_ok(s.post(f"/v1/service/accounts/{u.name}/backup-codes", {"count": 2}, token=svc,
                      headers=hdr))
-    rows = [(f[1], f[2], f[5]) for f in _audit(s, u.name) if f[1].startswith("factor.")]
+    rows = [(f[1], f[2], f[5]) for f in s.audit(u.name) if f[1].startswith("factor.")]
     assert ("factor.totp.confirm", "invalid_code", "service:shop") in rows, rows
     assert ("factor.totp.confirm", "ok", "service:shop") in rows, rows
     assert ("factor.backup.generate", "ok", "service:shop") in rows, rows
@@ -313,7 +306,7 @@ def test_service_factor_changes_audited_as_the_service(make_server):
     assert_ok(s.post("/v1/factors/totp/confirm", {"code": v.next_totp()}, token=token,
                      headers=hdr))
     assert_ok(s.post("/v1/backup-codes", {"count": 1}, token=token, headers=hdr))
-    rows = [(f[1], f[5]) for f in _audit(s, v.name) if f[1].startswith("factor.")]
+    rows = [(f[1], f[5]) for f in s.audit(v.name) if f[1].startswith("factor.")]
     assert ("factor.totp.confirm", "innocent-browser/1.0") in rows, rows
     assert ("factor.backup.generate", "innocent-browser/1.0") in rows, rows
     assert not [r for r in rows if r[1] != "innocent-browser/1.0"], rows

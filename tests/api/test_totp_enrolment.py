@@ -258,7 +258,7 @@ def test_enrolment_start_is_audited(make_server, service):
     assert_ok(s.post(path, token=token, headers=hdr))
     assert_ok(s.post(path, {"algorithm": "SHA256", "digits": 8}, token=token, headers=hdr))
     assert_error(s.post(path, {"digits": 7}, token=token, headers=hdr), 400, "invalid_field")
-    rows = [ln.split("\t") for ln in s.admin("audit", "--user", u.name).stdout.splitlines()]
+    rows = s.audit(u.name)
     begun = [(f[2], f[5], f[6]) for f in rows if f[1] == "factor.totp.begin"]
     assert begun == [("ok", client, "alg=SHA1 digits=6"), ("ok", client, "alg=SHA256 digits=8")], \
         rows
